@@ -1,0 +1,29 @@
+"""Claire: event sourcing and deterministic replay for an algorithmic trading bot."""
+
+from claire.events import (
+    BaseEvent,
+    EventFactory,
+    EventMetadata,
+    EventType,
+    LogicalClock,
+    Side,
+    get_clock,
+)
+from claire.store import EventReader, EventStore, EventWriter, open_store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BaseEvent",
+    "EventFactory",
+    "EventMetadata",
+    "EventReader",
+    "EventStore",
+    "EventType",
+    "EventWriter",
+    "LogicalClock",
+    "Side",
+    "__version__",
+    "get_clock",
+    "open_store",
+]

@@ -1,0 +1,1 @@
+"""The command line; entry point `claire` -> claire.cli.app:main."""

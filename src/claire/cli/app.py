@@ -1,0 +1,23 @@
+"""The `claire` command line (Typer + Rich). Commands live in one module per area."""
+
+from __future__ import annotations
+
+import typer
+
+from claire.cli.db import db_app
+
+app = typer.Typer(
+    name="claire",
+    help=(
+        "Claire event store: record, replay, explain and verify every step of a trading bot.\n\n"
+        "Start with `claire demo`, then follow the commands it prints."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db_app, name="db")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,75 @@
+"""What every command shares: the store option, --json output, and errors without tracebacks."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+
+from claire.errors import ClaireError, NotFoundError
+from claire.store import EventStore, open_store
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="DATABASE_URL",
+        help="Store URL (sqlite:///file.db, postgresql://...). Default: ./claire_events.db",
+        show_envvar=True,
+    ),
+]
+JsonFlag = Annotated[
+    bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")
+]
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class UsageError(ClaireError):
+    """The command line itself is wrong (exit code 2)."""
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    err_console.print(f"error: {message}", style="bold red", markup=False)
+    raise typer.Exit(code)
+
+
+def store_from(url: str | None) -> EventStore:
+    return open_store(url)
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(
+        orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
+        .decode()
+        + "\n"
+    )
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn Claire's errors into one clear line and an exit code, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except UsageError as exc:
+            fail(str(exc), EXIT_USAGE)
+        except NotFoundError as exc:
+            fail(str(exc), EXIT_FAILURE)
+        except ClaireError as exc:
+            fail(str(exc), EXIT_FAILURE)
+
+    return wrapper

@@ -1,0 +1,25 @@
+"""`claire db migrate`: apply the schema migrations (idempotent)."""
+
+from __future__ import annotations
+
+import typer
+
+from claire.cli.common import DatabaseUrl, JsonFlag, console, handle_errors, print_json, store_from
+
+db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
+
+
+@db_app.command("migrate")
+@handle_errors
+def migrate(database_url: DatabaseUrl = None, json: JsonFlag = False) -> None:
+    """Create or update the event store schema. Safe to run again.
+
+    Example: claire db migrate --database-url postgresql://postgres@127.0.0.1/claire
+    """
+    with store_from(database_url) as store:
+        applied = store.migrate()
+        url = store.url
+    if json:
+        print_json({"url": url, "migrations": applied})
+    else:
+        console.print(f"Schema is up to date at {url} ({len(applied)} migration files).")

@@ -1,0 +1,82 @@
+"""The one canonical encoding of an event, its decoder, and the hash chain.
+
+Canonical bytes: a JSON object with sorted keys and no whitespace; UUIDs as lowercase text,
+Decimals as positional text, timestamps as UTC with microseconds and a trailing Z. Every store
+keeps these exact bytes, so SQLite, PostgreSQL and memory give the same hashes.
+`sequence_number` is not part of them: the store assigns it, and the chain binds the order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from claire.errors import EventValidationError
+from claire.events.model import BaseEvent, stored_event
+from claire.events.payloads import EventType
+from claire.events.values import format_utc
+
+GENESIS_HASH = "0" * 64
+
+
+def canonical_document(event: BaseEvent) -> dict[str, Any]:
+    return {
+        "causation_id": str(event.causation_id) if event.causation_id else None,
+        "correlation_id": str(event.correlation_id),
+        "event_id": str(event.event_id),
+        "event_type": event.event_type.value,
+        "metadata": event.metadata.model_dump(mode="json", exclude_none=True),
+        "payload": event.payload,
+        "timestamp_logical": event.timestamp_logical,
+        "timestamp_utc": format_utc(event.timestamp_utc),
+    }
+
+
+def canonical_bytes(event: BaseEvent) -> bytes:
+    return orjson.dumps(canonical_document(event), option=orjson.OPT_SORT_KEYS)
+
+
+def event_from_document(doc: dict[str, Any], sequence_number: int | None = None) -> BaseEvent:
+    """Rebuild a stored event from its canonical document without re-validating it."""
+    causation = doc["causation_id"]
+    return stored_event(
+        event_id=UUID(doc["event_id"]),
+        event_type=EventType(doc["event_type"]),
+        sequence_number=sequence_number,
+        timestamp_utc=datetime.fromisoformat(doc["timestamp_utc"]),
+        timestamp_logical=doc["timestamp_logical"],
+        causation_id=UUID(causation) if causation else None,
+        correlation_id=UUID(doc["correlation_id"]),
+        metadata=doc["metadata"],
+        payload=doc["payload"],
+    )
+
+
+def decode_event(data: bytes | str, sequence_number: int | None = None) -> BaseEvent:
+    """Decode canonical bytes that came from our own store (trusted, hash-checked)."""
+    return event_from_document(orjson.loads(data), sequence_number)
+
+
+def parse_event_json(data: bytes | str) -> BaseEvent:
+    """Decode and validate JSON from outside (a producer, an HTTP client, a stream message)."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise EventValidationError([("event", f"not valid JSON ({exc})")]) from None
+    if not isinstance(doc, dict):
+        raise EventValidationError([("event", "expected a JSON object")])
+    return BaseEvent.parse(doc)
+
+
+def chain_hash(prev_hash: str, canonical: bytes) -> str:
+    """hash = SHA-256(prev_hash as 32 raw bytes || canonical bytes), as lowercase hex."""
+    return hashlib.sha256(bytes.fromhex(prev_hash) + canonical).hexdigest()
+
+
+def content_hash(document: Any) -> str:
+    """SHA-256 of any JSON-native document in canonical form (state hashes, config hashes)."""
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()

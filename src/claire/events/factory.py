@@ -1,0 +1,171 @@
+"""EventFactory: the one way producers create events (the seed's integration API)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from claire.errors import EventValidationError
+from claire.events.clock import LogicalClock, get_clock
+from claire.events.model import BaseEvent, EventMetadata, _problems
+from claire.events.payloads import (
+    PAYLOAD_MODELS,
+    EventType,
+    Payload,
+    payload_json,
+)
+from claire.events.values import to_utc
+
+IdLike = UUID | str
+
+
+def wall_clock() -> datetime:
+    """Human time for live producers; replay and the pipeline pass their own `now`."""
+    return datetime.now(UTC)
+
+
+def _uuid(value: IdLike | None, field: str) -> UUID | None:
+    if value is None or isinstance(value, UUID):
+        return value
+    try:
+        return UUID(str(value))
+    except ValueError:
+        raise EventValidationError([(field, f"{value!r} is not a UUID")]) from None
+
+
+class EventFactory:
+    """Creates validated events stamped with this service's metadata and logical clock."""
+
+    def __init__(
+        self,
+        service_name: str,
+        version: str,
+        environment: str = "development",
+        *,
+        code_version: str | None = None,
+        config_hash: str | None = None,
+        clock: LogicalClock | None = None,
+        now: Callable[[], datetime] = wall_clock,
+        new_id: Callable[[], UUID] = uuid.uuid4,
+    ) -> None:
+        try:
+            self.metadata = EventMetadata(
+                service=service_name,
+                version=version,
+                environment=environment,
+                code_version=code_version,
+                config_hash=config_hash,
+            )
+        except ValidationError as exc:
+            raise EventValidationError(_problems(exc)) from None
+        self.clock = clock or get_clock()
+        self.now = now
+        self.new_id = new_id
+
+    def create(
+        self,
+        event_type: EventType | str,
+        payload: Payload | Mapping[str, Any],
+        *,
+        correlation_id: IdLike,
+        causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None,
+    ) -> BaseEvent:
+        try:
+            kind = EventType(event_type)
+        except ValueError:
+            raise EventValidationError([("event_type", f"unknown type {event_type!r}")]) from None
+        model = PAYLOAD_MODELS[kind]
+        if not isinstance(payload, model):
+            try:
+                payload = model.model_validate(dict(payload))
+            except ValidationError as exc:
+                raise EventValidationError(
+                    [(f"payload.{f}", r) for f, r in _problems(exc)]
+                ) from None
+        correlation = _uuid(correlation_id, "correlation_id")
+        if correlation is None:
+            raise EventValidationError([("correlation_id", "is required")])
+        try:
+            when = to_utc(timestamp_utc if timestamp_utc is not None else self.now())
+        except ValueError as exc:
+            raise EventValidationError([("timestamp_utc", str(exc))]) from None
+        event_id = self.new_id()
+        causation = _uuid(causation_id, "causation_id")
+        if causation == event_id:
+            raise EventValidationError([("causation_id", "an event cannot cause itself")])
+        # Every part is validated above, so the envelope is assembled without a second pass.
+        event = BaseEvent.model_construct(
+            event_id=event_id,
+            event_type=kind,
+            sequence_number=None,
+            timestamp_utc=when,
+            timestamp_logical=self.clock.next(),
+            causation_id=causation,
+            correlation_id=correlation,
+            metadata=self.metadata,
+            payload=payload_json(payload),
+        )
+        event.__dict__["data"] = payload  # prime the cached typed view
+        return event
+
+    def create_market_data(
+        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None, **fields: Any,
+    ) -> BaseEvent:
+        return self.create(EventType.MARKET_DATA, fields, correlation_id=correlation_id,
+                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+
+    def create_signal(
+        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None, **fields: Any,
+    ) -> BaseEvent:
+        return self.create(EventType.SIGNAL_GENERATED, fields, correlation_id=correlation_id,
+                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+
+    def create_risk_decision(
+        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None, **fields: Any,
+    ) -> BaseEvent:
+        return self.create(EventType.RISK_DECISION, fields, correlation_id=correlation_id,
+                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+
+    def create_order_request(
+        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None, **fields: Any,
+    ) -> BaseEvent:
+        return self.create(EventType.ORDER_REQUEST, fields, correlation_id=correlation_id,
+                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+
+    def create_order_result(
+        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None, **fields: Any,
+    ) -> BaseEvent:
+        return self.create(EventType.ORDER_RESULT, fields, correlation_id=correlation_id,
+                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+
+    def create_position_update(
+        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None, **fields: Any,
+    ) -> BaseEvent:
+        return self.create(EventType.POSITION_UPDATE, fields, correlation_id=correlation_id,
+                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+
+    def create_alert(
+        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None, **fields: Any,
+    ) -> BaseEvent:
+        return self.create(EventType.ALERT, fields, correlation_id=correlation_id,
+                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+
+    def create_state_snapshot(
+        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None, **fields: Any,
+    ) -> BaseEvent:
+        return self.create(EventType.STATE_SNAPSHOT, fields, correlation_id=correlation_id,
+                           causation_id=causation_id, timestamp_utc=timestamp_utc)

@@ -1,0 +1,139 @@
+"""Boundary conversions: exact decimals, UTC timestamps, JSON-native free-form values.
+
+Everything that enters an event passes through here, so no float, NaN or naive datetime
+can reach a decision or a hash.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, PlainSerializer
+
+# Exponents beyond this are refused: they are never money, and `format(d, "f")` of
+# Decimal("1E+999999") would be a megabyte of zeros.
+MAX_DECIMAL_EXPONENT = 40
+MAX_NESTING_DEPTH = 32
+
+JsonValue = None | bool | int | str | list["JsonValue"] | dict[str, "JsonValue"]
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Convert a number to an exact Decimal; floats by their shortest repr (0.1 -> 0.1)."""
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite number")
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number") from None
+    else:
+        raise ValueError(f"expected a number, got {type(value).__name__}")
+    if not result.is_finite():
+        raise ValueError(f"{value!r} is not a finite number")
+    if abs(result.adjusted()) > MAX_DECIMAL_EXPONENT:
+        raise ValueError(f"{value!r} is out of range (|exponent| > {MAX_DECIMAL_EXPONENT})")
+    if result == 0:
+        # -0 and 0E-8 must encode like 0 with the same scale, never as "-0".
+        result = abs(result)
+    return result
+
+
+def decimal_to_str(value: Decimal) -> str:
+    """Canonical text of a Decimal: positional notation, scale kept (1.50 stays 1.50)."""
+    return format(value, "f")
+
+
+Dec = Annotated[
+    Decimal,
+    BeforeValidator(to_decimal),
+    PlainSerializer(decimal_to_str, return_type=str, when_used="json"),
+]
+
+
+def to_utc(value: Any) -> datetime:
+    """Accept an aware datetime or ISO-8601 text with a zone; refuse naive times."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{value!r} is not an ISO-8601 timestamp") from None
+    if not isinstance(value, datetime):
+        raise ValueError(f"expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("timestamp must be timezone-aware (naive datetimes are ambiguous)")
+    return value.astimezone(UTC)
+
+
+def format_utc(value: datetime) -> str:
+    """Canonical UTC text with microseconds, e.g. 2025-02-14T13:05:00.000000Z."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+UtcDatetime = Annotated[
+    datetime,
+    BeforeValidator(to_utc),
+    PlainSerializer(format_utc, return_type=str, when_used="json"),
+]
+
+
+def check_text(value: str, where: str) -> str:
+    # PostgreSQL JSONB and TEXT cannot hold NUL; lone surrogates cannot be encoded as UTF-8.
+    if "\x00" in value:
+        raise ValueError(f"{where}: text must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{where}: text is not valid Unicode (lone surrogate)") from None
+    return value
+
+
+def to_json_value(value: Any, where: str = "value", depth: int = 0) -> JsonValue:
+    """Normalise free-form data to JSON-native values; floats and Decimals become decimal text."""
+    if depth > MAX_NESTING_DEPTH:
+        raise ValueError(f"{where}: nested deeper than {MAX_NESTING_DEPTH} levels")
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        return check_text(value, where)
+    if isinstance(value, float | Decimal):
+        try:
+            return decimal_to_str(to_decimal(value))
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+    if isinstance(value, dict):
+        out: dict[str, JsonValue] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where}: keys must be strings, got {type(key).__name__}")
+            check_text(key, where)
+            out[key] = to_json_value(item, f"{where}.{key}", depth + 1)
+        return out
+    if isinstance(value, list | tuple):
+        return [to_json_value(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+    raise ValueError(f"{where}: {type(value).__name__} is not JSON data")
+
+
+def _json_object(value: Any) -> dict[str, JsonValue]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected an object, got {type(value).__name__}")
+    result = to_json_value(value, "object")
+    assert isinstance(result, dict)
+    return result
+
+
+JsonObject = Annotated[dict[str, Any], BeforeValidator(_json_object)]

@@ -1,0 +1,74 @@
+"""The seed's names as thin faces over the port: EventWriter, EventReader, open_store."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from uuid import UUID
+
+from claire.errors import StoreError
+from claire.events.model import BaseEvent
+from claire.store.port import EventStore
+
+DEFAULT_SQLITE_FILE = "claire_events.db"
+
+
+def default_url() -> str:
+    """DATABASE_URL, or the embedded SQLite file in the working directory."""
+    return os.environ.get("DATABASE_URL") or f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}"
+
+
+def open_store(url: str | None = None) -> EventStore:
+    """memory://, sqlite:///path/to/file.db or postgresql://...; default: see `default_url`."""
+    url = url or default_url()
+    if url.startswith("memory://"):
+        from claire.store.memory import MemoryEventStore
+
+        return MemoryEventStore(url)
+    if url.startswith("sqlite://"):
+        from claire.store.sqlite import SqliteEventStore
+
+        return SqliteEventStore(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from claire.store.postgres import PostgresEventStore
+
+        return PostgresEventStore(url)
+    raise StoreError(
+        f"unsupported store URL {url!r}: use memory://, sqlite:///path/to/file.db "
+        "or postgresql://user@host:port/dbname"
+    )
+
+
+class EventWriter:
+    """Persists events: `EventWriter(store).write(event_or_events)` -> sequence numbers."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def write(self, events: BaseEvent | Iterable[BaseEvent]) -> list[int]:
+        return self.store.append(events)
+
+
+class EventReader:
+    """Reads events in order, exactly as the seed calls it."""
+
+    def __init__(self, store: EventStore) -> None:
+        self.store = store
+
+    def read_events(
+        self,
+        from_sequence: int = 1,
+        to_sequence: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[BaseEvent]:
+        return self.store.read(from_sequence, to_sequence, limit=limit)
+
+    def get_event(self, event_id: UUID) -> BaseEvent | None:
+        return self.store.get(event_id)
+
+    def get_correlation_events(self, correlation_id: UUID) -> list[BaseEvent]:
+        return self.store.read_correlation(correlation_id)
+
+    def get_causation_chain(self, event_id: UUID) -> list[BaseEvent]:
+        return self.store.causation_chain(event_id)

@@ -1,0 +1,163 @@
+"""In-process adapter: the reference behaviour of the port, for tests and embedded use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from uuid import UUID
+
+from claire.events.codec import GENESIS_HASH, canonical_document, decode_event
+from claire.events.model import BaseEvent
+from claire.events.payloads import EventType
+from claire.store.port import (
+    DEFAULT_BATCH_SIZE,
+    Batch,
+    ChainRecord,
+    EventStore,
+    Head,
+    Row,
+    TypeStats,
+    check_range,
+    plan_append,
+)
+
+
+class MemoryEventStore(EventStore):
+    def __init__(self, url: str = "memory://") -> None:
+        self.url = url
+        self._rows: list[Row] = []
+        self._by_id: dict[UUID, Row] = {}
+        self._children: dict[UUID, list[UUID]] = {}
+        self._lock = threading.RLock()
+
+    def _append(self, batch: Batch) -> list[int]:
+        with self._lock:
+            existing = {
+                i: (self._by_id[i].sequence_number, self._by_id[i].canonical)
+                for i in batch.ids
+                if i in self._by_id
+            }
+            missing = {c for c in batch.external_causes() if c not in self._by_id}
+            plan = plan_append(batch, self.head(), existing, missing)
+            for row in plan.rows:
+                # Store the decoded form so readers get exactly what a database would return.
+                stored = Row(
+                    row.sequence_number,
+                    decode_event(row.canonical, row.sequence_number),
+                    row.canonical,
+                    row.prev_hash,
+                    row.hash,
+                )
+                self._rows.append(stored)
+                self._by_id[row.event.event_id] = stored
+                if row.event.causation_id is not None:
+                    self._children.setdefault(row.event.causation_id, []).append(row.event.event_id)
+            return plan.sequence_numbers
+
+    def get(self, event_id: UUID) -> BaseEvent | None:
+        row = self._by_id.get(event_id)
+        return row.event if row else None
+
+    def read(
+        self,
+        from_sequence: int = 1,
+        to_sequence: int | None = None,
+        *,
+        limit: int | None = None,
+        event_types: Sequence[EventType] | None = None,
+        correlation_id: UUID | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[BaseEvent]:
+        check_range(from_sequence, to_sequence, limit)
+        wanted = set(event_types) if event_types else None
+        count = 0
+        index = from_sequence - 1
+        while limit is None or count < limit:
+            with self._lock:
+                if index >= len(self._rows):
+                    return
+                event = self._rows[index].event
+            index += 1
+            if to_sequence is not None and index > to_sequence:
+                return
+            if wanted is not None and event.event_type not in wanted:
+                continue
+            if correlation_id is not None and event.correlation_id != correlation_id:
+                continue
+            count += 1
+            yield event
+
+    def read_time_range(
+        self, start: datetime | None, end: datetime | None, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[BaseEvent]:
+        for event in self.read():
+            if start is not None and event.timestamp_utc < start:
+                continue
+            if end is not None and event.timestamp_utc >= end:
+                continue
+            yield event
+
+    def causation_chain(self, event_id: UUID) -> list[BaseEvent]:
+        chain: list[BaseEvent] = []
+        current = self.get(event_id)
+        while current is not None:
+            chain.append(current)
+            current = self.get(current.causation_id) if current.causation_id else None
+        return list(reversed(chain))
+
+    def effects(self, event_id: UUID) -> list[BaseEvent]:
+        found: list[BaseEvent] = []
+        frontier = list(self._children.get(event_id, []))
+        while frontier:
+            child = frontier.pop()
+            found.append(self._by_id[child].event)
+            frontier.extend(self._children.get(child, []))
+        return sorted(found, key=lambda e: e.sequence_number or 0)
+
+    def stats(self, since: datetime | None = None, until: datetime | None = None) -> list[TypeStats]:
+        table: dict[str, list[datetime | int]] = {}
+        for event in self.read_time_range(since, until):
+            entry = table.setdefault(event.event_type.value, [0, event.timestamp_utc, event.timestamp_utc])
+            entry[0] = int(entry[0]) + 1
+            entry[1] = min(entry[1], event.timestamp_utc)  # type: ignore[type-var]
+            entry[2] = max(entry[2], event.timestamp_utc)  # type: ignore[type-var]
+        return [
+            TypeStats(kind, int(v[0]), v[1], v[2])  # type: ignore[arg-type]
+            for kind, v in sorted(table.items())
+        ]
+
+    def head(self) -> Head:
+        with self._lock:
+            if not self._rows:
+                return Head(0, GENESIS_HASH)
+            last = self._rows[-1]
+            return Head(last.sequence_number, last.hash)
+
+    def latest_snapshot(self, at_or_below: int) -> BaseEvent | None:
+        best: BaseEvent | None = None
+        for row in self._rows:
+            event = row.event
+            if event.event_type is EventType.STATE_SNAPSHOT:
+                at = int(event.payload["at_sequence"])
+                if at <= at_or_below and (best is None or at >= int(best.payload["at_sequence"])):
+                    best = event
+        return best
+
+    def iter_records(
+        self, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> Iterator[ChainRecord]:
+        check_range(from_sequence, to_sequence, None)
+        stop = len(self._rows) if to_sequence is None else min(to_sequence, len(self._rows))
+        for row in self._rows[from_sequence - 1 : stop]:
+            yield ChainRecord(
+                row.sequence_number,
+                str(row.event.event_id),
+                row.prev_hash,
+                row.hash,
+                row.canonical,
+                canonical_document(row.event),
+            )
+
+
+__all__ = ["MemoryEventStore"]

@@ -1,0 +1,289 @@
+"""The EventStore port. Everything above the store talks to this and nothing else.
+
+Adapters implement a handful of primitives; the rules every adapter must keep (idempotency by
+event_id, causation order, the gapless sequence and the hash chain) are planned here, once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+import orjson
+
+from claire.errors import CausationError, EventConflictError, StoreError
+from claire.events.codec import GENESIS_HASH, canonical_bytes, chain_hash
+from claire.events.model import BaseEvent
+from claire.events.payloads import EventType
+from claire.events.values import format_utc
+
+DEFAULT_BATCH_SIZE = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """The last stored event's sequence number and hash (0 and the genesis hash when empty)."""
+
+    sequence_number: int
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class TypeStats:
+    event_type: str
+    count: int
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRecord:
+    """A stored row as `verify` needs it: the hashed bytes and the columns beside them."""
+
+    sequence_number: int
+    event_id: str
+    prev_hash: str
+    hash: str
+    canonical: bytes
+    columns: dict[str, Any]
+
+    def columns_canonical(self) -> bytes:
+        """The canonical bytes the row's individual columns describe."""
+        return orjson.dumps(self.columns, option=orjson.OPT_SORT_KEYS)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One event ready to insert, in every form the adapters store."""
+
+    sequence_number: int
+    event: BaseEvent
+    canonical: bytes
+    prev_hash: str
+    hash: str
+
+    @property
+    def metadata_json(self) -> bytes:
+        return orjson.dumps(self.event.metadata.model_dump(mode="json", exclude_none=True))
+
+    @property
+    def payload_json(self) -> bytes:
+        return orjson.dumps(self.event.payload)
+
+    @property
+    def timestamp_text(self) -> str:
+        return format_utc(self.event.timestamp_utc)
+
+
+@dataclass(slots=True)
+class Batch:
+    """Events to append, encoded once, with duplicates inside the batch folded together."""
+
+    events: list[BaseEvent]
+    canonical: list[bytes]
+
+    @classmethod
+    def of(cls, events: BaseEvent | Iterable[BaseEvent]) -> Batch:
+        items = [events] if isinstance(events, BaseEvent) else list(events)
+        for index, item in enumerate(items):
+            if not isinstance(item, BaseEvent):
+                raise TypeError(f"events[{index}]: expected a BaseEvent, got {type(item).__name__}")
+        return cls(items, [canonical_bytes(e) for e in items])
+
+    @property
+    def ids(self) -> list[UUID]:
+        return [e.event_id for e in self.events]
+
+    def external_causes(self) -> set[UUID]:
+        """Causation ids that no event of this batch provides."""
+        own = set(self.ids)
+        return {e.causation_id for e in self.events if e.causation_id and e.causation_id not in own}
+
+
+@dataclass(slots=True)
+class AppendPlan:
+    rows: list[Row]
+    sequence_numbers: list[int]
+
+
+def plan_append(
+    batch: Batch,
+    head: Head,
+    existing: dict[UUID, tuple[int, bytes]],
+    missing_causes: set[UUID],
+) -> AppendPlan:
+    """Assign sequence numbers and hashes, or refuse the batch, naming the event and reason.
+
+    `existing` maps already-stored ids to (sequence, canonical bytes); `missing_causes` are
+    causation ids the store does not hold. Called with the append lock held.
+    """
+    seen: dict[UUID, tuple[int, bytes]] = dict(existing)
+    rows: list[Row] = []
+    result: list[int] = []
+    sequence, prev = head.sequence_number, head.hash
+    for index, (event, data) in enumerate(zip(batch.events, batch.canonical, strict=True)):
+        known = seen.get(event.event_id)
+        if known is not None:
+            if known[1] != data:
+                raise EventConflictError(
+                    f"events[{index}] event_id {event.event_id}: already stored with different "
+                    "content (events are immutable; use a new event_id)"
+                )
+            result.append(known[0])
+            continue
+        cause = event.causation_id
+        if cause is not None and cause not in seen:
+            where = "a later event of this batch" if cause in batch.ids else "no stored event"
+            if cause in missing_causes or cause in batch.ids:
+                raise CausationError(
+                    f"events[{index}] causation_id {cause}: names {where} "
+                    "(a cause must be stored before, or earlier in the same batch)"
+                )
+        sequence += 1
+        digest = chain_hash(prev, data)
+        rows.append(Row(sequence, event, data, prev, digest))
+        seen[event.event_id] = (sequence, data)
+        result.append(sequence)
+        prev = digest
+    return AppendPlan(rows, result)
+
+
+class EventStore(ABC):
+    """The port. Adapters: memory, sqlite, postgres (see `open_store`)."""
+
+    url: str
+
+    # --- writing -----------------------------------------------------------------------------
+    def append(self, events: BaseEvent | Iterable[BaseEvent]) -> list[int]:
+        """Store a batch atomically; return each event's sequence number (existing ones too)."""
+        batch = Batch.of(events)
+        if not batch.events:
+            return []
+        return self._append(batch)
+
+    @abstractmethod
+    def _append(self, batch: Batch) -> list[int]: ...
+
+    # --- reading -----------------------------------------------------------------------------
+    @abstractmethod
+    def get(self, event_id: UUID) -> BaseEvent | None: ...
+
+    @abstractmethod
+    def read(
+        self,
+        from_sequence: int = 1,
+        to_sequence: int | None = None,
+        *,
+        limit: int | None = None,
+        event_types: Sequence[EventType] | None = None,
+        correlation_id: UUID | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[BaseEvent]:
+        """Events in sequence order, streamed in batches; both bounds inclusive."""
+
+    @abstractmethod
+    def read_time_range(
+        self, start: datetime | None, end: datetime | None, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[BaseEvent]:
+        """Events with start <= timestamp_utc < end, in sequence order."""
+
+    def read_correlation(self, correlation_id: UUID) -> list[BaseEvent]:
+        return list(self.read(correlation_id=correlation_id))
+
+    @abstractmethod
+    def causation_chain(self, event_id: UUID) -> list[BaseEvent]:
+        """The event and its ancestors, root first, the event itself last."""
+
+    @abstractmethod
+    def effects(self, event_id: UUID) -> list[BaseEvent]:
+        """Every descendant of the event (what it caused), in sequence order."""
+
+    @abstractmethod
+    def stats(self, since: datetime | None = None, until: datetime | None = None) -> list[TypeStats]:
+        """Count, first and last timestamp per event type, for since <= t < until."""
+
+    @abstractmethod
+    def head(self) -> Head: ...
+
+    @abstractmethod
+    def latest_snapshot(self, at_or_below: int) -> BaseEvent | None:
+        """The state_snapshot with the highest `at_sequence` <= the given sequence."""
+
+    @abstractmethod
+    def iter_records(
+        self, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> Iterator[ChainRecord]:
+        """Raw rows in sequence order, for verification."""
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        """Apply schema migrations (idempotent); return the migration files known."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - adapters without resources need nothing here
+        """Release connections."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def check_range(from_sequence: int, to_sequence: int | None, limit: int | None) -> None:
+    if from_sequence < 1:
+        raise StoreError(f"from_sequence must be 1 or more, got {from_sequence}")
+    if to_sequence is not None and to_sequence < from_sequence:
+        raise StoreError(f"empty range: to_sequence {to_sequence} < from_sequence {from_sequence}")
+    if limit is not None and limit < 0:
+        raise StoreError(f"limit must not be negative, got {limit}")
+
+
+def columns_document(
+    *,
+    event_id: str,
+    event_type: str,
+    timestamp_utc: str,
+    timestamp_logical: int,
+    causation_id: str | None,
+    correlation_id: str,
+    metadata: Any,
+    payload: Any,
+) -> dict[str, Any]:
+    """The canonical document rebuilt from a row's columns (see events.codec)."""
+    return {
+        "causation_id": causation_id,
+        "correlation_id": correlation_id,
+        "event_id": event_id,
+        "event_type": event_type,
+        "metadata": metadata,
+        "payload": payload,
+        "timestamp_logical": timestamp_logical,
+        "timestamp_utc": timestamp_utc,
+    }
+
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "GENESIS_HASH",
+    "AppendPlan",
+    "Batch",
+    "ChainRecord",
+    "EventStore",
+    "Head",
+    "Row",
+    "TypeStats",
+    "check_range",
+    "columns_document",
+    "plan_append",
+]

@@ -1,0 +1,284 @@
+"""SQLite adapter: the embedded default (one file, WAL mode, appends serialised by the database)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from claire.errors import StoreError, StoreUnavailableError
+from claire.events.codec import GENESIS_HASH, decode_event
+from claire.events.model import BaseEvent
+from claire.events.payloads import EventType
+from claire.events.values import format_utc
+from claire.store.port import (
+    DEFAULT_BATCH_SIZE,
+    Batch,
+    ChainRecord,
+    EventStore,
+    Head,
+    TypeStats,
+    check_range,
+    columns_document,
+    plan_append,
+)
+from claire.store.sql import migrations
+
+INSERT = (
+    "INSERT INTO events (event_id, event_type, sequence_number, timestamp_utc, timestamp_logical,"
+    " causation_id, correlation_id, metadata, payload, prev_hash, hash, canonical)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+CHAIN_COLUMNS = (
+    "sequence_number, event_id, event_type, timestamp_utc, timestamp_logical, causation_id,"
+    " correlation_id, metadata, payload, prev_hash, hash, canonical"
+)
+ANCESTORS = """
+WITH RECURSIVE chain(event_id, causation_id, depth) AS (
+    SELECT event_id, causation_id, 0 FROM events WHERE event_id = ?
+    UNION ALL
+    SELECT e.event_id, e.causation_id, c.depth + 1
+    FROM events e JOIN chain c ON e.event_id = c.causation_id
+)
+SELECT e.sequence_number, e.canonical FROM chain c JOIN events e USING (event_id)
+ORDER BY c.depth DESC
+"""
+DESCENDANTS = """
+WITH RECURSIVE tree(event_id) AS (
+    SELECT event_id FROM events WHERE causation_id = ?
+    UNION
+    SELECT e.event_id FROM events e JOIN tree t ON e.causation_id = t.event_id
+)
+SELECT e.sequence_number, e.canonical FROM tree JOIN events e USING (event_id)
+ORDER BY e.sequence_number
+"""
+
+
+def path_from_url(url: str) -> str:
+    """sqlite:///relative.db, sqlite:////absolute.db, or sqlite:///:memory:."""
+    if not url.startswith("sqlite://"):
+        raise StoreError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
+    path = url.removeprefix("sqlite://").removeprefix("/")
+    if not path:
+        raise StoreError(f"SQLite URL {url!r} names no file (expected sqlite:///path/to/file.db)")
+    return path
+
+
+class SqliteEventStore(EventStore):
+    def __init__(self, url: str) -> None:
+        self.url = url
+        path = path_from_url(url)
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreUnavailableError(f"cannot open SQLite database {path!r}: {exc}") from exc
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self.migrate()
+
+    def migrate(self) -> list[str]:
+        with self._lock:
+            for _, sql in migrations("sqlite"):
+                self._db.executescript(sql)
+        return [name for name, _ in migrations("sqlite")]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite query failed: {exc}") from exc
+
+    # --- writing -----------------------------------------------------------------------------
+    def _append(self, batch: Batch) -> list[int]:
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    ids = [str(i) for i in batch.ids]
+                    existing = {
+                        UUID(r[0]): (r[1], bytes(r[2]))
+                        for r in self._in(db, "SELECT event_id, sequence_number, canonical"
+                                              " FROM events WHERE event_id IN", ids)
+                    }
+                    causes = [str(c) for c in batch.external_causes()]
+                    present = {r[0] for r in self._in(
+                        db, "SELECT event_id FROM events WHERE event_id IN", causes)}
+                    missing = {UUID(c) for c in causes if c not in present}
+                    plan = plan_append(batch, self._head(db), existing, missing)
+                    db.executemany(INSERT, [
+                        (str(r.event.event_id), r.event.event_type.value, r.sequence_number,
+                         r.timestamp_text, r.event.timestamp_logical,
+                         str(r.event.causation_id) if r.event.causation_id else None,
+                         str(r.event.correlation_id), r.metadata_json.decode(),
+                         r.payload_json.decode(), r.prev_hash, r.hash, r.canonical)
+                        for r in plan.rows
+                    ])
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite append failed: {exc}") from exc
+            return plan.sequence_numbers
+
+    @staticmethod
+    def _in(db: sqlite3.Connection, prefix: str, values: list[str]) -> list[Any]:
+        rows: list[Any] = []
+        for start in range(0, len(values), 500):  # stay under SQLite's parameter limit
+            chunk = values[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows.extend(db.execute(f"{prefix} ({marks})", chunk).fetchall())
+        return rows
+
+    @staticmethod
+    def _head(db: sqlite3.Connection) -> Head:
+        row = db.execute(
+            "SELECT sequence_number, hash FROM events ORDER BY sequence_number DESC LIMIT 1"
+        ).fetchone()
+        return Head(row[0], row[1]) if row else Head(0, GENESIS_HASH)
+
+    # --- reading -----------------------------------------------------------------------------
+    def head(self) -> Head:
+        with self._lock:
+            return self._head(self._db)
+
+    def get(self, event_id: UUID) -> BaseEvent | None:
+        rows = self._query(
+            "SELECT sequence_number, canonical FROM events WHERE event_id = ?", (str(event_id),)
+        )
+        return decode_event(rows[0][1], rows[0][0]) if rows else None
+
+    def read(
+        self,
+        from_sequence: int = 1,
+        to_sequence: int | None = None,
+        *,
+        limit: int | None = None,
+        event_types: Sequence[EventType] | None = None,
+        correlation_id: UUID | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[BaseEvent]:
+        check_range(from_sequence, to_sequence, limit)
+        where, params = ["sequence_number >= ?"], [from_sequence]
+        if to_sequence is not None:
+            where.append("sequence_number <= ?")
+            params.append(to_sequence)
+        if event_types:
+            where.append(f"event_type IN ({','.join('?' * len(event_types))})")
+            params.extend(EventType(t).value for t in event_types)  # type: ignore[misc]
+        if correlation_id is not None:
+            where.append("correlation_id = ?")
+            params.append(str(correlation_id))  # type: ignore[arg-type]
+        yield from self._paged(where, params, limit, batch_size)
+
+    def read_time_range(
+        self, start: datetime | None, end: datetime | None, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[BaseEvent]:
+        where: list[str] = ["sequence_number >= ?"]
+        params: list[Any] = [1]
+        if start is not None:
+            where.append("timestamp_utc >= ?")
+            params.append(format_utc(start))
+        if end is not None:
+            where.append("timestamp_utc < ?")
+            params.append(format_utc(end))
+        yield from self._paged(where, params, None, batch_size)
+
+    def _paged(
+        self, where: list[str], params: list[Any], limit: int | None, batch_size: int
+    ) -> Iterator[BaseEvent]:
+        """Keyset pages: no lock or cursor is held while the caller works on a page."""
+        remaining = limit
+        params = list(params)
+        sql_where = " AND ".join(where)
+        while remaining is None or remaining > 0:
+            size = batch_size if remaining is None else min(batch_size, remaining)
+            rows = self._query(
+                f"SELECT sequence_number, canonical FROM events WHERE {sql_where}"
+                " ORDER BY sequence_number LIMIT ?",
+                [*params, size],
+            )
+            for seq, data in rows:
+                yield decode_event(data, seq)
+            if len(rows) < size:
+                return
+            params[0] = rows[-1][0] + 1  # the first condition is always sequence_number >= ?
+            if remaining is not None:
+                remaining -= len(rows)
+
+    def causation_chain(self, event_id: UUID) -> list[BaseEvent]:
+        return [decode_event(d, s) for s, d in self._query(ANCESTORS, (str(event_id),))]
+
+    def effects(self, event_id: UUID) -> list[BaseEvent]:
+        return [decode_event(d, s) for s, d in self._query(DESCENDANTS, (str(event_id),))]
+
+    def stats(self, since: datetime | None = None, until: datetime | None = None) -> list[TypeStats]:
+        where, params = ["1=1"], []
+        if since is not None:
+            where.append("timestamp_utc >= ?")
+            params.append(format_utc(since))
+        if until is not None:
+            where.append("timestamp_utc < ?")
+            params.append(format_utc(until))
+        rows = self._query(
+            "SELECT event_type, COUNT(*), MIN(timestamp_utc), MAX(timestamp_utc) FROM events"
+            f" WHERE {' AND '.join(where)} GROUP BY event_type ORDER BY event_type",
+            params,
+        )
+        return [
+            TypeStats(t, n, datetime.fromisoformat(lo), datetime.fromisoformat(hi))
+            for t, n, lo, hi in rows
+        ]
+
+    def latest_snapshot(self, at_or_below: int) -> BaseEvent | None:
+        rows = self._query(
+            "SELECT sequence_number, canonical FROM events WHERE event_type = 'state_snapshot'"
+            " AND CAST(json_extract(payload, '$.at_sequence') AS INTEGER) <= ?"
+            " ORDER BY CAST(json_extract(payload, '$.at_sequence') AS INTEGER) DESC,"
+            " sequence_number DESC LIMIT 1",
+            (at_or_below,),
+        )
+        return decode_event(rows[0][1], rows[0][0]) if rows else None
+
+    def iter_records(
+        self, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> Iterator[ChainRecord]:
+        check_range(from_sequence, to_sequence, None)
+        last = to_sequence if to_sequence is not None else 2**62
+        cursor = from_sequence
+        while cursor <= last:
+            rows = self._query(
+                f"SELECT {CHAIN_COLUMNS} FROM events WHERE sequence_number >= ?"
+                " AND sequence_number <= ? ORDER BY sequence_number LIMIT ?",
+                (cursor, last, DEFAULT_BATCH_SIZE),
+            )
+            for r in rows:
+                yield ChainRecord(
+                    sequence_number=r[0], event_id=r[1], prev_hash=r[9], hash=r[10],
+                    canonical=bytes(r[11]),
+                    columns=columns_document(
+                        event_id=r[1], event_type=r[2], timestamp_utc=r[3],
+                        timestamp_logical=r[4], causation_id=r[5], correlation_id=r[6],
+                        metadata=orjson.loads(r[7]), payload=orjson.loads(r[8]),
+                    ),
+                )
+            if len(rows) < DEFAULT_BATCH_SIZE:
+                return
+            cursor = rows[-1][0] + 1

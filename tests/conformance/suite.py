@@ -1,0 +1,201 @@
+"""The EventStore conformance suite: written once against the port, run for every adapter.
+
+A subclass provides the `store` fixture (an empty store); every test here must pass for it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from claire.errors import CausationError, EventConflictError, StoreError
+from claire.events import (
+    GENESIS_HASH,
+    EventType,
+    canonical_bytes,
+    chain_hash,
+)
+from claire.store import EventReader, EventStore, EventWriter
+from claire.store.memory import MemoryEventStore
+from tests.factories import START, factory, trade
+
+
+class StoreConformance:
+    # --- append ------------------------------------------------------------------------------
+    def test_empty_store_has_genesis_head(self, store: EventStore) -> None:
+        head = store.head()
+        assert (head.sequence_number, head.hash) == (0, GENESIS_HASH)
+        assert list(store.read()) == []
+
+    def test_append_assigns_gapless_sequence_from_one(self, store: EventStore) -> None:
+        events = trade()
+        assert store.append(events) == [1, 2, 3, 4, 5]
+        assert store.append(trade()) == [6, 7, 8, 9, 10]
+        assert [e.sequence_number for e in store.read()] == list(range(1, 11))
+
+    def test_read_back_is_exact(self, store: EventStore) -> None:
+        events = trade()
+        store.append(events)
+        back = list(store.read())
+        assert [canonical_bytes(e) for e in back] == [canonical_bytes(e) for e in events]
+        assert back[2].payload == events[2].payload
+        assert back[2].data == events[2].data
+        assert back[0].timestamp_utc == events[0].timestamp_utc
+
+    def test_single_event_append(self, store: EventStore) -> None:
+        md = trade()[0]
+        assert store.append(md) == [1]
+        assert store.get(md.event_id) == md.with_sequence(1)
+
+    def test_append_is_idempotent_by_event_id(self, store: EventStore) -> None:
+        events = trade()
+        first = store.append(events)
+        head = store.head()
+        assert store.append(events) == first
+        assert store.append(events[2]) == [3]
+        assert store.head() == head
+
+    def test_batch_mixing_stored_and_new_events(self, store: EventStore) -> None:
+        events = trade()
+        store.append(events[:2])
+        assert store.append(events) == [1, 2, 3, 4, 5]
+
+    def test_same_id_different_content_is_a_conflict(self, store: EventStore) -> None:
+        events = trade()
+        store.append(events)
+        forged = events[0].model_copy(update={"payload": {**events[0].payload, "price": "1"}})
+        with pytest.raises(EventConflictError, match=str(events[0].event_id)):
+            store.append(forged)
+        assert store.get(events[0].event_id) == events[0].with_sequence(1)
+
+    def test_unknown_causation_is_refused_and_batch_stores_nothing(self, store: EventStore) -> None:
+        f = factory()
+        good = f.create_market_data(symbol="ETHUSDT", price=3000, volume=1,
+                                    correlation_id=uuid.uuid4())
+        orphan = f.create_alert(level="WARNING", code="x", message="m",
+                                correlation_id=uuid.uuid4(), causation_id=uuid.uuid4())
+        with pytest.raises(CausationError, match="causation_id"):
+            store.append([good, orphan])
+        assert store.head().sequence_number == 0
+        assert store.get(good.event_id) is None
+
+    def test_cause_must_come_earlier_in_the_batch(self, store: EventStore) -> None:
+        md, sig, *_ = trade()
+        with pytest.raises(CausationError, match="later event"):
+            store.append([sig, md])
+        assert store.append([md, sig]) == [1, 2]
+
+    def test_cause_may_be_already_stored(self, store: EventStore) -> None:
+        events = trade()
+        store.append(events[:1])
+        assert store.append(events[1:]) == [2, 3, 4, 5]
+
+    def test_rejected_batch_leaves_no_hole(self, store: EventStore) -> None:
+        store.append(trade())
+        f = factory()
+        orphan = f.create_alert(level="INFO", code="x", message="m",
+                                correlation_id=uuid.uuid4(), causation_id=uuid.uuid4())
+        with pytest.raises(CausationError):
+            store.append(orphan)
+        assert store.append(trade()) == [6, 7, 8, 9, 10]
+
+    def test_non_events_are_refused(self, store: EventStore) -> None:
+        with pytest.raises(TypeError, match=r"events\[0\]"):
+            store.append([{"event_id": "x"}])  # type: ignore[list-item]
+
+    # --- hash chain --------------------------------------------------------------------------
+    def test_hash_chain_links_every_event(self, store: EventStore) -> None:
+        events = trade() + trade()
+        store.append(events[:5])
+        store.append(events[5:])
+        records = list(store.iter_records())
+        prev = GENESIS_HASH
+        for record, event in zip(records, events, strict=True):
+            assert record.prev_hash == prev
+            assert record.canonical == canonical_bytes(event)
+            assert record.columns_canonical() == record.canonical
+            assert record.hash == chain_hash(prev, record.canonical)
+            prev = record.hash
+        assert store.head().hash == prev
+
+    def test_hashes_are_the_same_in_every_adapter(self, store: EventStore) -> None:
+        events = trade() + trade()
+        reference = MemoryEventStore()
+        reference.append(events)
+        store.append(events)
+        assert store.head() == reference.head()
+
+    # --- reads -------------------------------------------------------------------------------
+    def test_read_range_limit_and_small_batches(self, store: EventStore) -> None:
+        for _ in range(4):
+            store.append(trade())
+        assert [e.sequence_number for e in store.read(3, 7)] == [3, 4, 5, 6, 7]
+        assert [e.sequence_number for e in store.read(3, limit=2)] == [3, 4]
+        streamed = [e.sequence_number for e in store.read(2, 19, batch_size=3)]
+        assert streamed == list(range(2, 20))
+        assert list(store.read(21)) == []
+
+    def test_read_filters(self, store: EventStore) -> None:
+        first, second = trade(), trade()
+        store.append(first + second)
+        signals = list(store.read(event_types=[EventType.SIGNAL_GENERATED]))
+        assert [e.sequence_number for e in signals] == [2, 7]
+        mine = store.read_correlation(second[0].correlation_id)
+        assert [e.event_id for e in mine] == [e.event_id for e in second]
+        limited = list(store.read(event_types=[EventType.SIGNAL_GENERATED], limit=1, batch_size=1))
+        assert [e.sequence_number for e in limited] == [2]
+
+    def test_bad_ranges_are_refused(self, store: EventStore) -> None:
+        with pytest.raises(StoreError, match="empty range"):
+            list(store.read(5, 4))
+        with pytest.raises(StoreError, match="from_sequence"):
+            list(store.read(0))
+
+    def test_seed_reader_and_writer(self, store: EventStore) -> None:
+        assert EventWriter(store).write(trade()) == [1, 2, 3, 4, 5]
+        read = list(EventReader(store).read_events(from_sequence=1, to_sequence=10000,
+                                                   limit=10000))
+        assert len(read) == 5
+
+    def test_read_time_range(self, store: EventStore) -> None:
+        store.append(trade())  # timestamps START + 0..4 s
+        window = store.read_time_range(START + timedelta(seconds=1), START + timedelta(seconds=3))
+        assert [e.sequence_number for e in window] == [2, 3]
+        assert len(list(store.read_time_range(None, None))) == 5
+
+    def test_get_unknown_is_none(self, store: EventStore) -> None:
+        assert store.get(uuid.uuid4()) is None
+
+    def test_causation_chain_and_effects(self, store: EventStore) -> None:
+        events = trade()
+        store.append(events)
+        chain = store.causation_chain(events[2].event_id)
+        assert [e.event_type for e in chain] == [
+            EventType.MARKET_DATA, EventType.SIGNAL_GENERATED, EventType.RISK_DECISION]
+        caused = store.effects(events[2].event_id)
+        assert [e.sequence_number for e in caused] == [4, 5]
+        assert store.causation_chain(uuid.uuid4()) == []
+        assert store.effects(events[4].event_id) == []
+
+    def test_stats_per_type_and_window(self, store: EventStore) -> None:
+        store.append(trade())
+        stats = {s.event_type: s for s in store.stats()}
+        assert stats["market_data"].count == 1
+        assert stats["order_result"].last == START + timedelta(seconds=4)
+        windowed = store.stats(since=START + timedelta(seconds=3))
+        assert sorted(s.event_type for s in windowed) == ["order_request", "order_result"]
+
+    def test_latest_snapshot_at_or_below(self, store: EventStore) -> None:
+        f = factory()
+        store.append(trade(f))
+        corr = uuid.uuid4()
+        snaps = [f.create_state_snapshot(at_sequence=at, state={"n": at}, state_hash="a" * 64,
+                                         correlation_id=corr) for at in (5, 7)]
+        store.append(snaps[0])
+        store.append(trade(f)[:1])
+        store.append(snaps[1])
+        assert store.latest_snapshot(4) is None
+        assert store.latest_snapshot(6).payload["at_sequence"] == 5  # type: ignore[union-attr]
+        assert store.latest_snapshot(100).payload["at_sequence"] == 7  # type: ignore[union-attr]

@@ -1,0 +1,91 @@
+"""Shared fixtures: throwaway PostgreSQL databases and Redis key spaces, made and removed per test.
+
+Tests that need a service skip with a message naming it, unless CLAIRE_REQUIRE_SERVICES=1
+(as CI sets), in which case they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
+
+
+def _missing(service: str, variable: str, reason: str) -> None:
+    message = (
+        f"{service} is not reachable ({reason}); start it or point the tests at one with "
+        f"{variable}=..."
+    )
+    if os.environ.get("CLAIRE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"CLAIRE_REQUIRE_SERVICES=1 but {message}", pytrace=False)
+    pytest.skip(message)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> str:
+    url = os.environ.get("CLAIRE_TEST_DATABASE_URL", PG_DEFAULT)
+    try:
+        import psycopg
+    except ImportError:
+        _missing("PostgreSQL", "CLAIRE_TEST_DATABASE_URL", "psycopg is not installed")
+        raise
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as exc:
+        _missing("PostgreSQL", "CLAIRE_TEST_DATABASE_URL", str(exc).strip().splitlines()[0])
+    return url
+
+
+@pytest.fixture
+def pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh, empty database for one test; dropped afterwards."""
+    import psycopg
+
+    name = f"claire_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _with_database(pg_admin_url, name)
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_base_url() -> str:
+    url = os.environ.get("CLAIRE_TEST_REDIS_URL", REDIS_DEFAULT)
+    try:
+        import redis
+    except ImportError:
+        _missing("Redis", "CLAIRE_TEST_REDIS_URL", "redis-py is not installed")
+        raise
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+    except redis.RedisError as exc:
+        _missing("Redis", "CLAIRE_TEST_REDIS_URL", str(exc))
+    return url
+
+
+@pytest.fixture
+def redis_prefix(redis_base_url: str) -> Iterator[str]:
+    """A key prefix owned by one test; every key under it is deleted afterwards."""
+    import redis
+
+    prefix = f"claire-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_base_url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
