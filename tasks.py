@@ -27,7 +27,7 @@ def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
 
 def setup() -> None:
     """Create .venv and install the package with every extra and the dev group."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - users run this with whatever python3 they have
         sys.exit(f"Claire needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
@@ -35,7 +35,7 @@ def setup() -> None:
     if not (BIN / "python").exists():
         print("creating virtual environment in .venv", flush=True)
         venv.create(VENV, with_pip=True)
-    pip = [BIN / "python", "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    pip: list[str | Path] = [BIN / "python", "-m", "pip", "install", "--quiet"]
     run(*pip, "--upgrade", "pip>=25.1")  # --group needs pip 25.1
     run(*pip, "--editable", ".[all]", "--group", "dev")
     STAMP.write_text(wanted)
@@ -50,8 +50,10 @@ def test(args: list[str]) -> None:
 
 
 def lint(_: list[str]) -> None:
-    run(BIN / "ruff", "check", "src", "tests", "benchmarks", "tasks.py", "claire_cli.py")
-    run(BIN / "mypy", "src", "tests", "benchmarks", "tasks.py", "claire_cli.py")
+    paths = ["src", "tests", "benchmarks", "tasks.py", "claire_cli.py"]
+    run(BIN / "ruff", "check", *paths)
+    run(BIN / "ruff", "format", "--check", *paths)
+    run(BIN / "mypy", *paths)
 
 
 def bench(args: list[str]) -> None:

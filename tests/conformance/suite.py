@@ -72,10 +72,16 @@ class StoreConformance:
 
     def test_unknown_causation_is_refused_and_batch_stores_nothing(self, store: EventStore) -> None:
         f = factory()
-        good = f.create_market_data(symbol="ETHUSDT", price=3000, volume=1,
-                                    correlation_id=uuid.uuid4())
-        orphan = f.create_alert(level="WARNING", code="x", message="m",
-                                correlation_id=uuid.uuid4(), causation_id=uuid.uuid4())
+        good = f.create_market_data(
+            symbol="ETHUSDT", price=3000, volume=1, correlation_id=uuid.uuid4()
+        )
+        orphan = f.create_alert(
+            level="WARNING",
+            code="x",
+            message="m",
+            correlation_id=uuid.uuid4(),
+            causation_id=uuid.uuid4(),
+        )
         with pytest.raises(CausationError, match="causation_id"):
             store.append([good, orphan])
         assert store.head().sequence_number == 0
@@ -95,8 +101,13 @@ class StoreConformance:
     def test_rejected_batch_leaves_no_hole(self, store: EventStore) -> None:
         store.append(trade())
         f = factory()
-        orphan = f.create_alert(level="INFO", code="x", message="m",
-                                correlation_id=uuid.uuid4(), causation_id=uuid.uuid4())
+        orphan = f.create_alert(
+            level="INFO",
+            code="x",
+            message="m",
+            correlation_id=uuid.uuid4(),
+            causation_id=uuid.uuid4(),
+        )
         with pytest.raises(CausationError):
             store.append(orphan)
         assert store.append(trade()) == [6, 7, 8, 9, 10]
@@ -155,8 +166,7 @@ class StoreConformance:
 
     def test_seed_reader_and_writer(self, store: EventStore) -> None:
         assert EventWriter(store).write(trade()) == [1, 2, 3, 4, 5]
-        read = list(EventReader(store).read_events(from_sequence=1, to_sequence=10000,
-                                                   limit=10000))
+        read = list(EventReader(store).read_events(from_sequence=1, to_sequence=10000, limit=10000))
         assert len(read) == 5
 
     def test_read_time_range(self, store: EventStore) -> None:
@@ -173,7 +183,10 @@ class StoreConformance:
         store.append(events)
         chain = store.causation_chain(events[2].event_id)
         assert [e.event_type for e in chain] == [
-            EventType.MARKET_DATA, EventType.SIGNAL_GENERATED, EventType.RISK_DECISION]
+            EventType.MARKET_DATA,
+            EventType.SIGNAL_GENERATED,
+            EventType.RISK_DECISION,
+        ]
         caused = store.effects(events[2].event_id)
         assert [e.sequence_number for e in caused] == [4, 5]
         assert store.causation_chain(uuid.uuid4()) == []
@@ -191,8 +204,12 @@ class StoreConformance:
         f = factory()
         store.append(trade(f))
         corr = uuid.uuid4()
-        snaps = [f.create_state_snapshot(at_sequence=at, state={"n": at}, state_hash="a" * 64,
-                                         correlation_id=corr) for at in (5, 7)]
+        snaps = [
+            f.create_state_snapshot(
+                at_sequence=at, state={"n": at}, state_hash="a" * 64, correlation_id=corr
+            )
+            for at in (5, 7)
+        ]
         store.append(snaps[0])
         store.append(trade(f)[:1])
         store.append(snaps[1])

@@ -52,8 +52,9 @@ def store_from(url: str | None) -> EventStore:
 
 def print_json(document: Any) -> None:
     sys.stdout.write(
-        orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str)
-        .decode()
+        orjson.dumps(
+            document, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=str
+        ).decode()
         + "\n"
     )
 

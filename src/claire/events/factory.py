@@ -115,57 +115,129 @@ class EventFactory:
         return event
 
     def create_market_data(
-        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None, **fields: Any,
+        self,
+        *,
+        correlation_id: IdLike,
+        causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None,
+        **fields: Any,
     ) -> BaseEvent:
-        return self.create(EventType.MARKET_DATA, fields, correlation_id=correlation_id,
-                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+        return self.create(
+            EventType.MARKET_DATA,
+            fields,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            timestamp_utc=timestamp_utc,
+        )
 
     def create_signal(
-        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None, **fields: Any,
+        self,
+        *,
+        correlation_id: IdLike,
+        causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None,
+        **fields: Any,
     ) -> BaseEvent:
-        return self.create(EventType.SIGNAL_GENERATED, fields, correlation_id=correlation_id,
-                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+        return self.create(
+            EventType.SIGNAL_GENERATED,
+            fields,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            timestamp_utc=timestamp_utc,
+        )
 
     def create_risk_decision(
-        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None, **fields: Any,
+        self,
+        *,
+        correlation_id: IdLike,
+        causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None,
+        **fields: Any,
     ) -> BaseEvent:
-        return self.create(EventType.RISK_DECISION, fields, correlation_id=correlation_id,
-                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+        return self.create(
+            EventType.RISK_DECISION,
+            fields,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            timestamp_utc=timestamp_utc,
+        )
 
     def create_order_request(
-        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None, **fields: Any,
+        self,
+        *,
+        correlation_id: IdLike,
+        causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None,
+        **fields: Any,
     ) -> BaseEvent:
-        return self.create(EventType.ORDER_REQUEST, fields, correlation_id=correlation_id,
-                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+        return self.create(
+            EventType.ORDER_REQUEST,
+            fields,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            timestamp_utc=timestamp_utc,
+        )
 
     def create_order_result(
-        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None, **fields: Any,
+        self,
+        *,
+        correlation_id: IdLike,
+        causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None,
+        **fields: Any,
     ) -> BaseEvent:
-        return self.create(EventType.ORDER_RESULT, fields, correlation_id=correlation_id,
-                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+        return self.create(
+            EventType.ORDER_RESULT,
+            fields,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            timestamp_utc=timestamp_utc,
+        )
 
     def create_position_update(
-        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None, **fields: Any,
+        self,
+        *,
+        correlation_id: IdLike,
+        causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None,
+        **fields: Any,
     ) -> BaseEvent:
-        return self.create(EventType.POSITION_UPDATE, fields, correlation_id=correlation_id,
-                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+        return self.create(
+            EventType.POSITION_UPDATE,
+            fields,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            timestamp_utc=timestamp_utc,
+        )
 
     def create_alert(
-        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None, **fields: Any,
+        self,
+        *,
+        correlation_id: IdLike,
+        causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None,
+        **fields: Any,
     ) -> BaseEvent:
-        return self.create(EventType.ALERT, fields, correlation_id=correlation_id,
-                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+        return self.create(
+            EventType.ALERT,
+            fields,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            timestamp_utc=timestamp_utc,
+        )
 
     def create_state_snapshot(
-        self, *, correlation_id: IdLike, causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None, **fields: Any,
+        self,
+        *,
+        correlation_id: IdLike,
+        causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None,
+        **fields: Any,
     ) -> BaseEvent:
-        return self.create(EventType.STATE_SNAPSHOT, fields, correlation_id=correlation_id,
-                           causation_id=causation_id, timestamp_utc=timestamp_utc)
+        return self.create(
+            EventType.STATE_SNAPSHOT,
+            fields,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            timestamp_utc=timestamp_utc,
+        )

@@ -115,17 +115,19 @@ class MemoryEventStore(EventStore):
             frontier.extend(self._children.get(child, []))
         return sorted(found, key=lambda e: e.sequence_number or 0)
 
-    def stats(self, since: datetime | None = None, until: datetime | None = None) -> list[TypeStats]:
-        table: dict[str, list[datetime | int]] = {}
+    def stats(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[TypeStats]:
+        table: dict[str, TypeStats] = {}
         for event in self.read_time_range(since, until):
-            entry = table.setdefault(event.event_type.value, [0, event.timestamp_utc, event.timestamp_utc])
-            entry[0] = int(entry[0]) + 1
-            entry[1] = min(entry[1], event.timestamp_utc)  # type: ignore[type-var]
-            entry[2] = max(entry[2], event.timestamp_utc)  # type: ignore[type-var]
-        return [
-            TypeStats(kind, int(v[0]), v[1], v[2])  # type: ignore[arg-type]
-            for kind, v in sorted(table.items())
-        ]
+            kind, when = event.event_type.value, event.timestamp_utc
+            seen = table.get(kind)
+            table[kind] = (
+                TypeStats(kind, 1, when, when)
+                if seen is None
+                else TypeStats(kind, seen.count + 1, min(seen.first, when), max(seen.last, when))
+            )
+        return [table[kind] for kind in sorted(table)]
 
     def head(self) -> Head:
         with self._lock:

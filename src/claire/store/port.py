@@ -204,7 +204,9 @@ class EventStore(ABC):
         """Every descendant of the event (what it caused), in sequence order."""
 
     @abstractmethod
-    def stats(self, since: datetime | None = None, until: datetime | None = None) -> list[TypeStats]:
+    def stats(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[TypeStats]:
         """Count, first and last timestamp per event type, for since <= t < until."""
 
     @abstractmethod

@@ -114,22 +114,42 @@ class SqliteEventStore(EventStore):
                     ids = [str(i) for i in batch.ids]
                     existing = {
                         UUID(r[0]): (r[1], bytes(r[2]))
-                        for r in self._in(db, "SELECT event_id, sequence_number, canonical"
-                                              " FROM events WHERE event_id IN", ids)
+                        for r in self._in(
+                            db,
+                            "SELECT event_id, sequence_number, canonical"
+                            " FROM events WHERE event_id IN",
+                            ids,
+                        )
                     }
                     causes = [str(c) for c in batch.external_causes()]
-                    present = {r[0] for r in self._in(
-                        db, "SELECT event_id FROM events WHERE event_id IN", causes)}
+                    present = {
+                        r[0]
+                        for r in self._in(
+                            db, "SELECT event_id FROM events WHERE event_id IN", causes
+                        )
+                    }
                     missing = {UUID(c) for c in causes if c not in present}
                     plan = plan_append(batch, self._head(db), existing, missing)
-                    db.executemany(INSERT, [
-                        (str(r.event.event_id), r.event.event_type.value, r.sequence_number,
-                         r.timestamp_text, r.event.timestamp_logical,
-                         str(r.event.causation_id) if r.event.causation_id else None,
-                         str(r.event.correlation_id), r.metadata_json.decode(),
-                         r.payload_json.decode(), r.prev_hash, r.hash, r.canonical)
-                        for r in plan.rows
-                    ])
+                    db.executemany(
+                        INSERT,
+                        [
+                            (
+                                str(r.event.event_id),
+                                r.event.event_type.value,
+                                r.sequence_number,
+                                r.timestamp_text,
+                                r.event.timestamp_logical,
+                                str(r.event.causation_id) if r.event.causation_id else None,
+                                str(r.event.correlation_id),
+                                r.metadata_json.decode(),
+                                r.payload_json.decode(),
+                                r.prev_hash,
+                                r.hash,
+                                r.canonical,
+                            )
+                            for r in plan.rows
+                        ],
+                    )
                     db.execute("COMMIT")
                 except BaseException:
                     db.execute("ROLLBACK")
@@ -229,7 +249,9 @@ class SqliteEventStore(EventStore):
     def effects(self, event_id: UUID) -> list[BaseEvent]:
         return [decode_event(d, s) for s, d in self._query(DESCENDANTS, (str(event_id),))]
 
-    def stats(self, since: datetime | None = None, until: datetime | None = None) -> list[TypeStats]:
+    def stats(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[TypeStats]:
         where, params = ["1=1"], []
         if since is not None:
             where.append("timestamp_utc >= ?")
@@ -271,12 +293,20 @@ class SqliteEventStore(EventStore):
             )
             for r in rows:
                 yield ChainRecord(
-                    sequence_number=r[0], event_id=r[1], prev_hash=r[9], hash=r[10],
+                    sequence_number=r[0],
+                    event_id=r[1],
+                    prev_hash=r[9],
+                    hash=r[10],
                     canonical=bytes(r[11]),
                     columns=columns_document(
-                        event_id=r[1], event_type=r[2], timestamp_utc=r[3],
-                        timestamp_logical=r[4], causation_id=r[5], correlation_id=r[6],
-                        metadata=orjson.loads(r[7]), payload=orjson.loads(r[8]),
+                        event_id=r[1],
+                        event_type=r[2],
+                        timestamp_utc=r[3],
+                        timestamp_logical=r[4],
+                        causation_id=r[5],
+                        correlation_id=r[6],
+                        metadata=orjson.loads(r[7]),
+                        payload=orjson.loads(r[8]),
                     ),
                 )
             if len(rows) < DEFAULT_BATCH_SIZE:

@@ -1,0 +1,69 @@
+"""Shared benchmark helpers: throwaway databases, timing, and one way to print figures."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+BENCH_PG_URL = os.environ.get(
+    "CLAIRE_BENCH_DATABASE_URL",
+    os.environ.get("CLAIRE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+)
+BENCH_REDIS_URL = os.environ.get(
+    "CLAIRE_BENCH_REDIS_URL", os.environ.get("CLAIRE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+)
+# CLAIRE_BENCH_SCALE=0.1 runs every benchmark on a tenth of the data (a quick look).
+SCALE = float(os.environ.get("CLAIRE_BENCH_SCALE", "1"))
+
+
+def scaled(n: int) -> int:
+    return max(1, int(n * SCALE))
+
+
+@contextmanager
+def throwaway_postgres(prefix: str = "claire_bench") -> Iterator[str]:
+    """A fresh database on the benchmark server, dropped afterwards."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(BENCH_PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(BENCH_PG_URL)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(BENCH_PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Timer:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def heading(title: str) -> None:
+    print(f"\n== {title} ==", flush=True)
+
+
+def line(label: str, value: str, note: str = "") -> None:
+    """One figure: `label .... value   note` (note: baseline, ratio, target and verdict)."""
+    print(f"  {label:<52} {value:>16}  {note}".rstrip(), flush=True)
+
+
+def verdict(ok: bool) -> str:
+    return "MET" if ok else "NOT MET"
