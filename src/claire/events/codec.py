@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, SafeUUID
 
 import orjson
 
@@ -40,17 +40,30 @@ def canonical_bytes(event: BaseEvent) -> bytes:
     return orjson.dumps(canonical_document(event), option=orjson.OPT_SORT_KEYS)
 
 
+_EVENT_TYPES = {kind.value: kind for kind in EventType}
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _trusted_uuid(text: str) -> UUID:
+    # UUID(text) re-validates the format; stored ids were validated on the way in.
+    value = _new(UUID)
+    _set(value, "int", int(text.replace("-", ""), 16))
+    _set(value, "is_safe", SafeUUID.unknown)
+    return value
+
+
 def event_from_document(doc: dict[str, Any], sequence_number: int | None = None) -> BaseEvent:
     """Rebuild a stored event from its canonical document without re-validating it."""
     causation = doc["causation_id"]
     return stored_event(
-        event_id=UUID(doc["event_id"]),
-        event_type=EventType(doc["event_type"]),
+        event_id=_trusted_uuid(doc["event_id"]),
+        event_type=_EVENT_TYPES[doc["event_type"]],
         sequence_number=sequence_number,
         timestamp_utc=datetime.fromisoformat(doc["timestamp_utc"]),
         timestamp_logical=doc["timestamp_logical"],
-        causation_id=UUID(causation) if causation else None,
-        correlation_id=UUID(doc["correlation_id"]),
+        causation_id=_trusted_uuid(causation) if causation else None,
+        correlation_id=_trusted_uuid(doc["correlation_id"]),
         metadata=doc["metadata"],
         payload=doc["payload"],
     )
