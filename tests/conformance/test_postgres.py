@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from claire.store import EventStore, open_store
+from tests.conformance.suite import StoreConformance
+
+
+class TestPostgresStore(StoreConformance):
+    @pytest.fixture
+    def store(self, pg_url: str) -> Iterator[EventStore]:
+        with open_store(pg_url) as store:
+            yield store
