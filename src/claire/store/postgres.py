@@ -125,7 +125,7 @@ class RawJsonbDumper(Dumper):
     format = Format.BINARY
     oid = postgres.types["jsonb"].oid
 
-    def dump(self, obj: Any) -> Buffer:
+    def dump(self, obj: bytes) -> Buffer:
         return b"\x01" + obj
 
 
@@ -211,7 +211,7 @@ class PostgresEventStore(EventStore):
                 with conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK_KEY,))
                     conn.execute(MIGRATIONS_TABLE)
-                    applied = dict(
+                    applied: dict[str, str] = dict(
                         conn.execute("SELECT name, checksum FROM claire_schema_migrations")
                     )
                     for name, sql in files:
