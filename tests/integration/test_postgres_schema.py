@@ -39,7 +39,7 @@ def stored_trade(store: EventStore) -> list[BaseEvent]:
 def sql(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET TIME ZONE 'UTC'")
-        cursor = conn.execute(query, params)  # type: ignore[arg-type]
+        cursor = conn.execute(query, params)
         return cursor.fetchall() if cursor.description else []
 
 
