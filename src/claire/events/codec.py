@@ -21,6 +21,9 @@ from claire.events.payloads import EventType
 from claire.events.values import format_utc
 
 GENESIS_HASH = "0" * 64
+# The documented limit of one event: its canonical bytes may not exceed 1 MiB. Every store
+# refuses a larger event (see `check_event_size`); the ingest entries apply the same figure.
+MAX_EVENT_BYTES = 1024 * 1024
 
 
 def canonical_document(event: BaseEvent) -> dict[str, Any]:
@@ -38,6 +41,20 @@ def canonical_document(event: BaseEvent) -> dict[str, Any]:
 
 def canonical_bytes(event: BaseEvent) -> bytes:
     return orjson.dumps(canonical_document(event), option=orjson.OPT_SORT_KEYS)
+
+
+def check_event_size(data: bytes, where: str = "event") -> None:
+    """Refuse canonical bytes above MAX_EVENT_BYTES, naming the size and the limit."""
+    if len(data) > MAX_EVENT_BYTES:
+        raise EventValidationError(
+            [
+                (
+                    where,
+                    f"{len(data)} bytes of canonical JSON exceed the limit of "
+                    f"{MAX_EVENT_BYTES} bytes (1 MiB)",
+                )
+            ]
+        )
 
 
 _EVENT_TYPES = {kind.value: kind for kind in EventType}

@@ -106,7 +106,12 @@ def to_json_value(value: Any, where: str = "value", depth: int = 0) -> JsonValue
     """Normalise free-form data to JSON-native values; floats and Decimals become decimal text."""
     if depth > MAX_NESTING_DEPTH:
         raise ValueError(f"{where}: nested deeper than {MAX_NESTING_DEPTH} levels")
-    if value is None or isinstance(value, bool | int):
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        # JSON interop (and the canonical encoder) stop at 64 bits; larger numbers go as text.
+        if not -(2**63) <= value < 2**64:
+            raise ValueError(f"{where}: integer {value} is beyond 64 bits (send it as a string)")
         return value
     if isinstance(value, str):
         return check_text(value, where)

@@ -16,8 +16,8 @@ from uuid import UUID
 
 import orjson
 
-from claire.errors import CausationError, EventConflictError, StoreError
-from claire.events.codec import GENESIS_HASH, canonical_bytes, chain_hash
+from claire.errors import CausationError, EventConflictError, EventValidationError, StoreError
+from claire.events.codec import GENESIS_HASH, canonical_bytes, chain_hash, check_event_size
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
@@ -93,7 +93,7 @@ class Batch:
         for index, item in enumerate(items):
             if not isinstance(item, BaseEvent):
                 raise TypeError(f"events[{index}]: expected a BaseEvent, got {type(item).__name__}")
-        return cls(items, [canonical_bytes(e) for e in items])
+        return cls(items, [_encoded(index, e) for index, e in enumerate(items)])
 
     @property
     def ids(self) -> list[UUID]:
@@ -103,6 +103,16 @@ class Batch:
         """Causation ids that no event of this batch provides."""
         own = set(self.ids)
         return {e.causation_id for e in self.events if e.causation_id and e.causation_id not in own}
+
+
+def _encoded(index: int, event: BaseEvent) -> bytes:
+    """Canonical bytes of one event of a batch, refused when they cannot be stored."""
+    try:
+        data = canonical_bytes(event)
+    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits in a typed field
+        raise EventValidationError([(f"events[{index}]", f"cannot be encoded: {exc}")]) from None
+    check_event_size(data, f"events[{index}]")
+    return data
 
 
 @dataclass(slots=True)
