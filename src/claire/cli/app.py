@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from claire.cli import audit
 from claire.cli.db import db_app
 
 app = typer.Typer(
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db_app, name="db")
+audit.register(app)
 
 
 def main() -> None:

@@ -42,7 +42,7 @@ class UsageError(ClaireError):
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    err_console.print(f"error: {message}", style="bold red", markup=False)
+    err_console.print(f"error: {message}", style="bold red", markup=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

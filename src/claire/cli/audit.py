@@ -1,0 +1,503 @@
+"""Read commands: explain, trace, stats, verify, export, schema export.
+
+Each command parses its options, calls the audit layer, and renders: the seed's text blocks
+(coloured on a terminal, plain when piped) or, with --json, one JSON document on stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from claire.audit.explain import ChainLink, Explanation, RelatedEvent, explain_event
+from claire.audit.export import Selection, write_csv, write_jsonl
+from claire.audit.schema import events_schema, schema_files
+from claire.audit.stats import EventStats, event_stats
+from claire.audit.summary import summarize
+from claire.audit.trace import Trace, trace_correlation
+from claire.audit.verify import VerifyReport, verify_log
+from claire.cli.common import (
+    EXIT_FAILURE,
+    DatabaseUrl,
+    JsonFlag,
+    UsageError,
+    console,
+    handle_errors,
+    print_json,
+    store_from,
+)
+from claire.cli.ranges import (
+    FromOption,
+    SequenceOption,
+    ToOption,
+    parse_instant,
+    parse_sequence_range,
+    parse_time_range,
+    parse_uuid,
+)
+from claire.events.model import BaseEvent
+from claire.events.payloads import EventType
+
+RULE = "=" * 62
+TABLE_RULE = "-" * 64
+_QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "USD", "EUR", "BTC", "ETH", "BNB")
+
+schema_app = typer.Typer(help="JSON Schema of the event types.", no_args_is_help=True)
+
+
+# --- shared rendering helpers ------------------------------------------------------------------
+def say(text: object = "", style: str | None = None, end: str = "\n") -> None:
+    """Print user data literally (no Rich markup) and never wrap it (hashes stay one line)."""
+    console.print(text, style=style, end=end, soft_wrap=True)
+
+
+def human_time(moment: datetime) -> str:
+    """The seed's timestamp form for people: 2025-02-14 13:05:00 (UTC)."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def grouped(text: Any) -> str:
+    """Decimal text with thousands separators, as the seed shows prices: 50,000 / 0.2."""
+    try:
+        value = Decimal(str(text))
+    except InvalidOperation:
+        return str(text)
+    if value == value.to_integral_value():
+        return f"{int(value):,}"
+    return format(value, ",f")
+
+
+def split_symbol(symbol: str) -> tuple[str, str]:
+    """BTCUSDT -> (BTC, USDT); ("", "") when the quote asset is not recognised."""
+    for separator in ("/", "-", "_"):
+        if separator in symbol:
+            base, _, quote = symbol.partition(separator)
+            return base, quote
+    for quote in _QUOTE_ASSETS:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)], quote
+    return "", ""
+
+
+def header(title: str) -> None:
+    say(RULE, style="bold")
+    say(title, style="bold cyan")
+    say(RULE, style="bold")
+
+
+def field(label: str, value: Any, style: str | None = None) -> None:
+    say(f"  {label}: ", end="")
+    say(str(value), style=style)
+
+
+def section(title: str) -> None:
+    say()
+    say(f"{title}:", style="bold")
+
+
+def _bool_style(value: Any) -> str:
+    return "green" if value is True else "red"
+
+
+# --- explain -----------------------------------------------------------------------------------
+def _relation_note(item: RelatedEvent) -> str:
+    # Causes are the natural direction of an explanation; only an effect needs saying.
+    return " (effect)" if item.relation == "effect" else ""
+
+
+def _render_event_block(event: BaseEvent) -> None:
+    field("Event Type", event.event_type.value)
+    field("Sequence", event.sequence_number)
+    field("Timestamp", human_time(event.timestamp_utc))
+
+
+def _render_decision(item: RelatedEvent) -> None:
+    section(f"Decision{_relation_note(item)}")
+    _render_event_block(item.event)
+    payload = item.event.payload
+    field("Approved", payload.get("approved"), _bool_style(payload.get("approved")))
+    field("Reason", payload.get("reason"))
+    if payload.get("position_size") is not None:
+        field("Position Size", payload["position_size"])
+    if payload.get("stop_loss_price"):
+        field("Stop Loss", grouped(payload["stop_loss_price"]))
+
+
+def _render_signal(item: RelatedEvent) -> None:
+    payload = item.event.payload
+    section(f"Signal{_relation_note(item)}")
+    field("Symbol", payload.get("symbol"))
+    field("Side", payload.get("side"))
+    field("Confidence", payload.get("confidence"))
+    field("Reason", payload.get("reason"))
+
+
+def _render_market_data(item: RelatedEvent) -> None:
+    payload = item.event.payload
+    symbol = str(payload.get("symbol", ""))
+    base, quote = split_symbol(symbol)
+    section(f"Market Data{_relation_note(item)}")
+    field("Symbol", symbol)
+    field("Price", f"{grouped(payload.get('price'))} {quote}".rstrip())
+    field("Volume", f"{grouped(payload.get('volume'))} {base}".rstrip())
+
+
+def _render_risk(explanation: Explanation) -> None:
+    decision = explanation.decision
+    state = decision.event.payload.get("risk_state") if decision else None
+    if state:
+        section("Risk State")
+        field("Equity", grouped(state.get("equity")))
+        field("Daily PnL", state.get("daily_pnl"))
+        field("Total Exposure", state.get("total_exposure_pct"))
+        field("Open Positions", state.get("open_positions"))
+    if explanation.risk_checks:
+        section("Risk Checks")
+        for check in explanation.risk_checks:
+            verdict = "PASSED" if check.passed else ("FAILED" if check.checked else "SKIPPED")
+            say(f"  {check.name}: ", end="")
+            say(verdict, style="green" if check.passed else "red", end="")
+            say(f" (value {check.current_value}, limit {check.limit})")
+
+
+def _render_links(title: str, links: list[ChainLink], with_summary: bool) -> None:
+    section(title)
+    if not links:
+        say("  (none)")
+    for link in links:
+        line = f"  → {link.event_type.value} (seq {link.sequence_number})"
+        say(line + (f": {link.summary}" if with_summary else ""))
+
+
+def render_explanation(explanation: Explanation) -> None:
+    event = explanation.event
+    header(f"DECISION EXPLANATION: {event.event_id}")
+    if event.event_type is not EventType.RISK_DECISION:
+        section("Event")
+        _render_event_block(event)
+        field("Summary", summarize(event))
+    if explanation.decision:
+        _render_decision(explanation.decision)
+    if explanation.signal:
+        _render_signal(explanation.signal)
+    if explanation.market_data:
+        _render_market_data(explanation.market_data)
+    _render_risk(explanation)
+    _render_links("Causation Chain", explanation.causation_chain, with_summary=False)
+    _render_links("Effects", explanation.effects, with_summary=True)
+
+
+@handle_errors
+def explain(
+    event_id: Annotated[str, typer.Argument(help="The event to explain (a UUID).")],
+    database_url: DatabaseUrl = None,
+    json: JsonFlag = False,
+) -> None:
+    """Explain why an event happened: its decision, signal, market data, risk checks,
+    causation chain, and what it caused (orders, fills, position changes).
+
+    Works for any event type: an order result explains back through its order, decision,
+    signal and market data.
+
+    Example: claire explain 123e4567-e89b-12d3-a456-426614174000
+    """
+    wanted = parse_uuid(event_id, "EVENT_ID")
+    with store_from(database_url) as store:
+        explanation = explain_event(store, wanted)
+    if json:
+        print_json(explanation.to_document())
+    else:
+        render_explanation(explanation)
+
+
+# --- trace -------------------------------------------------------------------------------------
+def render_trace(result: Trace) -> None:
+    header(f"TRADE/SESSION TRACE: {result.correlation_id}")
+    say(f"Total events: {result.total}")
+    for entry in result.entries:
+        event = entry.event
+        say()
+        say(f"{entry.number}. ", end="")
+        say(event.event_type.value, style="bold", end="")
+        say(f" (seq {event.sequence_number})")
+        say(f"   Timestamp: {human_time(event.timestamp_utc)}")
+        say(f"   {entry.summary}")
+
+
+@handle_errors
+def trace(
+    correlation_id: Annotated[str, typer.Argument(help="The trade/session id (a UUID).")],
+    database_url: DatabaseUrl = None,
+    json: JsonFlag = False,
+) -> None:
+    """Trace a trade or session: every event with this correlation id, numbered, in order,
+    with a one-line summary each.
+
+    Example: claire trace 987fcdeb-51a2-43d1-a123-456789abcdef
+    """
+    wanted = parse_uuid(correlation_id, "CORRELATION_ID")
+    with store_from(database_url) as store:
+        result = trace_correlation(store, wanted)
+    if json:
+        print_json(result.to_document())
+    else:
+        render_trace(result)
+
+
+# --- stats -------------------------------------------------------------------------------------
+def render_stats(stats: EventStats) -> None:
+    header(f"EVENT STATISTICS ({stats.title})")
+    say(f"{'Event Type':<26}{'Count':<11}{'First Event':<21}Last Event", style="bold")
+    say(TABLE_RULE)
+    for row in stats.rows:
+        say(
+            f"{row.event_type:<26}{row.count:<11}{human_time(row.first):<21}{human_time(row.last)}",
+        )
+    if not stats.rows:
+        say("(no events in this window)")
+    say(TABLE_RULE)
+    say(f"{'Total':<26}{stats.total}")
+
+
+@handle_errors
+def stats(
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="DATE", help="Start (inclusive), UTC.")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", metavar="DATE", help="End (inclusive; a date is the whole day)."),
+    ] = None,
+    all_events: Annotated[bool, typer.Option("--all", help="Every stored event.")] = False,
+    database_url: DatabaseUrl = None,
+    json: JsonFlag = False,
+) -> None:
+    """Count events per type with the first and last event of each.
+
+    By default the window is the last 24 hours of recorded time: the 24 hours up to the
+    newest stored event (not up to now), so a recorded session reads the same tomorrow.
+
+    Example: claire stats --since 2025-02-14 --until 2025-02-14
+    """
+    if all_events and (since or until):
+        raise UsageError("--all cannot be combined with --since/--until")
+    start = parse_instant(since, "--since") if since else None
+    end = parse_instant(until, "--until", end=True) if until else None
+    if start is not None and end is not None and start >= end:
+        raise UsageError(f"empty range: --since {since} is after --until {until}")
+    with store_from(database_url) as store:
+        result = event_stats(store, start, end, all_events=all_events)
+    if json:
+        print_json(result.to_document())
+    else:
+        render_stats(result)
+
+
+# --- verify ------------------------------------------------------------------------------------
+def render_verify(report: VerifyReport) -> None:
+    if report.ok:
+        say("Hash chain OK", style="bold green")
+        say(
+            f"  Checked: {report.checked} events (sequence {report.from_sequence} → "
+            f"{report.last_sequence})"
+        )
+        say(f"  Head: sequence {report.last_sequence}, hash {report.last_hash}")
+        return
+    broken = report.first_break
+    if broken is not None:
+        say(f"Hash chain BROKEN at sequence {broken.sequence_number}", style="bold red")
+        say(f"  Problem: {broken.problem.value}: {broken.message}")
+        say(
+            f"  Intact: sequence {report.from_sequence} → {report.last_sequence} "
+            f"({report.checked} events)"
+        )
+    for problem in report.extra_problems:
+        say(f"  Problem: {problem}", style="red")
+
+
+@handle_errors
+def verify(
+    from_sequence: Annotated[
+        int,
+        typer.Option(
+            "--from-sequence",
+            min=1,
+            metavar="N",
+            help="Start at sequence N (its previous hash is taken from record N-1).",
+        ),
+    ] = 1,
+    database_url: DatabaseUrl = None,
+    json: JsonFlag = False,
+) -> None:
+    """Verify the log: sequence numbers gapless and in order, every hash recomputed from the
+    stored event bytes and linked to the previous one, and every row's columns equal to the
+    hashed event. Reports OK with the head hash, or the first bad sequence (exit code 1).
+
+    Example: claire verify --from-sequence 5000
+    """
+    with store_from(database_url) as store:
+        report = verify_log(store, from_sequence)
+    if json:
+        print_json(report.to_document())
+    else:
+        render_verify(report)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+# --- export ------------------------------------------------------------------------------------
+class ExportFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+
+
+def _selection(
+    sequence: tuple[int, int] | None,
+    correlation: str | None,
+    start: str | None,
+    end: str | None,
+) -> Selection:
+    given = [sequence is not None, correlation is not None, start is not None or end is not None]
+    if sum(given) != 1:
+        raise UsageError("give exactly one of --sequence A B, --correlation ID, --from/--to")
+    seq_range = parse_sequence_range(sequence)
+    if seq_range is not None:
+        return Selection(first=seq_range.first, last=seq_range.last)
+    if correlation is not None:
+        return Selection(correlation_id=parse_uuid(correlation, "--correlation"))
+    time_range = parse_time_range(start, end, require=True)
+    assert time_range is not None  # require=True never returns None
+    return Selection(since=time_range.start, until=time_range.end)
+
+
+@handle_errors
+def export(
+    *,
+    sequence: SequenceOption = None,
+    correlation: Annotated[
+        str | None, typer.Option("--correlation", metavar="ID", help="One trade/session.")
+    ] = None,
+    start: FromOption = None,
+    end: ToOption = None,
+    output_format: Annotated[
+        ExportFormat, typer.Option("--format", help="jsonl (default) or csv.")
+    ] = ExportFormat.JSONL,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write here instead of stdout."),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    json: JsonFlag = False,
+) -> None:
+    """Export events for an auditor, with their hashes, so the export can be checked later.
+
+    JSON Lines: one stored event per line (sequence_number, event_id, prev_hash, hash and the
+    canonical event), then a manifest line with the selection, count and head hash. CSV: the
+    same as columns; with --output the manifest is written to FILE.manifest.json.
+    With --output, the manifest is printed (--json: as JSON).
+
+    Examples: claire export --sequence 1 1000 -o audit.jsonl ·
+    claire export --from 2025-02-10 --to 2025-02-15 --format csv -o feb.csv
+    """
+    selection = _selection(sequence, correlation, start, end)
+    with store_from(database_url) as store:
+        try:
+            manifest = _write_export(store, selection, output_format, output)
+        except OSError as exc:
+            raise UsageError(f"--output {output}: {exc.strerror or exc}") from None
+    if output is None:
+        return
+    document = manifest.to_document()
+    if json:
+        print_json(document)
+        return
+    say(
+        f"Exported {manifest.count} events (sequence {manifest.first_sequence} → "
+        f"{manifest.last_sequence}) to {output}",
+    )
+    say(f"  Head hash: {manifest.head_hash}")
+
+
+def _write_export(
+    store: Any, selection: Selection, output_format: ExportFormat, output: Path | None
+) -> Any:
+    if output_format is ExportFormat.JSONL:
+        if output is None:
+            return write_jsonl(store, selection, sys.stdout.buffer)
+        with output.open("wb") as handle:
+            return write_jsonl(store, selection, handle)
+    if output is None:
+        return write_csv(store, selection, sys.stdout)
+    with output.open("w", newline="", encoding="utf-8") as handle:
+        manifest = write_csv(store, selection, handle)
+    sidecar = output.with_name(output.name + ".manifest.json")
+    sidecar.write_bytes(
+        orjson.dumps({"manifest": manifest.to_document()}, option=orjson.OPT_INDENT_2)
+    )
+    return manifest
+
+
+# --- schema export -----------------------------------------------------------------------------
+@schema_app.command("export")
+@handle_errors
+def schema_export(
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="DIR|FILE",
+            help="A .json file for the combined schema, or a directory for one file per type.",
+        ),
+    ] = None,
+    json: JsonFlag = False,
+) -> None:
+    """Write the JSON Schema of every event type, generated from the event models (the role
+    of the seed's event_sourcing_schema.yaml). Without --output it prints the combined schema.
+
+    Examples: claire schema export -o schema/ · claire schema export -o events.schema.json
+    """
+    if output is None:
+        print_json(events_schema())
+        return
+    try:
+        written = _write_schema(output)
+    except OSError as exc:
+        raise UsageError(f"--output {output}: {exc.strerror or exc}") from None
+    if json:
+        print_json({"files": [str(path) for path in written]})
+    else:
+        for path in written:
+            say(f"Wrote {path}")
+
+
+def _write_schema(output: Path) -> list[Path]:
+    option = orjson.OPT_INDENT_2
+    if output.suffix == ".json" and not output.is_dir():
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_bytes(orjson.dumps(events_schema(), option=option) + b"\n")
+        return [output]
+    output.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, document in schema_files().items():
+        path = output / name
+        path.write_bytes(orjson.dumps(document, option=option) + b"\n")
+        written.append(path)
+    return written
+
+
+def register(app: typer.Typer) -> None:
+    """Add the read commands to the `claire` app."""
+    app.command("explain")(explain)
+    app.command("trace")(trace)
+    app.command("stats")(stats)
+    app.command("verify")(verify)
+    app.command("export")(export)
+    app.add_typer(schema_app, name="schema")
