@@ -16,6 +16,15 @@ class Settings(BaseSettings):
     write_token: str | None = Field(default=None, alias="CLAIRE_WRITE_TOKEN")
     read_token: str | None = Field(default=None, alias="CLAIRE_READ_TOKEN")
     environment: str = Field(default="development", alias="CLAIRE_ENVIRONMENT")
+    # Ingestion (Redis Stream -> store); see claire.ingest.
+    ingest_stream: str = Field(default="claire:events", alias="CLAIRE_INGEST_STREAM")
+    ingest_group: str = Field(default="claire-ingest", alias="CLAIRE_INGEST_GROUP")
+    ingest_consumer: str | None = Field(default=None, alias="CLAIRE_INGEST_CONSUMER")
+    dead_letter_stream: str | None = Field(default=None, alias="CLAIRE_DEAD_LETTER_STREAM")
+    pubsub_channel: str = Field(default="claire:events", alias="CLAIRE_PUBSUB_CHANNEL")
+    ingest_batch_size: int = Field(default=1000, ge=1, le=10_000, alias="CLAIRE_INGEST_BATCH")
+    claim_idle_ms: int = Field(default=30_000, ge=1, alias="CLAIRE_CLAIM_IDLE_MS")
+    causation_grace_ms: int = Field(default=30_000, ge=0, alias="CLAIRE_CAUSATION_GRACE_MS")
 
 
 def load_settings() -> Settings:

@@ -1,0 +1,93 @@
+"""The FastAPI app of the Event Store Service (port 8004): `create_app(settings | store ...)`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from claire.api import routes, stream
+from claire.api.errors import install_error_handlers
+from claire.api.metrics import MetricsMiddleware, metrics_text, service_registry
+from claire.api.services import Services
+from claire.config import Settings, load_settings
+from claire.events.model import BaseEvent
+from claire.store.port import EventStore
+
+if TYPE_CHECKING:
+    import redis
+
+DESCRIPTION = """
+Queries over the immutable event log, a live tail, and (with a write token) appends.
+
+Errors are JSON: `{"error": "...", "status": 422, "problems": [{"field": ..., "reason": ...}]}`.
+404 names an unknown id, 422 a malformed id, range or event, 413 a body above 1 MiB.
+Reads need `Authorization: Bearer <CLAIRE_READ_TOKEN>` when that token is set;
+`POST /events` is disabled unless CLAIRE_WRITE_TOKEN is set, and then requires it.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: EventStore | None = None,
+    redis_client: redis.Redis[bytes] | None = None,
+) -> FastAPI:
+    """The app; `store` and `redis_client` override what `settings` would open."""
+    svc = Services(settings or load_settings(), store, redis_client)
+    registry = service_registry(svc)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        svc.close()
+
+    app = FastAPI(
+        title="Claire Event Store Service",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = svc
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
+    app.include_router(stream.router)  # before /events/{event_id}
+    app.include_router(routes.router)
+
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+        summary="Prometheus metrics",
+    )
+    def metrics() -> Response:
+        return Response(metrics_text(registry), media_type=CONTENT_TYPE_LATEST)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            _add_event_input(schema)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _add_event_input(schema: dict[str, Any]) -> None:
+    """POST /events takes raw JSON (validated by BaseEvent); publish its schema as EventInput."""
+    event = BaseEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, definition in event.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    components["EventInput"] = event

@@ -1,0 +1,107 @@
+"""Every error as JSON with a clear message: the project's errors mapped to HTTP status codes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
+
+from claire.errors import (
+    CausationError,
+    EventConflictError,
+    EventValidationError,
+    NotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
+
+log = logging.getLogger("claire.api")
+
+
+class ApiError(Exception):
+    """An error with its HTTP status, raised by the routes."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        problems: Iterable[tuple[str, str]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+        self.problems = list(problems)
+        self.headers = headers
+
+
+def error_response(
+    status: int,
+    message: str,
+    problems: Iterable[tuple[str, str]] = (),
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    body = {
+        "error": message,
+        "status": status,
+        "problems": [{"field": f, "reason": r} for f, r in problems],
+    }
+    return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+def _location(loc: Iterable[int | str]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.message, exc.problems, exc.headers)
+
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        problems = [
+            (_location(err.get("loc", ())), str(err.get("msg", "invalid"))) for err in exc.errors()
+        ]
+        summary = "; ".join(f"{f}: {r}" for f, r in problems)
+        return error_response(422, f"invalid request: {summary}", problems)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = exc.detail if isinstance(exc.detail, str) else "request refused"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
+        elif exc.status_code == 405:
+            message = f"method {request.method} is not allowed on {request.url.path} (see /docs)"
+        return error_response(exc.status_code, message, headers=exc.headers)
+
+    async def claire_error(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, NotFoundError):
+            return error_response(404, str(exc))
+        if isinstance(exc, EventValidationError):
+            return error_response(422, f"invalid event: {exc}", exc.problems)
+        if isinstance(exc, EventConflictError):
+            return error_response(409, str(exc))
+        if isinstance(exc, CausationError):
+            return error_response(422, str(exc))
+        if isinstance(exc, StoreUnavailableError):
+            return error_response(503, f"the event store is unavailable: {exc}")
+        return error_response(503, f"the event store failed: {exc}")
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(500, f"internal error ({type(exc).__name__}); see the server log")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(HTTPException, http_error)
+    for kind in (NotFoundError, EventValidationError, StoreError):
+        app.add_exception_handler(kind, claire_error)
+    app.add_exception_handler(Exception, unexpected)

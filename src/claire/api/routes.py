@@ -1,0 +1,306 @@
+"""The seed's read endpoints, /stats, /health and POST /events. Thin: parse, call, render.
+
+Read endpoints are plain `def`: the store is synchronous, so FastAPI runs them in its
+threadpool and the event loop never blocks on the database.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+from uuid import UUID
+
+import anyio
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from claire.api.auth import ReadAccess, WriteAccess
+from claire.api.errors import ApiError
+from claire.api.schemas import (
+    MAX_BODY_BYTES,
+    MAX_PAGE,
+    MAX_SEQUENCE,
+    AppendResult,
+    CausationChain,
+    EventDocument,
+    EventPage,
+    HealthDocument,
+    StatsDocument,
+    error_responses,
+)
+from claire.api.services import Services, services
+from claire.audit.explain import explain_event
+from claire.audit.summary import event_document
+from claire.audit.trace import trace_correlation
+from claire.errors import EventValidationError, NotFoundError
+from claire.events.model import BaseEvent
+from claire.events.payloads import EventType
+from claire.events.values import format_utc
+from claire.ingest.metrics import APPEND_LATENCY, EVENTS_APPENDED
+
+router = APIRouter()
+Svc = Annotated[Services, Depends(services)]
+Sequence = Annotated[int, Query(ge=1, le=MAX_SEQUENCE)]
+READ_ERRORS = error_responses(401, 422, 503)
+
+
+def json_response(document: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(document), status, media_type="application/json")
+
+
+@router.get(
+    "/health",
+    response_model=None,
+    responses={200: {"model": HealthDocument}, 503: {"model": HealthDocument}},
+    summary="Store and Redis status (503 when either is down)",
+)
+def health(svc: Svc) -> Response:
+    document: dict[str, Any] = {"status": "ok"}
+    try:
+        document["head_sequence"] = svc.store.head().sequence_number
+        document["store"] = {"status": "ok", "detail": None}
+    except Exception as exc:
+        document["store"] = {"status": "down", "detail": str(exc) or type(exc).__name__}
+    if svc.redis is None:
+        document["redis"] = {"status": "not configured", "detail": "REDIS_URL is not set"}
+    else:
+        try:
+            svc.redis.ping()
+            document["redis"] = {"status": "ok", "detail": None}
+        except Exception as exc:
+            document["redis"] = {"status": "down", "detail": str(exc) or type(exc).__name__}
+    down = [name for name in ("store", "redis") if document[name]["status"] == "down"]
+    if down:
+        document["status"] = "unavailable"
+        document["error"] = f"unavailable: {', '.join(down)} is down"
+        return json_response(document, 503)
+    return json_response(document)
+
+
+@router.get(
+    "/events",
+    response_model=None,
+    responses={200: {"model": EventPage}, **READ_ERRORS},
+    dependencies=[ReadAccess],
+    summary="Events in sequence order, paged by sequence number",
+)
+def list_events(
+    svc: Svc,
+    *,
+    from_sequence: Sequence = 1,
+    to_sequence: Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1000,
+    event_type: EventType | None = None,
+    correlation_id: UUID | None = None,
+) -> Response:
+    if to_sequence is not None and to_sequence < from_sequence:
+        raise ApiError(
+            422,
+            f"empty range: to_sequence {to_sequence} is below from_sequence {from_sequence}",
+            [("query.to_sequence", f"must be {from_sequence} or more")],
+        )
+    events = list(
+        svc.store.read(
+            from_sequence,
+            to_sequence,
+            limit=limit,
+            event_types=[event_type] if event_type else None,
+            correlation_id=correlation_id,
+        )
+    )
+    last = events[-1].sequence_number if events else None
+    more = len(events) == limit and last is not None and last != to_sequence
+    return json_response(
+        {
+            "events": [event_document(e) for e in events],
+            "count": len(events),
+            "next_from_sequence": last + 1 if more and last is not None else None,
+        }
+    )
+
+
+def _not_found(event_id: UUID) -> NotFoundError:
+    return NotFoundError(f"no event with event_id {event_id}")
+
+
+@router.get(
+    "/events/{event_id}",
+    response_model=None,
+    responses={200: {"model": EventDocument}, **error_responses(401, 404, 422, 503)},
+    dependencies=[ReadAccess],
+    summary="One event by its event_id",
+)
+def get_event(svc: Svc, event_id: UUID) -> Response:
+    event = svc.store.get(event_id)
+    if event is None:
+        raise _not_found(event_id)
+    return json_response(event_document(event))
+
+
+@router.get(
+    "/events/{event_id}/causation",
+    response_model=None,
+    responses={200: {"model": CausationChain}, **error_responses(401, 404, 422, 503)},
+    dependencies=[ReadAccess],
+    summary="The causation chain of an event, root cause first",
+)
+def get_causation(svc: Svc, event_id: UUID) -> Response:
+    chain = svc.store.causation_chain(event_id)
+    if not chain:
+        raise _not_found(event_id)
+    return json_response(
+        {
+            "event_id": str(event_id),
+            "depth": len(chain) - 1,
+            "chain": [event_document(e) for e in chain],
+        }
+    )
+
+
+@router.get(
+    "/events/{event_id}/explain",
+    response_model=None,
+    responses={200: {"model": dict[str, Any]}, **error_responses(401, 404, 422, 503)},
+    dependencies=[ReadAccess],
+    summary="Why this happened: the decision, its inputs and its effects",
+)
+def get_explanation(svc: Svc, event_id: UUID) -> Response:
+    return json_response(explain_event(svc.store, event_id).to_document())
+
+
+@router.get(
+    "/correlations/{correlation_id}",
+    response_model=None,
+    responses={200: {"model": dict[str, Any]}, **error_responses(401, 404, 422, 503)},
+    dependencies=[ReadAccess],
+    summary="Every event of one trade (correlation id), in order",
+)
+def get_correlation(svc: Svc, correlation_id: UUID) -> Response:
+    return json_response(trace_correlation(svc.store, correlation_id).to_document())
+
+
+@router.get(
+    "/stats",
+    response_model=None,
+    responses={200: {"model": StatsDocument}, **error_responses(401, 503)},
+    dependencies=[ReadAccess],
+    summary="Counts per event type and the head of the log",
+)
+def get_stats(svc: Svc) -> Response:
+    head = svc.store.head()
+    types = svc.store.stats()
+    return json_response(
+        {
+            "total_events": sum(t.count for t in types),
+            "head_sequence": head.sequence_number,
+            "head_hash": head.hash,
+            "event_types": [
+                {
+                    "event_type": t.event_type,
+                    "count": t.count,
+                    "first": format_utc(t.first),
+                    "last": format_utc(t.last),
+                }
+                for t in types
+            ],
+        }
+    )
+
+
+APPEND_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/EventInput"},
+                    {
+                        "type": "array",
+                        "items": {"$ref": "#/components/schemas/EventInput"},
+                        "maxItems": MAX_PAGE,
+                    },
+                ]
+            }
+        }
+    },
+}
+
+
+@router.post(
+    "/events",
+    response_model=None,
+    status_code=201,
+    responses={
+        201: {"model": AppendResult},
+        **error_responses(401, 403, 409, 413, 422, 503),
+    },
+    dependencies=[WriteAccess],
+    openapi_extra={"requestBody": APPEND_BODY},
+    summary="Append one event or a batch (needs the write token; body at most 1 MiB)",
+)
+async def post_events(request: Request, svc: Svc) -> Response:
+    events = parse_events(await read_body(request))
+    started = time.perf_counter()
+    sequence_numbers = await anyio.to_thread.run_sync(svc.store.append, events)
+    APPEND_LATENCY.labels("http").observe(time.perf_counter() - started)
+    for event in events:
+        EVENTS_APPENDED.labels(event.event_type.value, "http").inc()
+    return json_response({"count": len(events), "sequence_numbers": sequence_numbers}, 201)
+
+
+async def read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large(int(declared))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: int) -> ApiError:
+    return ApiError(
+        413,
+        f"request body of {size} bytes or more is larger than the limit of {MAX_BODY_BYTES} "
+        "bytes (1 MiB); send smaller batches",
+        [("body", f"at most {MAX_BODY_BYTES} bytes")],
+    )
+
+
+def parse_events(body: bytes) -> list[BaseEvent]:
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(422, f"the body is not valid JSON: {exc}", [("body", str(exc))]) from None
+    if isinstance(document, dict):
+        return [BaseEvent.parse(document)]
+    if not isinstance(document, list) or not document:
+        raise ApiError(
+            422,
+            "the body must be one event (a JSON object) or a non-empty array of events",
+            [("body", f"got {type(document).__name__ if document != [] else 'an empty array'}")],
+        )
+    if len(document) > MAX_PAGE:
+        raise ApiError(
+            422,
+            f"a batch holds at most {MAX_PAGE} events, got {len(document)}",
+            [("body", f"at most {MAX_PAGE} items")],
+        )
+    events: list[BaseEvent] = []
+    problems: list[tuple[str, str]] = []
+    for index, item in enumerate(document):
+        if not isinstance(item, dict):
+            problems.append((f"events[{index}]", "expected a JSON object"))
+            continue
+        try:
+            events.append(BaseEvent.parse(item))
+        except EventValidationError as exc:
+            problems.extend((f"events[{index}].{field}", reason) for field, reason in exc.problems)
+    if problems:
+        raise EventValidationError(problems)
+    return events

@@ -1,0 +1,94 @@
+"""Response documents, as the OpenAPI schema at /docs describes them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from claire.events.payloads import EventType
+
+# Sequence numbers are PostgreSQL BIGINTs.
+MAX_SEQUENCE = 2**63 - 1
+MAX_PAGE = 10_000
+# The documented limit of a POST /events body (one event or a batch).
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class Problem(BaseModel):
+    field: str = Field(
+        description="Where the problem is, e.g. query.limit or events[2].payload.price"
+    )
+    reason: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API returns has this shape."""
+
+    error: str = Field(description="What went wrong, in one sentence")
+    status: int
+    problems: list[Problem] = Field(default_factory=list)
+
+
+class EventDocument(BaseModel):
+    """A stored event: its canonical form plus the store's sequence number."""
+
+    event_id: str
+    event_type: EventType
+    sequence_number: int | None
+    timestamp_utc: str
+    timestamp_logical: int
+    causation_id: str | None
+    correlation_id: str
+    metadata: dict[str, Any]
+    payload: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    events: list[EventDocument]
+    count: int
+    next_from_sequence: int | None = Field(
+        description="Pass as from_sequence to get the next page; null when this page is the last"
+    )
+
+
+class CausationChain(BaseModel):
+    event_id: str
+    depth: int = Field(description="Number of ancestors before the event")
+    chain: list[EventDocument] = Field(description="Root cause first, the event itself last")
+
+
+class TypeCount(BaseModel):
+    event_type: str
+    count: int
+    first: str
+    last: str
+
+
+class StatsDocument(BaseModel):
+    total_events: int
+    head_sequence: int
+    head_hash: str
+    event_types: list[TypeCount]
+
+
+class DependencyStatus(BaseModel):
+    status: Literal["ok", "down", "not configured"]
+    detail: str | None = None
+
+
+class HealthDocument(BaseModel):
+    status: Literal["ok", "unavailable"]
+    store: DependencyStatus
+    redis: DependencyStatus
+    head_sequence: int | None = None
+    error: str | None = Field(default=None, description="Set when the status is 503")
+
+
+class AppendResult(BaseModel):
+    count: int
+    sequence_numbers: list[int]
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorResponse} for code in codes}
