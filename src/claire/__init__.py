@@ -9,6 +9,7 @@ from claire.events import (
     Side,
     get_clock,
 )
+from claire.replay import ReplayEngine, ReplayMode, no_replay
 from claire.store import EventReader, EventStore, EventWriter, open_store
 
 __version__ = "0.1.0"
@@ -22,8 +23,11 @@ __all__ = [
     "EventType",
     "EventWriter",
     "LogicalClock",
+    "ReplayEngine",
+    "ReplayMode",
     "Side",
     "__version__",
     "get_clock",
+    "no_replay",
     "open_store",
 ]

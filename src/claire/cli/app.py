@@ -6,6 +6,7 @@ import typer
 
 from claire.cli import audit
 from claire.cli.db import db_app
+from claire.cli.replay import register as register_replay
 
 app = typer.Typer(
     name="claire",
@@ -19,6 +20,7 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 audit.register(app)
+register_replay(app)
 
 
 def main() -> None:
