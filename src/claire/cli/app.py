@@ -7,6 +7,7 @@ import typer
 from claire.cli import audit
 from claire.cli.db import db_app
 from claire.cli.replay import register as register_replay
+from claire.cli.serve import register as register_serve
 
 app = typer.Typer(
     name="claire",
@@ -21,6 +22,7 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 audit.register(app)
 register_replay(app)
+register_serve(app)
 
 
 def main() -> None:

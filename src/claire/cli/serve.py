@@ -1,0 +1,269 @@
+"""`claire serve` (the Event Store Service: API and ingest worker) and `claire dead-letters`."""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, Protocol
+
+import typer
+
+from claire.cli.common import (
+    DatabaseUrl,
+    JsonFlag,
+    UsageError,
+    console,
+    err_console,
+    fail,
+    handle_errors,
+    print_json,
+)
+from claire.config import Settings, load_settings
+from claire.store.facade import default_url
+
+if TYPE_CHECKING:
+    import redis
+
+RedisUrl = Annotated[
+    str | None,
+    typer.Option("--redis-url", envvar="REDIS_URL", help="redis://host:port/db", show_envvar=True),
+]
+Stream = Annotated[
+    str | None,
+    typer.Option(
+        "--stream",
+        envvar="CLAIRE_INGEST_STREAM",
+        help="Ingest stream (default claire:events; dead letters in <stream>:dead)",
+    ),
+]
+STREAM_ID = re.compile(r"^\d+-\d+$")
+
+dead_letters_app = typer.Typer(
+    help="Messages the ingest worker could not store, kept with the reason.",
+    no_args_is_help=True,
+)
+
+
+class Runnable(Protocol):
+    def run(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+    app.add_typer(dead_letters_app, name="dead-letters")
+
+
+@handle_errors
+def serve(  # noqa: PLR0917 - Typer options
+    no_ingest: Annotated[bool, typer.Option("--no-ingest", help="Serve the API only.")] = False,
+    no_api: Annotated[bool, typer.Option("--no-api", help="Run the ingest worker only.")] = False,
+    host: Annotated[
+        str | None, typer.Option("--host", envvar="CLAIRE_API_HOST", help="Default 127.0.0.1")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", envvar="CLAIRE_API_PORT", help="Default 8004")
+    ] = None,
+    database_url: DatabaseUrl = None,
+    redis_url: RedisUrl = None,
+    log_level: Annotated[str, typer.Option("--log-level")] = "info",
+) -> None:
+    """Run the Event Store Service: the HTTP API (port 8004) and the Redis ingest worker.
+
+    Configuration comes from the environment (DATABASE_URL, REDIS_URL, CLAIRE_API_PORT,
+    CLAIRE_WRITE_TOKEN, CLAIRE_READ_TOKEN, CLAIRE_INGEST_STREAM, ...). Run `claire db migrate`
+    first. SIGTERM or Ctrl-C stops it gracefully: the batch in hand is stored and acknowledged.
+    """
+    if no_api and no_ingest:
+        raise UsageError("--no-api and --no-ingest together leave nothing to run")
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = _settings(host, port, database_url, redis_url)
+    ingest = not no_ingest
+    if ingest and not settings.redis_url:
+        if no_api:
+            raise UsageError("ingestion needs Redis: set REDIS_URL or pass --redis-url")
+        err_console.print("note: REDIS_URL is not set, so this serves the API without ingestion")
+        ingest = False
+    runners = _ingest_runners(settings) if ingest else []
+    with _running(runners):
+        if no_api:
+            _wait_for_signal(runners)
+        else:
+            _serve_api(settings)
+
+
+def _settings(
+    host: str | None, port: int | None, database_url: str | None, redis_url: str | None
+) -> Settings:
+    settings = load_settings()
+    updates: dict[str, object] = {"database_url": database_url or settings.database_url}
+    if updates["database_url"] is None:
+        updates["database_url"] = default_url()
+    if host:
+        updates["api_host"] = host
+    if port is not None:
+        if not 0 < port < 65536:
+            raise UsageError(f"--port must be between 1 and 65535, got {port}")
+        updates["api_port"] = port
+    if redis_url:
+        updates["redis_url"] = redis_url
+    return settings.model_copy(update=updates)
+
+
+def _ingest_runners(settings: Settings) -> list[Runnable]:
+    from claire.ingest.pubsub import PubSubListener
+    from claire.ingest.streams import IngestConfig
+    from claire.ingest.worker import IngestWorker
+
+    assert settings.redis_url is not None and settings.database_url is not None
+    config = IngestConfig.from_settings(settings)
+    runners: list[Runnable] = [IngestWorker(settings.database_url, settings.redis_url, config)]
+    if settings.pubsub_channel:
+        runners.append(PubSubListener(settings.redis_url, settings.pubsub_channel, config.stream))
+    return runners
+
+
+@contextmanager
+def _running(runners: list[Runnable]) -> Iterator[None]:
+    """Run each in a thread; on the way out ask each to stop and wait for it (graceful)."""
+
+    def stop_all() -> None:
+        for runner in runners:
+            runner.stop()
+
+    _on_signal(stop_all)
+    threads = [threading.Thread(target=r.run, name=type(r).__name__) for r in runners]
+    for thread in threads:
+        thread.start()
+    try:
+        yield
+    finally:
+        for runner in runners:
+            runner.stop()
+        for thread in threads:
+            thread.join()
+
+
+def _on_signal(action: Callable[[], None]) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        logging.getLogger("claire.serve").info("signal %d: stopping gracefully", signum)
+        action()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _wait_for_signal(runners: list[Runnable]) -> None:
+    stopped = threading.Event()
+
+    def stop_all() -> None:
+        for runner in runners:
+            runner.stop()
+        stopped.set()
+
+    _on_signal(stop_all)
+    while not stopped.wait(0.5):
+        pass
+
+
+def _serve_api(settings: Settings) -> None:
+    import uvicorn
+
+    from claire.api.app import create_app
+
+    # uvicorn handles SIGTERM/SIGINT while it runs and re-raises them to our handler after
+    # shutdown, which then stops the ingest threads. An open SSE tail must not hold it up.
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="info",
+        timeout_graceful_shutdown=3,
+    )
+    uvicorn.Server(config).run()
+
+
+# --- dead letters ----------------------------------------------------------------------------
+@contextmanager
+def _redis(
+    redis_url: str | None, stream: str | None
+) -> Iterator[tuple[redis.Redis[bytes], str, str]]:
+    import redis as redis_module
+
+    from claire.ingest.streams import IngestConfig
+
+    settings = load_settings()
+    url = redis_url or settings.redis_url
+    if not url:
+        raise UsageError("dead letters live in Redis: set REDIS_URL or pass --redis-url")
+    config = IngestConfig.from_settings(settings, **({"stream": stream} if stream else {}))
+    client = redis_module.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+    try:
+        yield client, config.stream, config.dead_stream
+    except redis_module.RedisError as exc:
+        fail(f"Redis at {url}: {exc}")
+    finally:
+        client.close()
+
+
+@dead_letters_app.command("list")
+@handle_errors
+def list_command(
+    redis_url: RedisUrl = None,
+    stream: Stream = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many")] = 100,
+    json: JsonFlag = False,
+) -> None:
+    """Show dead letters, oldest first, with the reason each could not be stored."""
+    from claire.ingest.deadletters import count_dead_letters, list_dead_letters
+
+    with _redis(redis_url, stream) as (client, _, dead_stream):
+        letters = list_dead_letters(client, dead_stream, count=limit)
+        total = count_dead_letters(client, dead_stream)
+    if json:
+        print_json(
+            {
+                "stream": dead_stream,
+                "total": total,
+                "dead_letters": [d.to_document() for d in letters],
+            }
+        )
+        return
+    console.print(f"{total} dead letter(s) in {dead_stream}", markup=False)
+    for letter in letters:
+        console.print(f"{letter.id}  (from {letter.source_id})  {letter.reason}", markup=False)
+
+
+@dead_letters_app.command("retry")
+@handle_errors
+def retry_command(
+    ids: Annotated[list[str] | None, typer.Argument(help="Dead-letter ids (see `list`)")] = None,
+    retry_all: Annotated[bool, typer.Option("--all", help="Retry every dead letter")] = False,
+    redis_url: RedisUrl = None,
+    stream: Stream = None,
+    json: JsonFlag = False,
+) -> None:
+    """Put dead letters back on the ingest stream (after fixing their cause, e.g. storing a
+    missing cause event). A letter that fails again comes back with its new reason."""
+    from claire.ingest.deadletters import retry_dead_letters
+
+    if not ids and not retry_all:
+        raise UsageError("name dead-letter ids to retry, or pass --all")
+    if ids and retry_all:
+        raise UsageError("pass either ids or --all, not both")
+    for entry_id in ids or []:
+        if not STREAM_ID.match(entry_id):
+            raise UsageError(f"{entry_id!r} is not a stream id (like 1700000000000-0)")
+    with _redis(redis_url, stream) as (client, main_stream, dead_stream):
+        moved = retry_dead_letters(client, dead_stream, main_stream, ids)
+    if json:
+        print_json({"stream": main_stream, "retried": [{"id": d, "new_id": n} for d, n in moved]})
+        return
+    console.print(f"{len(moved)} dead letter(s) put back on {main_stream}", markup=False)
