@@ -200,11 +200,11 @@ def explain(
     database_url: DatabaseUrl = None,
     json: JsonFlag = False,
 ) -> None:
-    """Explain why an event happened: its decision, signal, market data, risk checks,
-    causation chain, and what it caused (orders, fills, position changes).
+    """Explain an event: its decision, signal, market data, checks, chain and effects.
 
-    Works for any event type: an order result explains back through its order, decision,
-    signal and market data.
+    Shows the risk checks with value and limit, the causation chain root first, and what the
+    event caused (orders, fills, position changes). Works for any event type: an order
+    result explains back through its order, decision, signal and market data.
 
     Example: claire explain 123e4567-e89b-12d3-a456-426614174000
     """
@@ -237,8 +237,9 @@ def trace(
     database_url: DatabaseUrl = None,
     json: JsonFlag = False,
 ) -> None:
-    """Trace a trade or session: every event with this correlation id, numbered, in order,
-    with a one-line summary each.
+    """Trace a trade or session: its events numbered in order, one summary line each.
+
+    Lists every event with this correlation id, in sequence order.
 
     Example: claire trace 987fcdeb-51a2-43d1-a123-456789abcdef
     """
@@ -336,9 +337,11 @@ def verify(
     database_url: DatabaseUrl = None,
     json: JsonFlag = False,
 ) -> None:
-    """Verify the log: sequence numbers gapless and in order, every hash recomputed from the
-    stored event bytes and linked to the previous one, and every row's columns equal to the
-    hashed event. Reports OK with the head hash, or the first bad sequence (exit code 1).
+    """Verify the hash chain and the sequence; name the first bad sequence number.
+
+    Checks sequence numbers gapless and in order, every hash recomputed from the stored event
+    bytes and linked to the previous one, and every row's columns equal to the hashed event.
+    Reports OK with the head hash, or the first bad sequence (exit code 1).
 
     Example: claire verify --from-sequence 5000
     """
@@ -396,7 +399,7 @@ def export(
     database_url: DatabaseUrl = None,
     json: JsonFlag = False,
 ) -> None:
-    """Export events for an auditor, with their hashes, so the export can be checked later.
+    """Export events with their hashes (JSON Lines or CSV), checkable on their own later.
 
     JSON Lines: one stored event per line (sequence_number, event_id, prev_hash, hash and the
     canonical event), then a manifest line with the selection, count and head hash. CSV: the
@@ -459,8 +462,10 @@ def schema_export(
     ] = None,
     json: JsonFlag = False,
 ) -> None:
-    """Write the JSON Schema of every event type, generated from the event models (the role
-    of the seed's event_sourcing_schema.yaml). Without --output it prints the combined schema.
+    """Write the JSON Schema of every event type, generated from the event models.
+
+    The role of the seed's event_sourcing_schema.yaml. Without --output it prints the
+    combined schema.
 
     Examples: claire schema export -o schema/ · claire schema export -o events.schema.json
     """
