@@ -22,6 +22,7 @@ from claire.events.values import decimal_to_str
 ZERO = Decimal(0)
 HISTORY_LENGTH = 64  # bars kept per symbol; strategies may look back at most this far
 SESSION_STARTED = "session_started"
+RISK_LIMIT_HIT = "risk_limit_hit"
 
 
 def _d(text: Any) -> Decimal:
@@ -120,6 +121,9 @@ class SystemState:
     last_prices: dict[str, Decimal] = field(default_factory=dict)
     history: dict[str, deque[tuple[Decimal, Decimal]]] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
+    bars_seen: dict[str, int] = field(default_factory=dict)  # market data events per symbol
+    last_signal_bar: dict[str, int] = field(default_factory=dict)  # bars_seen at last signal
+    limit_alerts: dict[str, str] = field(default_factory=dict)  # risk limit -> day last alerted
     last_sequence: int = 0
     last_timestamp_logical: int = 0
 
@@ -179,6 +183,9 @@ class SystemState:
                 k: [[_s(p), _s(v)] for p, v in bars] for k, bars in sorted(self.history.items())
             },
             "counters": dict(sorted(self.counters.items())),
+            "bars_seen": dict(sorted(self.bars_seen.items())),
+            "last_signal_bar": dict(sorted(self.last_signal_bar.items())),
+            "limit_alerts": dict(sorted(self.limit_alerts.items())),
             "last_sequence": self.last_sequence,
             "last_timestamp_logical": self.last_timestamp_logical,
         }
@@ -201,6 +208,9 @@ class SystemState:
                 for k, bars in doc["history"].items()
             },
             counters=dict(doc["counters"]),
+            bars_seen=dict(doc.get("bars_seen", {})),
+            last_signal_bar=dict(doc.get("last_signal_bar", {})),
+            limit_alerts=dict(doc.get("limit_alerts", {})),
             last_sequence=doc["last_sequence"],
             last_timestamp_logical=doc["last_timestamp_logical"],
         )
@@ -227,9 +237,15 @@ def reduce_market_data(state: SystemState, event: BaseEvent) -> None:
     if bars is None:
         bars = state.history[symbol] = deque(maxlen=HISTORY_LENGTH)
     bars.append((price, _d(p["volume"])))
+    state.bars_seen[symbol] = state.bars_seen.get(symbol, 0) + 1
     position = state.positions.get(symbol)
     if position is not None:
         position.mark(price)
+
+
+def reduce_signal(state: SystemState, event: BaseEvent) -> None:
+    symbol = event.payload["symbol"]
+    state.last_signal_bar[symbol] = state.bars_seen.get(symbol, 0)
 
 
 def reduce_order_request(state: SystemState, event: BaseEvent) -> None:
@@ -285,15 +301,19 @@ def reduce_alert(state: SystemState, event: BaseEvent) -> None:
         state.starting_equity = start
         state.equity = start
         state.day_start_equity = start
+    elif p["code"] == RISK_LIMIT_HIT and state.day is not None:
+        limit = p["context"].get("limit")
+        if isinstance(limit, str):
+            state.limit_alerts[limit] = state.day
 
 
 def reduce_nothing(state: SystemState, event: BaseEvent) -> None:
-    """Signals, risk decisions and snapshots change no state beyond the counters."""
+    """Risk decisions and snapshots change no state beyond the counters."""
 
 
 REDUCERS: dict[EventType, Callable[[SystemState, BaseEvent], None]] = {
     EventType.MARKET_DATA: reduce_market_data,
-    EventType.SIGNAL_GENERATED: reduce_nothing,
+    EventType.SIGNAL_GENERATED: reduce_signal,
     EventType.RISK_DECISION: reduce_nothing,
     EventType.ORDER_REQUEST: reduce_order_request,
     EventType.ORDER_RESULT: reduce_order_result,

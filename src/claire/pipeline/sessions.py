@@ -1,0 +1,102 @@
+"""Ready-made sessions: the demo day on synthetic data, and a CSV file for one symbol.
+
+Each continues the store: the state is rebuilt from it, a demo session trades the day after the
+last recorded market data (seeded by that date, starting from the last prices), and session
+ids derive from the inputs and the store's head, so re-running never reuses a trade id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from claire.pipeline.config import PipelineConfig
+from claire.pipeline.csv_source import CsvFormat, read_csv
+from claire.pipeline.pipeline import Pipeline, reference_pipeline
+from claire.pipeline.recorder import (
+    Progress,
+    SessionRecorder,
+    SessionResult,
+    SessionSpec,
+    rebuild_state,
+    session_id_for,
+)
+from claire.pipeline.synthetic import SOURCE, SyntheticMarket
+from claire.store.port import EventStore
+
+DEMO_FIRST_DAY = date(2025, 2, 14)
+DEMO_INTERVAL = timedelta(seconds=10)
+DEMO_BARS_PER_SYMBOL = int(timedelta(days=1) / DEMO_INTERVAL)  # one trading day of 10 s bars
+
+
+def demo_market(day: date, bars_per_symbol: int = DEMO_BARS_PER_SYMBOL) -> SyntheticMarket:
+    seed = int(day.strftime("%Y%m%d"))
+    start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return SyntheticMarket(seed, start, bars_per_symbol, DEMO_INTERVAL)
+
+
+def record_demo(
+    store: EventStore,
+    config: PipelineConfig | None = None,
+    *,
+    pipeline: Pipeline | None = None,
+    bars_per_symbol: int = DEMO_BARS_PER_SYMBOL,
+    progress: Progress | None = None,
+) -> SessionResult:
+    """Record one synthetic trading day (three symbols) after whatever the store holds."""
+    pipeline = pipeline or reference_pipeline(config)
+    state = rebuild_state(store)
+    day = DEMO_FIRST_DAY
+    if state.day is not None:
+        day = date.fromisoformat(state.day) + timedelta(days=1)
+    market = demo_market(day, bars_per_symbol).with_start_prices(state.last_prices)
+    head = store.head().sequence_number
+    session = SessionSpec(
+        session_id_for("demo", day.isoformat(), head),
+        SOURCE,
+        {
+            "kind": "demo",
+            "day": day.isoformat(),
+            "seed": market.seed,
+            "symbols": [s.symbol for s in market.symbols],
+            "bar_seconds": int(market.interval.total_seconds()),
+            "bars_per_symbol": market.bars_per_symbol,
+        },
+    )
+    recorder = SessionRecorder(store, pipeline, progress=progress)
+    return recorder.record(session, market.bars(), market.total_bars, state=state)
+
+
+def record_csv(
+    store: EventStore,
+    path: str | Path,
+    symbol: str,
+    *,
+    fmt: CsvFormat | str = CsvFormat.BARS,
+    columns: Mapping[str, str] | None = None,
+    config: PipelineConfig | None = None,
+    pipeline: Pipeline | None = None,
+    progress: Progress | None = None,
+) -> SessionResult:
+    """Record a CSV file for one symbol. The whole file is checked before anything is stored."""
+    bars = read_csv(path, symbol, fmt=fmt, columns=columns)
+    file = Path(path)
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    pipeline = pipeline or reference_pipeline(config)
+    head = store.head().sequence_number
+    session = SessionSpec(
+        session_id_for("csv", symbol, digest, head),
+        f"csv:{file.name}",
+        {
+            "kind": "csv",
+            "file": file.name,
+            "sha256": digest,
+            "symbol": symbol,
+            "format": CsvFormat(fmt).value,
+            "rows": len(bars),
+        },
+    )
+    recorder = SessionRecorder(store, pipeline, progress=progress)
+    return recorder.record(session, bars, len(bars))
