@@ -7,12 +7,19 @@ contain the checkpointed sequence with the checkpointed hash.
 
 Key: CLAIRE_CHECKPOINT_KEY names an Ed25519 private key (PEM, PKCS#8, unencrypted). Without it
 the key is created on first use at $XDG_CONFIG_HOME/claire/checkpoint_ed25519.pem (default
-~/.config/claire/), readable by its owner only.
+~/.config/claire/), readable by its owner only. Verifying checks signatures against
+CLAIRE_CHECKPOINT_PUBLIC_KEY (hex) when set, else against the configured key's public half.
+
+`claire checkpoint --dir DIR` writes one (`write_checkpoint`); `claire verify --checkpoints DIR`
+adds `add_checkpoint_findings` to the chain walk; a service writes them periodically with
+`CheckpointTimer`.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,12 +27,14 @@ from typing import Any
 
 import orjson
 
+from claire.audit.verify import ChainBreak, Problem, VerifyReport, verify_log
 from claire.errors import ClaireError
 from claire.events.values import format_utc
 from claire.store.port import EventStore
 
 CHECKPOINT_VERSION = 1
 KEY_ENV = "CLAIRE_CHECKPOINT_KEY"
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(ClaireError):
@@ -233,3 +242,170 @@ def check_against_log(store: EventStore, checkpoints: list[Checkpoint]) -> list[
         else:
             findings.append(CheckpointFinding(cp, True, None))
     return findings
+
+
+# --- verify --checkpoints ------------------------------------------------------------------------
+
+PUBLIC_KEY_ENV = "CLAIRE_CHECKPOINT_PUBLIC_KEY"
+
+
+def verifying_public_key() -> str | None:
+    """The key checkpoints must be signed with: CLAIRE_CHECKPOINT_PUBLIC_KEY (hex, for an auditor
+    without the private key), else the public half of the configured key, else None (any key,
+    reported in the findings)."""
+    configured = os.environ.get(PUBLIC_KEY_ENV)
+    if configured:
+        try:
+            if len(bytes.fromhex(configured)) != 32:
+                raise ValueError
+        except ValueError:
+            raise CheckpointError(
+                f"{PUBLIC_KEY_ENV} must be 64 hex digits (a raw Ed25519 public key)"
+            ) from None
+        return configured.lower()
+    return trusted_public_key()
+
+
+def _first_unvouched(findings: list[CheckpointFinding], head_sequence: int) -> ChainBreak | None:
+    """The earliest sequence the failed checkpoints no longer vouch for.
+
+    A rewrite is only known to lie after the last checkpoint that still matches and at or before
+    the first that does not, so the break names the first sequence of that range.
+    """
+    last_good = 0
+    for finding in sorted(findings, key=lambda f: f.checkpoint.sequence_number):
+        cp = finding.checkpoint
+        if finding.ok:
+            last_good = max(last_good, cp.sequence_number)
+            continue
+        where = f"checkpoint {cp.path.name if cp.path else cp.created_at}"
+        if head_sequence < cp.sequence_number:
+            first = max(head_sequence, last_good) + 1
+            return ChainBreak(
+                first,
+                Problem.MISSING,
+                f"sequences {first}..{cp.sequence_number} are missing: the log ends at "
+                f"{head_sequence} but {where} signed {cp.sequence_number} "
+                "(tail truncated or an older backup restored)",
+            )
+        first = last_good + 1
+        return ChainBreak(
+            first,
+            Problem.OTHER,
+            f"history between sequence {first} and {cp.sequence_number} was rewritten: "
+            f"{finding.problem} ({where}; the last matching checkpoint is at {last_good})",
+        )
+    return None
+
+
+def add_checkpoint_findings(
+    report: VerifyReport,
+    store: EventStore,
+    directory: Path,
+    *,
+    trusted_key: str | None = None,
+) -> VerifyReport:
+    """Check the log against every checkpoint in DIRECTORY and add the findings to `report`.
+
+    This is what `claire verify --checkpoints DIR` adds to the chain walk: the chain shows that
+    no stored event was edited in place; the checkpoints show that the log still holds what was
+    signed (no truncated tail, no history rewritten with recomputed hashes, no older backup).
+    The report's first break becomes the checkpoints' if that is earlier than the chain's.
+    """
+    checkpoints = read_checkpoints(directory, trusted_key)
+    head = store.head()
+    findings = check_against_log(store, checkpoints)
+    report.extra["checkpoints"] = {
+        "directory": str(directory),
+        "count": len(findings),
+        "verified_with_key": trusted_key,
+        "findings": [f.to_document() for f in findings],
+    }
+    if not findings:
+        report.extra_problems.append(
+            f"no checkpoint files in {directory} (write them with `claire checkpoint --dir`)"
+        )
+    for finding in findings:
+        if not finding.ok:
+            name = finding.checkpoint.path.name if finding.checkpoint.path else "checkpoint"
+            report.extra_problems.append(f"{name}: {finding.problem}")
+    broken = _first_unvouched(findings, head.sequence_number)
+    current = report.first_break
+    if broken is not None and (current is None or broken.sequence_number < current.sequence_number):
+        report.first_break = broken
+    return report
+
+
+def verify_with_checkpoints(
+    store: EventStore, directory: Path, from_sequence: int = 1
+) -> VerifyReport:
+    """`claire verify --checkpoints DIR` in one call: the chain walk, then the checkpoints."""
+    report = verify_log(store, from_sequence)
+    return add_checkpoint_findings(report, store, directory, trusted_key=verifying_public_key())
+
+
+# --- periodic checkpoints (the service's "every N seconds") --------------------------------------
+
+
+class CheckpointTimer:
+    """Writes a checkpoint every `interval_seconds` while the log grows, on a daemon thread.
+
+    Wiring in a service: `timer = CheckpointTimer(store, Path(dir), 60.0); timer.start()` at
+    start-up and `timer.stop()` at shutdown (stop writes a last checkpoint when the log moved).
+    A tick with an unchanged head writes nothing, so an idle system does not fill the directory.
+    A failing tick (database briefly away) is logged and retried at the next interval.
+    """
+
+    def __init__(
+        self,
+        store: EventStore,
+        directory: Path,
+        interval_seconds: float,
+        *,
+        key: Any = None,
+    ) -> None:
+        if interval_seconds <= 0:
+            raise ValueError(f"interval_seconds must be positive, got {interval_seconds}")
+        self.store = store
+        self.directory = directory
+        self.interval_seconds = interval_seconds
+        self._key = key
+        self._last: tuple[int, str] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.written: list[Checkpoint] = []
+
+    def tick(self) -> Checkpoint | None:
+        """Write one checkpoint if the head moved since the last one; return it."""
+        head = self.store.head()
+        if self._last == (head.sequence_number, head.hash):
+            return None
+        if self._key is None:
+            self._key = load_or_create_key()
+        checkpoint = write_checkpoint(self.store, self.directory, key=self._key)
+        self._last = (checkpoint.sequence_number, checkpoint.head_hash)
+        self.written.append(checkpoint)
+        return checkpoint
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_seconds):
+            try:
+                self.tick()
+            except Exception:  # keep the timer alive; the next tick retries
+                logger.exception("writing a checkpoint to %s failed", self.directory)
+
+    def start(self) -> CheckpointTimer:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="claire-checkpoint", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        try:
+            self.tick()
+        except Exception:
+            logger.exception("writing the final checkpoint to %s failed", self.directory)

@@ -1,0 +1,463 @@
+"""The tamper matrix: a privileged user edits the log behind the store's back; verify says where.
+
+Each case tampers a throwaway database (SQLite file or PostgreSQL database) holding four trades
+(20 events, a signed checkpoint after each trade) directly, with the immutability triggers out
+of the way (SQLite: dropped; PostgreSQL: `ALTER TABLE events DISABLE TRIGGER ALL` as superuser),
+and asserts the first bad sequence number `verify` names. `benchmarks/faults.py` prints the same
+matrix from `run_matrix`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from claire.audit.checkpoint import add_checkpoint_findings, load_or_create_key, write_checkpoint
+from claire.audit.verify import Problem, VerifyReport, verify_log
+from claire.events.codec import GENESIS_HASH, canonical_bytes, chain_hash
+from claire.store import open_store
+from tests.factories import factory, trade
+
+TRADES = 4
+EVENTS = 5 * TRADES
+TARGET = 7  # an event in the middle: the signal of the second trade (6..10)
+
+
+# --- raw access as a privileged user -------------------------------------------------------------
+
+
+class RawDb(ABC):
+    """Direct SQL on the events table with the immutability triggers disabled."""
+
+    placeholder = "?"
+
+    @abstractmethod
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def q(self, sql: str) -> str:
+        return sql.replace("?", self.placeholder)
+
+    def row(self, seq: int) -> dict[str, Any]:
+        [found] = self.execute(
+            self.q(
+                "SELECT event_id, metadata, payload, prev_hash, hash, canonical"
+                " FROM events WHERE sequence_number = ?"
+            ),
+            (seq,),
+        )
+        metadata, payload = (orjson.loads(v) if isinstance(v, str) else v for v in found[1:3])
+        return {
+            "event_id": str(found[0]),
+            "metadata": metadata,
+            "payload": payload,
+            "prev_hash": found[3],
+            "hash": found[4],
+            "canonical": bytes(found[5]),
+        }
+
+    def set_json(self, seq: int, column: str, value: Any) -> None:
+        assert column in {"metadata", "payload"}
+        self.execute(
+            self.q(f"UPDATE events SET {column} = {self.json_param()} WHERE sequence_number = ?"),
+            (orjson.dumps(value).decode(), seq),
+        )
+
+    def json_param(self) -> str:
+        return "?"
+
+    def set_text(self, seq: int, column: str, value: str) -> None:
+        assert column in {"prev_hash", "hash"}
+        self.execute(
+            self.q(f"UPDATE events SET {column} = ? WHERE sequence_number = ?"), (value, seq)
+        )
+
+    def set_canonical(self, seq: int, value: bytes) -> None:
+        self.execute(
+            self.q("UPDATE events SET canonical = ? WHERE sequence_number = ?"), (value, seq)
+        )
+
+    def delete(self, first: int, last: int | None = None) -> None:
+        self.execute(
+            self.q("DELETE FROM events WHERE sequence_number BETWEEN ? AND ?"),
+            (first, last if last is not None else first),
+        )
+
+    def move(self, old: int, new: int) -> None:
+        self.execute(
+            self.q("UPDATE events SET sequence_number = ? WHERE sequence_number = ?"), (new, old)
+        )
+
+    def shift_from(self, first: int, delta: int) -> None:
+        """Renumber every event at or after `first` by `delta` (via negatives: no collisions)."""
+        self.execute(
+            self.q(
+                "UPDATE events SET sequence_number = -sequence_number WHERE sequence_number >= ?"
+            ),
+            (first,),
+        )
+        self.execute(
+            self.q(
+                "UPDATE events SET sequence_number = -sequence_number + ? WHERE sequence_number < 0"
+            ),
+            (delta,),
+        )
+
+    @abstractmethod
+    def insert(
+        self, seq: int, doc: dict[str, Any], prev_hash: str, digest: str, data: bytes
+    ) -> None: ...
+
+
+class SqliteRaw(RawDb):
+    def __init__(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None)
+        for name in ("events_immutable_update", "events_immutable_delete"):
+            self.db.execute(f"DROP TRIGGER IF EXISTS {name}")
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self.db.execute(sql, params).fetchall()
+
+    def insert(
+        self, seq: int, doc: dict[str, Any], prev_hash: str, digest: str, data: bytes
+    ) -> None:
+        self.execute(
+            "INSERT INTO events (event_id, event_type, sequence_number, timestamp_utc,"
+            " timestamp_logical, causation_id, correlation_id, metadata, payload, prev_hash, hash,"
+            " canonical) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            _insert_values(seq, doc, prev_hash, digest, data),
+        )
+
+    def close(self) -> None:
+        self.db.close()  # the store re-creates the triggers when it opens the file
+
+
+class PostgresRaw(RawDb):
+    placeholder = "%s"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn.execute("SET TIME ZONE 'UTC'")
+        self.conn.execute("ALTER TABLE events DISABLE TRIGGER ALL")
+
+    def json_param(self) -> str:
+        return "%s::jsonb"
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        cursor = self.conn.execute(sql.encode(), params)
+        return cursor.fetchall() if cursor.description else []
+
+    def insert(
+        self, seq: int, doc: dict[str, Any], prev_hash: str, digest: str, data: bytes
+    ) -> None:
+        self.execute(
+            "INSERT INTO events (event_id, event_type, sequence_number, timestamp_utc,"
+            " timestamp_logical, causation_id, correlation_id, metadata, payload, prev_hash, hash,"
+            " canonical) VALUES (%s::uuid, %s, %s, %s::timestamptz, %s, %s::uuid, %s::uuid,"
+            " %s::jsonb, %s::jsonb, %s, %s, %s)",
+            _insert_values(seq, doc, prev_hash, digest, data),
+        )
+
+    def close(self) -> None:
+        self.conn.execute("ALTER TABLE events ENABLE TRIGGER ALL")
+        for name in ("update", "delete", "truncate"):
+            self.conn.execute(f"ALTER TABLE events ENABLE ALWAYS TRIGGER events_immutable_{name}")
+        self.conn.close()
+
+
+def _insert_values(
+    seq: int, doc: dict[str, Any], prev_hash: str, digest: str, data: bytes
+) -> tuple[Any, ...]:
+    return (
+        doc["event_id"],
+        doc["event_type"],
+        seq,
+        doc["timestamp_utc"],
+        doc["timestamp_logical"],
+        doc["causation_id"],
+        doc["correlation_id"],
+        orjson.dumps(doc["metadata"]).decode(),
+        orjson.dumps(doc["payload"]).decode(),
+        prev_hash,
+        digest,
+        data,
+    )
+
+
+def encode(doc: dict[str, Any]) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+
+# --- the cases ---------------------------------------------------------------------------------
+
+
+def edit_price(raw: RawDb, seq: int, *, column: bool, canonical: bool) -> None:
+    """Change the signal's price (a payload field), in the JSON column and/or the hashed bytes."""
+    row = raw.row(seq)
+    payload = {**row["payload"], "price": "1.0"}
+    if column:
+        raw.set_json(seq, "payload", payload)
+    if canonical:
+        doc = orjson.loads(row["canonical"])
+        doc["payload"] = {**doc["payload"], "price": "1.0"}
+        raw.set_canonical(seq, encode(doc))
+
+
+def edit_metadata(raw: RawDb, seq: int, *, column: bool, canonical: bool) -> None:
+    """Pretend another service version produced the event."""
+    row = raw.row(seq)
+    if column:
+        raw.set_json(seq, "metadata", {**row["metadata"], "version": "6.6.6"})
+    if canonical:
+        doc = orjson.loads(row["canonical"])
+        doc["metadata"] = {**doc["metadata"], "version": "6.6.6"}
+        raw.set_canonical(seq, encode(doc))
+
+
+def recompute_from(raw: RawDb, first: int, last: int) -> None:
+    """What a careful forger does after an edit: re-link and re-hash everything after it."""
+    prev = raw.row(first - 1)["hash"] if first > 1 else GENESIS_HASH
+    for seq in range(first, last + 1):
+        digest = chain_hash(prev, raw.row(seq)["canonical"])
+        raw.set_text(seq, "prev_hash", prev)
+        raw.set_text(seq, "hash", digest)
+        prev = digest
+
+
+def rewrite_history(raw: RawDb, seq: int) -> None:
+    edit_price(raw, seq, column=True, canonical=True)
+    recompute_from(raw, seq, EVENTS)
+
+
+def insert_forged(raw: RawDb, seq: int) -> None:
+    """A new, self-consistent event slipped in at `seq`; later events renumbered to make room."""
+    raw.shift_from(seq, 1)
+    forged = trade(factory("forger"))[0]
+    doc = orjson.loads(canonical_bytes(forged))
+    prev = raw.row(seq - 1)["hash"]
+    data = encode(doc)
+    raw.insert(seq, doc, prev, chain_hash(prev, data), data)
+
+
+def swap(raw: RawDb, a: int, b: int) -> None:
+    raw.move(a, -1)
+    raw.move(b, a)
+    raw.move(-1, b)
+
+
+def delete_and_close_gap(raw: RawDb, seq: int) -> None:
+    raw.delete(seq)
+    raw.shift_from(seq + 1, -1)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    tamper: Callable[[RawDb], None]
+    first_bad: int
+    problem: Problem
+    needs_checkpoints: bool = False
+
+
+CASES = [
+    Case(
+        "payload edited (JSON column only)",
+        lambda r: edit_price(r, TARGET, column=True, canonical=False),
+        TARGET,
+        Problem.COLUMNS,
+    ),
+    Case(
+        "payload edited (canonical bytes only)",
+        lambda r: edit_price(r, TARGET, column=False, canonical=True),
+        TARGET,
+        Problem.HASH,
+    ),
+    Case(
+        "payload edited (column and bytes)",
+        lambda r: edit_price(r, TARGET, column=True, canonical=True),
+        TARGET,
+        Problem.HASH,
+    ),
+    Case(
+        "metadata field edited (column only)",
+        lambda r: edit_metadata(r, TARGET, column=True, canonical=False),
+        TARGET,
+        Problem.COLUMNS,
+    ),
+    Case(
+        "metadata field edited (column and bytes)",
+        lambda r: edit_metadata(r, TARGET, column=True, canonical=True),
+        TARGET,
+        Problem.HASH,
+    ),
+    Case(
+        "stored hash edited", lambda r: r.set_text(TARGET, "hash", "ab" * 32), TARGET, Problem.HASH
+    ),
+    Case("event deleted in the middle", lambda r: r.delete(TARGET), TARGET, Problem.MISSING),
+    Case(
+        "event deleted, later ones renumbered",
+        lambda r: delete_and_close_gap(r, TARGET),
+        TARGET,
+        Problem.PREV_HASH,
+    ),
+    # The forged event itself links correctly to its predecessor; the chain breaks at the next.
+    Case(
+        "event inserted in the middle",
+        lambda r: insert_forged(r, TARGET),
+        TARGET + 1,
+        Problem.PREV_HASH,
+    ),
+    Case("two events swapped", lambda r: swap(r, TARGET, TARGET + 1), TARGET, Problem.PREV_HASH),
+    Case(
+        "tail truncated (checkpoint covers it)",
+        lambda r: r.delete(16, EVENTS),
+        16,
+        Problem.MISSING,
+        needs_checkpoints=True,
+    ),
+    # A consistent chain again: only the signed checkpoints can tell. The last checkpoint that
+    # still matches is at 5, so everything from 6 on is no longer vouched for.
+    Case(
+        "history rewritten, hashes recomputed",
+        lambda r: rewrite_history(r, TARGET),
+        6,
+        Problem.OTHER,
+        needs_checkpoints=True,
+    ),
+]
+
+
+# --- populating and checking a database --------------------------------------------------------
+
+
+@dataclass
+class Subject:
+    """A populated throwaway database and how to reach it raw."""
+
+    url: str
+    raw: Callable[[], RawDb]
+    checkpoints: Path
+    key: Any
+
+
+def populate(url: str, checkpoints: Path, key: Any) -> None:
+    """Four trades from two services, a signed checkpoint after each (at 5, 10, 15, 20)."""
+    producers = [factory("signal-engine"), factory("execution")]
+    with open_store(url) as store:
+        for index in range(TRADES):
+            store.append(trade(producers[index % 2], ["BTCUSDT", "ETHUSDT"][index % 2]))
+            write_checkpoint(store, checkpoints, key=key)
+
+
+def detect(url: str, checkpoints: Path | None, key: Any) -> VerifyReport:
+    with open_store(url) as store:
+        report = verify_log(store)
+        if checkpoints is not None:
+            public = key.public_key().public_bytes_raw().hex()
+            add_checkpoint_findings(report, store, checkpoints, trusted_key=public)
+    return report
+
+
+def sqlite_subject(directory: Path, key: Any) -> Subject:
+    path = directory / "events.db"
+    url = f"sqlite:///{path}"
+    populate(url, directory / "checkpoints", key)
+    return Subject(url, lambda: SqliteRaw(path), directory / "checkpoints", key)
+
+
+def postgres_subject(url: str, directory: Path, key: Any) -> Subject:
+    populate(url, directory / "checkpoints", key)
+    return Subject(url, lambda: PostgresRaw(url), directory / "checkpoints", key)
+
+
+def tamper_and_detect(subject: Subject, case: Case) -> VerifyReport:
+    raw = subject.raw()
+    try:
+        case.tamper(raw)
+    finally:
+        raw.close()
+    return detect(subject.url, subject.checkpoints if case.needs_checkpoints else None, subject.key)
+
+
+def run_matrix(make_subject: Callable[[], Subject]) -> list[tuple[Case, VerifyReport]]:
+    """Every case on a fresh subject (used by benchmarks/faults.py to print the matrix)."""
+    return [(case, tamper_and_detect(make_subject(), case)) for case in CASES]
+
+
+# --- tests -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def key(tmp_path: Path) -> Any:
+    return load_or_create_key(tmp_path / "checkpoint_ed25519.pem")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def subject(request: pytest.FixtureRequest, tmp_path: Path, key: Any) -> Iterator[Subject]:
+    if request.param == "sqlite":
+        yield sqlite_subject(tmp_path, key)
+    else:
+        yield postgres_subject(request.getfixturevalue("pg_url"), tmp_path, key)
+
+
+def test_untouched_database_verifies_clean(subject: Subject) -> None:
+    report = detect(subject.url, subject.checkpoints, subject.key)
+    assert report.ok, report.to_document()
+    assert (report.checked, report.last_sequence) == (EVENTS, EVENTS)
+    assert report.extra["checkpoints"]["count"] == TRADES
+    assert all(f["ok"] for f in report.extra["checkpoints"]["findings"])
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_tampering_is_detected_at_the_first_bad_sequence(subject: Subject, case: Case) -> None:
+    report = tamper_and_detect(subject, case)
+    assert not report.ok
+    assert report.first_break is not None, report.to_document()
+    assert (report.first_break.sequence_number, report.first_break.problem) == (
+        case.first_bad,
+        case.problem,
+    ), report.to_document()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.needs_checkpoints], ids=lambda c: c.name)
+def test_without_checkpoints_these_cases_look_clean(subject: Subject, case: Case) -> None:
+    """Why checkpoints exist: the chain alone cannot see a cut tail or a recomputed history."""
+    report = tamper_and_detect(subject, Case(case.name, case.tamper, 0, case.problem))
+    assert report.ok
+
+
+def test_replica_mode_does_not_bypass_the_triggers(pg_url: str, tmp_path: Path, key: Any) -> None:
+    """session_replication_role = replica skips ordinary triggers, not ENABLE ALWAYS ones."""
+    import psycopg
+
+    subject = postgres_subject(pg_url, tmp_path, key)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        for statement in (
+            "UPDATE events SET payload = '{}'::jsonb WHERE sequence_number = 7",
+            "DELETE FROM events WHERE sequence_number = 7",
+            "TRUNCATE events CASCADE",
+        ):
+            with pytest.raises(psycopg.Error, match="Events are immutable"):
+                conn.execute(statement)
+        modes = conn.execute(
+            "SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'events'::regclass"
+            " AND tgname LIKE 'events_immutable_%' ORDER BY tgname"
+        ).fetchall()
+    assert modes == [
+        ("events_immutable_delete", "A"),
+        ("events_immutable_truncate", "A"),
+        ("events_immutable_update", "A"),
+    ]
+    assert detect(subject.url, subject.checkpoints, key).ok
