@@ -57,6 +57,9 @@ RETRIES = 5
 FIRST_BACKOFF_SECONDS = 0.05
 # Below this many rows a pipelined INSERT beats COPY's extra round trip.
 COPY_THRESHOLD = 16
+# Rows planned and sent to COPY at a time (about 100 kB): small enough to overlap our hashing
+# with the server's ingest, large enough to keep the per-slice overhead negligible.
+STREAM_SLICE = 100
 
 COLUMNS = (
     "event_id, event_type, sequence_number, timestamp_utc, timestamp_logical, causation_id,"
@@ -162,6 +165,10 @@ class PostgresEventStore(EventStore):
     Opening a database without the schema applies the migrations; `claire db migrate` is the
     explicit way (and the only one once the application role may no longer create tables).
     """
+
+    # Insert first and look up stored ids and causes only when the database objects. False
+    # always looks them up first (same results; the benchmark measures the difference).
+    optimistic: bool = True
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4) -> None:
         self.url = url
@@ -274,6 +281,8 @@ class PostgresEventStore(EventStore):
         return self._run("append", lambda conn: self._append_on(conn, batch))
 
     def _append_on(self, conn: Connection, batch: Batch) -> list[int]:
+        if not self.optimistic:
+            return self._append_transaction(conn, batch, checked=True)
         try:
             return self._append_transaction(conn, batch, checked=False)
         except (pg_errors.UniqueViolation, pg_errors.ForeignKeyViolation, CausationError):
@@ -287,6 +296,8 @@ class PostgresEventStore(EventStore):
             # Read after taking the lock: no other append can commit in between.
             row = conn.execute(HEAD).fetchone()
             head = Head(row[0], row[1]) if row else Head(0, GENESIS_HASH)
+            if not checked and len(batch.events) >= COPY_THRESHOLD and _causes_precede(batch):
+                return self._stream(conn, batch, head)
             existing: dict[UUID, tuple[int, bytes]] = {}
             missing: set[UUID] = set()
             if checked:
@@ -294,6 +305,29 @@ class PostgresEventStore(EventStore):
             plan = plan_append(batch, head, existing, missing)
             self._insert(conn, plan.rows)
         return plan.sequence_numbers
+
+    @staticmethod
+    def _stream(conn: Connection, batch: Batch, head: Head) -> list[int]:
+        """Plan and COPY slice by slice, so the server ingests one slice while we hash the next.
+
+        Planning a slice alone is right only on the optimistic path: an id stored in an earlier
+        slice or a cause nobody stored makes the COPY fail, and the batch is redone with the
+        full checks. (A cause later in the batch would pass the end-of-statement foreign-key
+        check, which is why the caller checks that causes come first.)
+        """
+        numbers: list[int] = []
+        with conn.cursor() as cur, cur.copy(COPY_EVENTS) as copy:
+            copy.set_types(COPY_TYPES)
+            for start in range(0, len(batch.events), STREAM_SLICE):
+                stop = start + STREAM_SLICE
+                part = Batch(batch.events[start:stop], batch.canonical[start:stop])
+                plan = plan_append(part, head, {}, set())
+                for value in row_values(plan.rows):
+                    copy.write_row(value)
+                numbers.extend(plan.sequence_numbers)
+                if plan.rows:
+                    head = Head(plan.rows[-1].sequence_number, plan.rows[-1].hash)
+        return numbers
 
     @staticmethod
     def _lookups(conn: Connection, batch: Batch) -> tuple[dict[UUID, tuple[int, bytes]], set[UUID]]:
@@ -309,7 +343,10 @@ class PostgresEventStore(EventStore):
     def _insert(conn: Connection, rows: list[Row]) -> None:
         if not rows:
             return
-        values = _row_values(rows)
+        values = row_values(rows)
+        if len(rows) == 1:
+            conn.execute(INSERT_EVENT, _text_json(values[0]))
+            return
         if len(rows) < COPY_THRESHOLD:
             with conn.cursor() as cur:
                 cur.executemany(INSERT_EVENT, [_text_json(v) for v in values])
@@ -436,7 +473,7 @@ class PostgresEventStore(EventStore):
             cursor = rows[-1][0] + 1
 
 
-def _row_values(rows: list[Row]) -> list[tuple[Any, ...]]:
+def row_values(rows: list[Row]) -> list[tuple[Any, ...]]:
     """Column values in COLUMNS order; metadata JSON is encoded once per producer."""
     metadata_json: dict[int, bytes] = {}
     values = []
@@ -462,6 +499,18 @@ def _row_values(rows: list[Row]) -> list[tuple[Any, ...]]:
             )
         )
     return values
+
+
+def _causes_precede(batch: Batch) -> bool:
+    """True unless an event names as its cause an event that comes later in the batch."""
+    ids = set(batch.ids)
+    earlier: set[UUID] = set()
+    for event in batch.events:
+        cause = event.causation_id
+        if cause is not None and cause in ids and cause not in earlier:
+            return False
+        earlier.add(event.event_id)
+    return True
 
 
 def _text_json(value: tuple[Any, ...]) -> tuple[Any, ...]:
