@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from claire.cli import audit
+from claire.cli.checkpoint import register as register_checkpoint
 from claire.cli.db import db_app
+from claire.cli.demo import register as register_demo
 from claire.cli.replay import register as register_replay
 from claire.cli.serve import register as register_serve
 
@@ -21,8 +23,10 @@ app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 audit.register(app)
+register_checkpoint(app)
 register_replay(app)
 register_serve(app)
+register_demo(app)
 
 
 def main() -> None:

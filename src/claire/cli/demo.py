@@ -1,0 +1,244 @@
+"""`claire demo` (record a simulated trading day) and `claire record` (record a CSV file)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from claire.cli.common import (
+    DatabaseUrl,
+    JsonFlag,
+    UsageError,
+    console,
+    handle_errors,
+    print_json,
+    store_from,
+)
+from claire.pipeline.config import PipelineConfig, PipelineConfigError, load_config
+from claire.pipeline.csv_source import CsvFormat
+from claire.pipeline.recorder import SessionResult
+from claire.pipeline.sessions import record_csv, record_demo
+from claire.store.facade import default_url
+from claire.store.sqlite import path_from_url
+
+RULE = "=" * 62
+
+FreshFlag = Annotated[
+    bool,
+    typer.Option("--fresh", help="Delete the embedded SQLite store first and start empty."),
+]
+MarketDataOption = Annotated[
+    Path,
+    typer.Option(
+        "--market-data",
+        help="CSV file: OHLCV bars (timestamp,open,high,low,close,volume) or ticks.",
+        exists=False,
+    ),
+]
+SymbolOption = Annotated[
+    str, typer.Option("--symbol", help="Symbol the file is for, e.g. BTCUSDT.")
+]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Pipeline configuration file (JSON or TOML)."),
+]
+FormatOption = Annotated[
+    CsvFormat,
+    typer.Option("--format", help="bars: OHLCV rows; ticks: timestamp,price,volume rows."),
+]
+ColumnOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--column",
+        metavar="NAME=HEADER",
+        help="Map a column to the file's header (repeatable), e.g. --column timestamp=Date.",
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("demo")(demo)
+    app.command("record")(record)
+
+
+@handle_errors
+def demo(
+    fresh: FreshFlag = False, database_url: DatabaseUrl = None, json: JsonFlag = False
+) -> None:
+    """Record a simulated trading day (3 symbols, ~26,000 events) and show what to try next.
+
+    Runs the reference pipeline (momentum signals, risk checks, paper fills, stop-losses) on
+    synthetic market data. Running it again appends the next day; --fresh starts empty.
+
+    Examples:
+
+      claire demo
+
+      claire demo --fresh --json
+    """
+    url = database_url or default_url()
+    if fresh:
+        _delete_sqlite_store(url)
+    with store_from(url) as store, _progress(not json, "Recording demo day") as progress:
+        result = record_demo(store, progress=progress)
+    _report(result, url, database_url, json)
+
+
+@handle_errors
+def record(
+    *,
+    market_data: MarketDataOption,
+    symbol: SymbolOption,
+    config: ConfigOption = None,
+    fmt: FormatOption = CsvFormat.BARS,
+    column: ColumnOption = None,
+    database_url: DatabaseUrl = None,
+    json: JsonFlag = False,
+) -> None:
+    """Record a session from a CSV file of market data through the reference pipeline.
+
+    The whole file is read and checked first: a malformed row is reported with its line
+    number and nothing is stored. Timestamps without a zone are UTC; a date alone is midnight.
+
+    Examples:
+
+      claire record --market-data btc_1m.csv --symbol BTCUSDT
+
+      claire record --market-data ticks.csv --symbol ETHUSDT --format ticks --config risk.toml
+    """
+    pipeline_config = _load_config(config)
+    columns = _columns(column or [])
+    url = database_url or default_url()
+    with store_from(url) as store, _progress(not json, f"Recording {symbol}") as progress:
+        result = record_csv(
+            store,
+            market_data,
+            symbol,
+            fmt=fmt,
+            columns=columns,
+            config=pipeline_config,
+            progress=progress,
+        )
+    _report(result, url, database_url, json)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _load_config(path: Path | None) -> PipelineConfig | None:
+    if path is None:
+        return None
+    try:
+        return load_config(path)
+    except PipelineConfigError as exc:
+        raise UsageError(f"--config: {exc}") from None
+
+
+def _columns(items: list[str]) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    for item in items:
+        name, sep, header = item.partition("=")
+        if not sep or not name.strip() or not header.strip():
+            raise UsageError(f"--column {item!r}: expected NAME=HEADER, e.g. timestamp=Date")
+        mapping[name.strip().lower()] = header.strip()
+    return mapping
+
+
+def _delete_sqlite_store(url: str) -> None:
+    """--fresh removes the embedded file; a server database is never dropped from here."""
+    if url.startswith("memory://"):
+        return
+    if not url.startswith("sqlite://"):
+        raise UsageError(
+            "--fresh only deletes the embedded SQLite store; events in a server database are "
+            "immutable, so point --database-url at a new, empty database instead"
+        )
+    path = path_from_url(url)
+    if path == ":memory:":
+        return
+    for suffix in ("", "-wal", "-shm"):
+        Path(path + suffix).unlink(missing_ok=True)
+
+
+@contextmanager
+def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A Rich progress bar on a terminal; nothing when piped or with --json."""
+    if not enabled or not console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("bars"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total or None)
+
+        yield update
+
+
+def _report(result: SessionResult, url: str, given_url: str | None, json: bool) -> None:
+    commands = _next_commands(result, given_url)
+    if json:
+        document: dict[str, Any] = {"url": url, **result.summary(), "next_commands": commands}
+        print_json(document)
+        return
+    summary = result.summary()
+    console.print(RULE)
+    console.print(f"SESSION RECORDED: {summary['session_id']}")
+    console.print(RULE)
+    console.print(f"Store:     {url}")
+    console.print(
+        f"Sequences: {summary['first_sequence']} → {summary['last_sequence']}"
+        f"  ({summary['events']:,} events, {summary['snapshots']} snapshots)"
+    )
+    table = Table(title="Events per type", title_justify="left", show_edge=False)
+    table.add_column("Event Type")
+    table.add_column("Count", justify="right")
+    for kind, count in summary["events_by_type"].items():
+        table.add_row(kind, f"{count:,}")
+    console.print(table)
+    trades, pnl = summary["trades"], summary["pnl"]
+    console.print(
+        f"Trades:    {trades['approved']} approved, {trades['rejected']} rejected by risk, "
+        f"{trades['stop_losses']} stop-loss exits, {trades['take_profits']} take-profit exits, "
+        f"{trades['open_positions']} still open"
+    )
+    console.print(
+        f"PnL:       {pnl['realized_after_fees']} realised after {pnl['fees']} fees "
+        f"(equity {pnl['starting_equity']} → {pnl['ending_equity']}; "
+        f"unrealised {pnl['unrealized']})"
+    )
+    console.print("\nNext, try:")
+    for command in commands:
+        console.print(f"  {command}", markup=False, highlight=False)
+
+
+def _next_commands(result: SessionResult, given_url: str | None) -> list[str]:
+    suffix = ""
+    if given_url and given_url != os.environ.get("DATABASE_URL"):
+        suffix = f" --database-url {given_url}"
+    commands = []
+    if result.example_decision_id is not None:
+        commands.append(f"claire explain {result.example_decision_id}{suffix}")
+    trade = result.example_correlation_id
+    if trade is not None:
+        commands.append(f"claire trace {trade}{suffix}")
+    span = f"--sequence {result.first_sequence} {result.last_sequence}"
+    commands += [
+        f"claire stats{suffix}",
+        f"claire validate {span}{suffix}",
+        f"claire replay {span}{suffix}",
+    ]
+    return commands
