@@ -1,0 +1,354 @@
+"""Tamper evidence through the real `claire` entry point, and the export / checkpoint checks.
+
+`claire checkpoint` and `claire verify` run in a subprocess. The `--checkpoints` and `--export`
+options of `claire verify` call `add_checkpoint_findings` / `verify_export_file`, tested here
+directly on the files the real commands wrote.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from claire.audit.checkpoint import (
+    PUBLIC_KEY_ENV,
+    CheckpointError,
+    CheckpointTimer,
+    add_checkpoint_findings,
+    load_or_create_key,
+    read_checkpoints,
+    verify_with_checkpoints,
+)
+from claire.audit.export_verify import ExportFileError, manifest_path, verify_export_file
+from claire.audit.verify import Problem, verify_log
+from claire.store import open_store
+from tests.factories import factory, trade
+from tests.integration.test_tamper_matrix import (
+    CASES,
+    EVENTS,
+    TARGET,
+    PostgresRaw,
+    SqliteRaw,
+    edit_price,
+    populate,
+)
+
+CLAIRE = str(Path(sys.executable).with_name("claire"))
+
+
+def claire(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLAIRE, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """A private key location, so the test never touches the user's real key."""
+    return {"XDG_CONFIG_HOME": str(tmp_path / "config"), "CLAIRE_CHECKPOINT_KEY": ""}
+
+
+@pytest.fixture
+def key(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv(PUBLIC_KEY_ENV, raising=False)
+    return load_or_create_key()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def raw_for(url: str) -> SqliteRaw | PostgresRaw:
+    if url.startswith("sqlite"):
+        return SqliteRaw(Path(url.removeprefix("sqlite:///")))
+    return PostgresRaw(url)
+
+
+def test_claire_checkpoint_writes_and_prints_a_signed_statement(
+    url: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    with open_store(url) as store:
+        store.append(trade())
+    first = claire(env, "checkpoint", "--dir", str(tmp_path / "cp"), "--database-url", url)
+    assert first.returncode == 0, first.stderr
+    assert "Checkpoint written" in first.stdout
+    assert "Sequence:   5" in first.stdout
+    assert "New signing key created" in first.stdout
+    second = claire(
+        env, "checkpoint", "--dir", str(tmp_path / "cp"), "--database-url", url, "--json"
+    )
+    assert second.returncode == 0, second.stderr
+    document = orjson.loads(second.stdout)
+    assert document["sequence_number"] == 5
+    assert document["key_created"] is False
+    assert Path(document["file"]).exists()
+    with open_store(url) as store:
+        assert document["head_hash"] == store.head().hash
+    [one, two] = read_checkpoints(tmp_path / "cp")
+    assert one.public_key == two.public_key == document["public_key"]
+
+
+def test_claire_checkpoint_errors_are_one_clear_line(tmp_path: Path, env: dict[str, str]) -> None:
+    result = claire(
+        {**env, "CLAIRE_CHECKPOINT_KEY": str(tmp_path / "nowhere.pem")},
+        "checkpoint",
+        "--dir",
+        str(tmp_path / "cp"),
+        "--database-url",
+        f"sqlite:///{tmp_path / 'x.db'}",
+    )
+    assert result.returncode == 1
+    assert "CLAIRE_CHECKPOINT_KEY" in result.stderr
+    assert "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# Two cases per adapter through the process boundary; the whole matrix runs in-process.
+@pytest.mark.parametrize("case", [CASES[2], CASES[9]], ids=lambda c: c.name)
+def test_claire_verify_names_the_first_bad_sequence(
+    url: str, tmp_path: Path, key: Any, env: dict[str, str], case: Any
+) -> None:
+    populate(url, tmp_path / "cp", key)
+    with open_store(url) as store:
+        assert verify_log(store).ok
+    raw = raw_for(url)
+    try:
+        case.tamper(raw)
+    finally:
+        raw.close()
+    broken = claire(env, "verify", "--database-url", url)
+    assert broken.returncode == 1
+    assert f"BROKEN at sequence {case.first_bad}" in broken.stdout
+    document = orjson.loads(claire(env, "verify", "--database-url", url, "--json").stdout)
+    assert document["first_break"]["sequence_number"] == case.first_bad
+    assert document["first_break"]["problem"] == case.problem.value
+
+
+def test_verify_with_checkpoints_catches_a_restored_older_backup(tmp_path: Path, key: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    populate(url, tmp_path / "cp", key)
+    backup = tmp_path / "backup.db"
+    with open_store(f"sqlite:///{backup}") as old, open_store(url) as store:
+        old.append(list(store.read(1, 10)))  # the database as it was at sequence 10
+    with open_store(f"sqlite:///{backup}") as restored:
+        assert verify_log(restored).ok  # a consistent chain, just an old one
+        report = verify_with_checkpoints(restored, tmp_path / "cp")
+    assert not report.ok
+    assert report.first_break is not None
+    assert (report.first_break.sequence_number, report.first_break.problem) == (11, Problem.MISSING)
+    assert "older backup" in report.first_break.message
+    failed = [f for f in report.extra["checkpoints"]["findings"] if not f["ok"]]
+    assert [f["sequence_number"] for f in failed] == [15, 20]
+
+
+def test_checkpoints_signed_by_another_key_are_refused(tmp_path: Path, key: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    forger = load_or_create_key(tmp_path / "forger.pem")
+    populate(url, tmp_path / "cp", forger)
+    with open_store(url) as store, pytest.raises(CheckpointError, match="untrusted key"):
+        verify_with_checkpoints(store, tmp_path / "cp")
+
+
+def test_an_empty_checkpoint_directory_is_a_problem(tmp_path: Path, key: Any) -> None:
+    (tmp_path / "cp").mkdir()
+    with open_store(f"sqlite:///{tmp_path / 'e.db'}") as store:
+        store.append(trade())
+        report = add_checkpoint_findings(verify_log(store), store, tmp_path / "cp")
+    assert not report.ok
+    assert "no checkpoint files" in report.extra_problems[0]
+
+
+def test_checkpoint_timer_writes_only_when_the_log_moved(tmp_path: Path, key: Any) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'e.db'}") as store:
+        timer = CheckpointTimer(store, tmp_path / "cp", 0.05, key=key)
+        assert timer.tick() is not None
+        assert timer.tick() is None  # unchanged head: nothing new
+        timer.start()
+        store.append(trade())
+        deadline = time.monotonic() + 10
+        while not any(c.sequence_number == 5 for c in timer.written):
+            assert time.monotonic() < deadline, "the timer wrote no checkpoint"
+            time.sleep(0.02)
+        store.append(trade())
+        timer.stop()  # the final checkpoint covers what was appended last
+        assert timer.written[-1].sequence_number == 10
+        assert [c.sequence_number for c in read_checkpoints(tmp_path / "cp")][-1] == 10
+        assert verify_with_checkpoints(store, tmp_path / "cp").ok
+
+
+# --- exports -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pristine_exports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A log with checkpoints, exported once by the real `claire export` command (JSONL, CSV)."""
+    base = tmp_path_factory.mktemp("exports")
+    key = load_or_create_key(base / "key.pem")
+    url = f"sqlite:///{base / 'events.db'}"
+    populate(url, base / "cp", key)
+    env = {"XDG_CONFIG_HOME": str(base / "config")}
+    for name, fmt in (("audit.jsonl", "jsonl"), ("audit.csv", "csv")):
+        args = ["export", "--sequence", "1", str(EVENTS), "--format", fmt, "-o", str(base / name)]
+        result = claire(env, *args, "--database-url", url)
+        assert result.returncode == 0, result.stderr
+    return base, key.public_key().public_bytes_raw().hex()
+
+
+@pytest.fixture
+def exported(
+    pristine_exports: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Path, Path, Path]:
+    """Fresh copies of the exports (JSONL, CSV + manifest) and the checkpoint directory."""
+    base, public_key = pristine_exports
+    monkeypatch.setenv(PUBLIC_KEY_ENV, public_key)  # an auditor holding only the public key
+    for name in ("audit.jsonl", "audit.csv", "audit.csv.manifest.json"):
+        shutil.copy(base / name, tmp_path / name)
+    shutil.copytree(base / "cp", tmp_path / "cp")
+    return tmp_path / "audit.jsonl", tmp_path / "audit.csv", tmp_path / "cp"
+
+
+def test_untouched_exports_verify_on_their_own(exported: tuple[Path, Path, Path]) -> None:
+    jsonl, csv_file, cp = exported
+    for path in (jsonl, csv_file):
+        report = verify_export_file(path, checkpoints=cp)
+        assert report.ok, report.to_document()
+        assert report.checked == EVENTS
+        assert report.extra["checkpoints"]["covering_export"] == 4
+
+
+def edit_jsonl(path: Path, edit: Any) -> None:
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    path.write_bytes(b"\n".join(orjson.dumps(line) for line in edit(lines)) + b"\n")
+
+
+def test_edited_export_line_is_named(exported: tuple[Path, Path, Path]) -> None:
+    jsonl, _, _ = exported
+
+    def cheaper(lines: list[Any]) -> list[Any]:
+        lines[TARGET - 1]["event"]["payload"]["price"] = "1.0"
+        return lines
+
+    edit_jsonl(jsonl, cheaper)
+    report = verify_export_file(jsonl)
+    assert report.first_break is not None
+    assert (report.first_break.sequence_number, report.first_break.problem) == (
+        TARGET,
+        Problem.HASH,
+    )
+
+
+def test_removed_export_lines_are_named(exported: tuple[Path, Path, Path]) -> None:
+    jsonl, _, _ = exported
+    edit_jsonl(jsonl, lambda lines: lines[: TARGET - 1] + lines[TARGET:])
+    report = verify_export_file(jsonl)
+    assert report.first_break is not None
+    assert (report.first_break.sequence_number, report.first_break.problem) == (
+        TARGET,
+        Problem.MISSING,
+    )
+    edit_jsonl(jsonl, lambda lines: lines[1:])  # the first line cut off as well
+    assert any("first_sequence" in p for p in verify_export_file(jsonl).extra_problems)
+
+
+def test_truncated_export_has_no_manifest(exported: tuple[Path, Path, Path]) -> None:
+    jsonl, _, _ = exported
+    edit_jsonl(jsonl, lambda lines: lines[:10])
+    report = verify_export_file(jsonl)
+    assert not report.ok
+    assert "no manifest" in report.extra_problems[0]
+
+
+def test_forged_export_with_recomputed_hashes_fails_the_checkpoints(
+    exported: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """Recompute every hash and the manifest: self-consistent, but not what was signed."""
+    jsonl, _, cp = exported
+    forged_db = f"sqlite:///{tmp_path / 'forged.db'}"
+    with open_store(forged_db) as forged:
+        for _ in range(4):
+            forged.append(trade(factory("forger")))
+    result = claire(
+        {"XDG_CONFIG_HOME": str(tmp_path / "config")},
+        "export",
+        "--sequence",
+        "1",
+        str(EVENTS),
+        "-o",
+        str(jsonl),
+        "--database-url",
+        forged_db,
+    )
+    assert result.returncode == 0, result.stderr
+    assert verify_export_file(jsonl).ok  # alone it is consistent...
+    report = verify_export_file(jsonl, checkpoints=cp)  # ...but not the signed history
+    assert report.first_break is not None
+    assert report.first_break.sequence_number == 5
+    assert "not the signed history" in report.first_break.message
+
+
+def test_edited_csv_cell_is_named(exported: tuple[Path, Path, Path]) -> None:
+    _, csv_file, _ = exported
+    manifest = manifest_path(csv_file).read_bytes()
+    manifest_path(csv_file).unlink()
+    assert any("no manifest" in p for p in verify_export_file(csv_file).extra_problems)
+    manifest_path(csv_file).write_bytes(manifest)
+    lines = csv_file.read_text(encoding="utf-8").splitlines()
+    lines[TARGET] = lines[TARGET].replace("signal_generated", "market_data", 1)
+    csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = verify_export_file(csv_file)
+    assert report.first_break is not None
+    assert (report.first_break.sequence_number, report.first_break.problem) == (
+        TARGET,
+        Problem.COLUMNS,
+    )
+
+
+def test_a_file_that_is_not_an_export_is_a_clear_error(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text("hello\n")
+    with pytest.raises(ExportFileError, match="line 1: not JSON"):
+        verify_export_file(junk)
+    with pytest.raises(ExportFileError, match="No such file"):
+        verify_export_file(tmp_path / "missing.jsonl")
+
+
+def test_export_of_a_tampered_database_carries_the_break(tmp_path: Path, key: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    populate(url, tmp_path / "cp", key)
+    raw = SqliteRaw(tmp_path / "events.db")
+    edit_price(raw, TARGET, column=True, canonical=True)
+    raw.close()
+    out = tmp_path / "x.jsonl"
+    result = claire(
+        {"XDG_CONFIG_HOME": str(tmp_path / "config")},
+        "export",
+        "--sequence",
+        "1",
+        str(EVENTS),
+        "-o",
+        str(out),
+        "--database-url",
+        url,
+    )
+    assert result.returncode == 0, result.stderr
+    report = verify_export_file(out)
+    assert report.first_break is not None
+    assert report.first_break.sequence_number == TARGET
