@@ -257,7 +257,7 @@ def _bar() -> Progress:
 
 # --- rendering ------------------------------------------------------------------------------------
 def _say(text: str = "", style: str | None = None) -> None:
-    console.print(text, style=style, markup=False)
+    console.print(text, style=style, markup=False, soft_wrap=True)
 
 
 def _banner(title: str) -> None:

@@ -12,10 +12,10 @@ import contextvars
 import functools
 import inspect
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import datetime
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -85,7 +85,17 @@ def now() -> datetime:
     return when
 
 
-def no_replay(func: Callable[P, R]) -> Callable[P, R | None]:
+@overload
+def no_replay(
+    func: Callable[P, Coroutine[Any, Any, R]],
+) -> Callable[P, Coroutine[Any, Any, R | None]]: ...
+
+
+@overload
+def no_replay(func: Callable[P, R]) -> Callable[P, R | None]: ...
+
+
+def no_replay(func: Callable[P, Any]) -> Callable[P, Any]:
     """Mark a call that reaches the outside world: inside ReplayMode it is skipped (None)."""
     name = f"{func.__module__}.{func.__qualname__}"
 
@@ -99,10 +109,10 @@ def no_replay(func: Callable[P, R]) -> Callable[P, R | None]:
                 return None
             return await func(*args, **kwargs)
 
-        return cast(Callable[P, R | None], async_wrapper)
+        return cast(Callable[P, Any], async_wrapper)
 
     @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | None:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
         mode = _active.get()
         if mode is not None:
             mode.blocked[name] += 1
