@@ -50,8 +50,8 @@ class ExitPlan:
 
 
 def price_quantum(price: Decimal) -> Decimal:
-    """The price's own increment (50000.10 -> 0.01): stops and fills keep the market's tick."""
-    return Decimal(1).scaleb(min(int(price.as_tuple().exponent), 0))
+    """The price's own increment (190.125 -> 0.001), and at least cents (50000 -> 0.01)."""
+    return Decimal(1).scaleb(min(int(price.as_tuple().exponent), -2))
 
 
 def size_quantum(config: PipelineConfig) -> Decimal:
