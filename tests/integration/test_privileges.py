@@ -1,0 +1,212 @@
+"""Least privilege in PostgreSQL: what the writer and reader roles may do, with the errors a user
+sees, and a migration that is idempotent and safe when the cluster-wide roles already exist."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+
+from claire.audit.verify import verify_log
+from claire.errors import StoreError
+from claire.store.postgres import PostgresEventStore
+from tests.factories import trade
+
+OWNER, WRITER, READER = "claire_owner", "claire_writer", "claire_reader"
+
+
+def as_user(url: str, user: str, database: str | None = None) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    path = f"/{database}" if database else parts.path
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}", path=path))
+
+
+def run(url: str, statement: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        cursor = conn.execute(statement.encode())
+        return cursor.fetchall() if cursor.description else []
+
+
+@pytest.fixture(scope="module")
+def migrated(pg_admin_url: str) -> Iterator[str]:
+    """One database for the module (creating one costs seconds here), migrated by the
+    administrator (superuser) and holding one trade. Tests leave it as they found it."""
+    name = f"claire_test_priv_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"'.encode())
+    url = as_user(pg_admin_url, "postgres", name)
+    try:
+        with PostgresEventStore(url) as store:
+            store.append(trade())
+        yield url
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+
+def test_roles_exist_with_the_right_shape(migrated: str) -> None:
+    rows = run(
+        migrated,
+        "SELECT rolname, rolcanlogin, rolsuper, rolcreaterole FROM pg_roles"
+        " WHERE rolname LIKE 'claire\\_%' AND rolname IN ('claire_owner','claire_writer',"
+        "'claire_reader') ORDER BY rolname",
+    )
+    assert rows == [
+        (OWNER, False, False, False),
+        (READER, True, False, False),
+        (WRITER, True, False, False),
+    ]
+    owners = run(
+        migrated,
+        "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = current_schema()"
+        " ORDER BY tablename",
+    )
+    assert owners == [("claire_schema_migrations", OWNER), ("events", OWNER)]
+    privileges = run(
+        migrated,
+        "SELECT grantee, string_agg(privilege_type, ',' ORDER BY privilege_type)"
+        " FROM information_schema.role_table_grants WHERE table_name = 'events'"
+        " AND grantee IN ('claire_writer', 'claire_reader') GROUP BY grantee ORDER BY grantee",
+    )
+    assert privileges == [(READER, "SELECT"), (WRITER, "INSERT,SELECT")]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE events SET payload = '{}'::jsonb WHERE sequence_number = 1",
+        "DELETE FROM events WHERE sequence_number = 5",
+        "TRUNCATE events",
+    ],
+)
+def test_writer_cannot_change_or_remove_events(migrated: str, statement: str) -> None:
+    with pytest.raises(
+        psycopg.errors.InsufficientPrivilege, match="permission denied for table events"
+    ):
+        run(as_user(migrated, WRITER), statement)
+    assert run(migrated, "SELECT count(*) FROM events") == [(5,)]
+
+
+def test_writer_cannot_get_around_the_triggers(migrated: str) -> None:
+    writer = as_user(migrated, WRITER)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="must be owner of table events"):
+        run(writer, "ALTER TABLE events DISABLE TRIGGER ALL")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="session_replication_role"):
+        run(writer, "SET session_replication_role = replica")
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="claire_schema_migrations"):
+        run(writer, "DELETE FROM claire_schema_migrations")
+
+
+def test_even_the_table_owner_meets_the_triggers(migrated: str) -> None:
+    """The administrator (superuser, or anyone acting as claire_owner) is stopped by the
+    triggers, replica mode included; only disabling them works, and that the chain reveals."""
+    with pytest.raises(psycopg.errors.RestrictViolation, match="Events are immutable"):
+        run(migrated, "SET ROLE claire_owner; DELETE FROM events WHERE sequence_number = 5")
+    with pytest.raises(psycopg.errors.RestrictViolation, match="Events are immutable"):
+        run(
+            migrated,
+            "SET session_replication_role = replica;"
+            " UPDATE events SET payload = '{}'::jsonb WHERE sequence_number = 1",
+        )
+
+
+def test_writer_appends_and_reads_through_the_store(pg_url: str) -> None:
+    with PostgresEventStore(pg_url) as admin:
+        admin.append(trade())
+    with PostgresEventStore(as_user(pg_url, WRITER)) as store:
+        assert store.append(trade()) == [6, 7, 8, 9, 10]
+        assert len(list(store.read())) == 10
+        assert verify_log(store).ok
+
+
+def test_reader_reads_but_cannot_insert(migrated: str) -> None:
+    reader = as_user(migrated, READER)
+    with pytest.raises(
+        psycopg.errors.InsufficientPrivilege, match="permission denied for table events"
+    ):
+        run(reader, "INSERT INTO events SELECT * FROM events LIMIT 1")
+    with PostgresEventStore(reader) as store:
+        report = verify_log(store)
+        assert (report.ok, report.checked) == (True, 5)
+        with pytest.raises(StoreError, match="permission denied for table events"):
+            store.append(trade())
+        assert store.head().sequence_number == 5
+
+
+def test_migration_is_idempotent_and_safe_in_parallel(pg_admin_url: str) -> None:
+    """Roles are cluster-wide and already exist after the first database: fresh databases
+    migrated at the same moment must all succeed and all get the grants."""
+    names = [f"claire_test_roles_{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def migrate(name: str) -> None:
+        try:
+            with PostgresEventStore(as_user(pg_admin_url, "postgres", name)) as store:
+                store.migrate()  # a second run is a no-op
+        except BaseException as exc:
+            errors.append(exc)
+
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        for name in names:
+            conn.execute(f'CREATE DATABASE "{name}"'.encode())
+    try:
+        threads = [threading.Thread(target=migrate, args=(n,)) for n in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+        for name in names:
+            url = as_user(pg_admin_url, "postgres", name)
+            assert run(url, "SELECT tableowner FROM pg_tables WHERE tablename = 'events'") == [
+                (OWNER,)
+            ]
+            assert run(url, "SELECT has_table_privilege('claire_writer', 'events', 'INSERT')") == [
+                (True,)
+            ]
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
+
+
+@pytest.fixture
+def unprivileged_database(pg_admin_url: str) -> Iterator[str]:
+    """A database owned by a login role that may not create roles (a typical hosted setup)."""
+    role = f"claire_test_app_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN'.encode())
+        conn.execute(f'CREATE DATABASE "{role}" OWNER "{role}"'.encode())
+    try:
+        yield as_user(pg_admin_url, role, role)
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{role}" WITH (FORCE)'.encode())
+            conn.execute(f'DROP ROLE IF EXISTS "{role}"'.encode())
+
+
+def test_migration_without_createrole_skips_gracefully(unprivileged_database: str) -> None:
+    with PostgresEventStore(unprivileged_database) as store:
+        store.append(trade())
+        assert verify_log(store).ok
+    role = urlsplit(unprivileged_database).username
+    # The roles exist cluster-wide (an earlier migration made them), so they got their grants,
+    # but this role is no member of claire_owner: the tables keep their owner.
+    assert run(
+        unprivileged_database, "SELECT tableowner FROM pg_tables WHERE tablename = 'events'"
+    ) == [(role,)]
+    assert run(
+        unprivileged_database, "SELECT has_table_privilege('claire_reader', 'events', 'SELECT')"
+    ) == [(True,)]
+    modes = run(
+        unprivileged_database,
+        "SELECT tgenabled FROM pg_trigger WHERE tgrelid = 'events'::regclass"
+        " AND tgname LIKE 'events_immutable_%'",
+    )
+    assert modes == [("A",), ("A",), ("A",)]
