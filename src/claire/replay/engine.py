@@ -19,6 +19,7 @@ from claire.errors import NotFoundError, StoreError
 from claire.events.model import BaseEvent
 from claire.events.values import format_utc
 from claire.replay.mode import ReplayMode
+from claire.replay.prefetch import prefetched
 from claire.replay.state import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
 
@@ -312,8 +313,16 @@ class ReplayEngine:
         return count
 
     def events(self, first: int, last: int) -> Iterator[BaseEvent]:
-        """The stored events first..last, streamed in batches."""
-        return self.store.read(first, last, batch_size=self.batch_size)
+        """The stored events first..last, streamed in batches (the next one read ahead)."""
+        return stream(self.store, first, last, self.batch_size)
+
+
+def stream(store: EventStore, first: int, last: int, batch_size: int) -> Iterator[BaseEvent]:
+    """Events first..last in order; ranges of several pages are read ahead by a thread."""
+    source = store.read(first, last, batch_size=batch_size)
+    if last - first + 1 < 2 * batch_size:  # a single page: a thread would cost, not save
+        return source
+    return prefetched(source, batch_size)
 
 
 def _snapshot_problem(event: BaseEvent, used: SnapshotUsed) -> str | None:
@@ -354,4 +363,5 @@ __all__ = [
     "ReplayResult",
     "SnapshotUsed",
     "StartingPoint",
+    "stream",
 ]

@@ -23,7 +23,7 @@ from uuid import UUID
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.replay.diff import FieldDifference, event_diff
-from claire.replay.engine import ProgressCallback
+from claire.replay.engine import ProgressCallback, stream
 from claire.replay.mode import ReplayMode
 from claire.replay.state import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
@@ -148,32 +148,39 @@ class Reexecution:
         started = time.perf_counter()
         result = self.result
         state = result.replayed_state
-        recorded_state = result.recorded_state
+        fold = state.apply
+        record = result.recorded_state.apply if result.recorded_state is not None else None
+        progress, batch = self.progress, self.batch_size
         total = self.last - self.first + 1
         group: _Group | None = None
+        ids: set[UUID] = set()  # the current input and its recorded decisions so far
+        read = 0
         with ReplayMode() as mode:
-            for event in self.store.read(self.first, self.last, batch_size=self.batch_size):
-                result.events_read += 1
-                mode.advance(event.timestamp_utc)
-                if recorded_state is not None:
-                    recorded_state.apply(event)
+            advance = mode.advance
+            for event in stream(self.store, self.first, self.last, batch):
+                read += 1
+                advance(event.timestamp_utc)
+                if record is not None:
+                    record(event)
                 if event.event_type in INPUT_TYPES:
                     if group is not None:
                         self._close(group)
                     group = self._execute(state, event)
                     if group is None:
                         break
-                elif group is not None and event.causation_id in group.ids:
+                    ids = group.ids
+                elif group is not None and event.causation_id in ids:
                     group.recorded.append(event)
-                    group.ids.add(event.event_id)
+                    ids.add(event.event_id)
                 else:
-                    state.apply(event)
-                if self.progress is not None and result.events_read % self.batch_size == 0:
-                    self.progress(result.events_read, total)
+                    fold(event)
+                if progress is not None and read % batch == 0:
+                    progress(read, total)
             if group is not None:
                 self._close(group)
-        if self.progress is not None:
-            self.progress(result.events_read, total)
+        if progress is not None:
+            progress(read, total)
+        result.events_read = read
         result.blocked_calls = dict(mode.blocked)
         result.elapsed_seconds = time.perf_counter() - started
         if result.first_divergence is not None:
@@ -203,6 +210,8 @@ class Reexecution:
         return _Group(event, replayed, ids={event.event_id})
 
     def _close(self, group: _Group) -> None:
+        if not group.replayed and not group.recorded:
+            return  # most inputs decide nothing
         result = self.result
         result.decisions_recorded += len(group.recorded)
         for decision in group.recorded:
