@@ -10,9 +10,11 @@ the log from the start up to that sequence gives exactly the recorded hash.
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +35,7 @@ from claire.events.payloads import (
 from claire.events.values import decimal_to_str
 from claire.pipeline.bars import Bar
 from claire.pipeline.pipeline import PIPELINE_VERSION, Pipeline
+from claire.pipeline.writer import BatchWriter
 from claire.replay.state import SESSION_STARTED, SystemState
 from claire.store.port import EventStore
 
@@ -41,6 +44,8 @@ RECORDER_SERVICE = "claire-recorder"
 MARKET_DATA_SERVICE = "claire-market-data"
 # Every deterministic id of the pipeline (sessions, market data correlation ids) lives here.
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/claire-de-binaire/claire")
+
+GC_THRESHOLD = 100_000  # allocations between young-generation collections while recording
 
 Progress = Callable[[int, int], None]  # (bars recorded, bars in total)
 
@@ -172,6 +177,7 @@ class _Run:
         self.total = total or 0
         self.state = state
         self.next_sequence = self.store.head().sequence_number + 1
+        self.writer: BatchWriter
         self.clock = LogicalClock(self.state.last_timestamp_logical)
         self.market = EventFactory(
             MARKET_DATA_SERVICE, PIPELINE_VERSION, clock=self.clock, now=_no_wall_clock
@@ -201,17 +207,28 @@ class _Run:
         first = next(bars, None)
         if first is None:
             raise StoreError("the session has no market data: nothing was recorded")
+        self.writer = BatchWriter(self.store, self.next_sequence)
+        with _collector_tuned():
+            try:
+                done = self.record_all(first, bars)
+            except BaseException:
+                self.writer.abandon()
+                raise
+            self.writer.close()
+        if self.progress is not None:
+            self.progress(done, self.total or done)
+        return self.result
+
+    def record_all(self, first: Bar, rest: Iterator[Bar]) -> int:
         self.open_session(first.time)
         done = 0
-        for bar in _chain(first, bars):
+        for bar in _chain(first, rest):
             self.record_bar(bar)
             done += 1
             if self.progress is not None and done % 500 == 0:
                 self.progress(done, self.total)
         self.close_session()
-        if self.progress is not None:
-            self.progress(done, self.total or done)
-        return self.result
+        return done
 
     def open_session(self, when: datetime) -> None:
         equity = self.result.starting_equity
@@ -283,17 +300,10 @@ class _Run:
         if not self.buffer:
             return
         batch, self.buffer = self.buffer, []
-        sequences = self.store.append(batch)
-        expected = list(range(self.next_sequence, self.next_sequence + len(batch)))
-        if sequences != expected:
-            raise StoreError(
-                f"another writer appended to the store during the session (expected sequences "
-                f"{expected[0]}..{expected[-1]}, got {sequences[0]}..{sequences[-1]}); snapshots "
-                "would not match the log, so recording stopped"
-            )
-        self.next_sequence += len(batch)
-        self.state.last_sequence = sequences[-1]
-        self.result.last_sequence = sequences[-1]
+        # The writer stores it in the background; its sequence numbers are known already.
+        last = self.writer.submit(batch)
+        self.state.last_sequence = last
+        self.result.last_sequence = last
         for event in batch:
             self.tally(event)
         self.since_snapshot += len(batch)
@@ -341,6 +351,20 @@ class _Run:
                     result.example_decision_id = event.event_id
             else:
                 result.entries_rejected += 1
+
+
+@contextmanager
+def _collector_tuned() -> Iterator[None]:
+    """Fewer cyclic-GC passes while recording: events are acyclic and freed by refcounting,
+    and a collection walks every live object (the state's history, queued batches)."""
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(threshold[0], GC_THRESHOLD), *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def _chain(first: Bar, rest: Iterator[Bar]) -> Iterator[Bar]:
