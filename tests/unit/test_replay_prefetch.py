@@ -66,3 +66,16 @@ def test_long_replays_read_ahead_and_give_the_same_state() -> None:
     plain = ReplayEngine(store, batch_size=5000).replay(1, 3000)  # one page: no reader thread
     assert ahead.state.hash() == plain.state.hash()
     assert ahead.events_in_range == 3000
+
+
+def test_gc_is_relaxed_during_a_replay_and_restored_after() -> None:
+    import gc
+
+    from claire.replay.prefetch import RELAXED_GEN0_THRESHOLD, relaxed_gc
+
+    before = gc.get_threshold()
+    with relaxed_gc():
+        with relaxed_gc():
+            assert gc.get_threshold()[0] >= RELAXED_GEN0_THRESHOLD
+        assert gc.get_threshold()[0] >= RELAXED_GEN0_THRESHOLD
+    assert gc.get_threshold() == before

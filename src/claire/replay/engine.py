@@ -19,7 +19,7 @@ from claire.errors import NotFoundError, StoreError
 from claire.events.model import BaseEvent
 from claire.events.values import format_utc
 from claire.replay.mode import ReplayMode
-from claire.replay.prefetch import prefetched
+from claire.replay.prefetch import prefetched, relaxed_gc
 from claire.replay.state import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
 
@@ -238,7 +238,7 @@ class ReplayEngine:
         fold_from = state.last_sequence + 1
         total = max(0, last - fold_from + 1)
         done = 0
-        with ReplayMode() as mode:
+        with ReplayMode() as mode, relaxed_gc():
             if checkpoints and 0 in checkpoints and fold_from == 1:
                 checkpoints[0](state)
             lead_in_end = min(first - 1, last)

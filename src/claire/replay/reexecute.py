@@ -25,6 +25,7 @@ from claire.events.payloads import EventType
 from claire.replay.diff import FieldDifference, event_diff
 from claire.replay.engine import ProgressCallback, stream
 from claire.replay.mode import ReplayMode
+from claire.replay.prefetch import relaxed_gc
 from claire.replay.state import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
 
@@ -155,7 +156,7 @@ class Reexecution:
         group: _Group | None = None
         ids: set[UUID] = set()  # the current input and its recorded decisions so far
         read = 0
-        with ReplayMode() as mode:
+        with ReplayMode() as mode, relaxed_gc():
             advance = mode.advance
             for event in stream(self.store, self.first, self.last, batch):
                 read += 1
