@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
-from claire.events import BaseEvent, EventType
+from claire.errors import StoreError
+from claire.events import BaseEvent, EventFactory, EventType
 from claire.events.codec import canonical_document
 from claire.pipeline import (
     MarketDataError,
@@ -21,6 +22,8 @@ from claire.pipeline import (
 )
 from claire.replay.state import SystemState
 from claire.store import EventStore, open_store
+from claire.store.memory import MemoryEventStore
+from claire.store.port import Batch
 
 BARS = 1500  # per symbol: 4,500 bars, about 4,600 events
 CONFIG = PipelineConfig().with_overrides(
@@ -206,3 +209,36 @@ def test_a_malformed_csv_stores_nothing(tmp_path: Path) -> None:
         sources = {e.payload["source"] for e in store.read(event_types=[EventType.MARKET_DATA])}
     assert sources == {"csv:good.csv"}
     assert isinstance(result.session_id, UUID)
+
+
+class _Interloper(MemoryEventStore):
+    """A store where someone else appends one event just before the recorder's third batch."""
+
+    calls = 0
+
+    def _append(self, batch: Batch) -> list[int]:
+        self.calls += 1
+        if self.calls == 3:
+            stranger = EventFactory("someone-else", "1").create_alert(
+                level="INFO", code="hello", message="interleaved", correlation_id=uuid4()
+            )
+            super()._append(Batch.of(stranger))
+        return super()._append(batch)
+
+
+def test_recording_stops_when_another_writer_interleaves() -> None:
+    store = _Interloper("memory://")
+    with pytest.raises(StoreError, match="another writer appended to the store"):
+        record(store)
+    # Nothing after the failed batch was stored, so every stored snapshot still holds.
+    assert store.calls == 3
+    snapshots = {
+        e.payload["at_sequence"]: e.payload["state_hash"]
+        for e in store.read(event_types=[EventType.STATE_SNAPSHOT])
+    }
+    assert snapshots
+    state = SystemState()
+    for event in store.read():
+        state.apply(event)
+        if (event.sequence_number or 0) in snapshots:
+            assert state.hash() == snapshots[event.sequence_number or 0]
