@@ -96,7 +96,7 @@ def serve(  # noqa: PLR0917 - Typer options
         if no_api:
             _wait_for_signal(runners)
         else:
-            _serve_api(settings)
+            _serve_api(settings, log_level.lower())
 
 
 def _settings(
@@ -173,7 +173,7 @@ def _wait_for_signal(runners: list[Runnable]) -> None:
         pass
 
 
-def _serve_api(settings: Settings) -> None:
+def _serve_api(settings: Settings, log_level: str) -> None:
     import uvicorn
 
     from claire.api.app import create_app
@@ -184,7 +184,7 @@ def _serve_api(settings: Settings) -> None:
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
-        log_level="info",
+        log_level=log_level,
         timeout_graceful_shutdown=3,
     )
     uvicorn.Server(config).run()
