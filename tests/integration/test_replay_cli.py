@@ -7,13 +7,15 @@ import json
 from claire.events import EventType
 from claire.replay import ReplayEngine
 from claire.store import open_store
-from tests.integration.test_replay_sessions import fold, record_session
+from tests.integration.test_replay_sessions import Recorded, fold, recorded
 from tests.integration.test_validate_cli import claire
 
+__all__ = ["recorded"]  # the shared recorded session fixture
 
-def test_replay_from_a_snapshot_prints_the_rebuilt_state(pg_url: str) -> None:
+
+def test_replay_from_a_snapshot_prints_the_rebuilt_state(recorded: Recorded) -> None:
+    pg_url, head = recorded.url, recorded.head
     with open_store(pg_url) as store:
-        head = record_session(store)
         expected = fold(store, head)
         snapshot = ReplayEngine(store).starting_point(head - 101, True).snapshot
     assert snapshot is not None
@@ -44,9 +46,8 @@ def test_replay_from_a_snapshot_prints_the_rebuilt_state(pg_url: str) -> None:
     assert document["events_per_type"]["market_data"] == 600
 
 
-def test_replay_by_date_covers_the_whole_day(pg_url: str) -> None:
-    with open_store(pg_url) as store:
-        head = record_session(store)
+def test_replay_by_date_covers_the_whole_day(recorded: Recorded) -> None:
+    pg_url, head = recorded.url, recorded.head
     run = claire(
         "replay", "--from", "2025-02-14", "--to", "2025-02-14", "--json", "--database-url", pg_url
     )
@@ -57,9 +58,9 @@ def test_replay_by_date_covers_the_whole_day(pg_url: str) -> None:
     assert "no events recorded between 2025-03-01" in run.stderr
 
 
-def test_what_if_reports_changes_and_stores_nothing(pg_url: str) -> None:
+def test_what_if_reports_changes_and_stores_nothing(recorded: Recorded) -> None:
+    pg_url, head = recorded.url, recorded.head
     with open_store(pg_url) as store:
-        head = record_session(store)
         orders = [str(e.correlation_id) for e in store.read(event_types=[EventType.ORDER_REQUEST])]
     args = ["replay", "--sequence", "1", str(head), "--database-url", pg_url]
     run = claire(*args, "--set", "risk.max_exposure_pct=0.05", "--set", "risk.min_confidence=0.5")

@@ -3,8 +3,11 @@ tests use (recording a small, active session; finding events in it)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -78,14 +81,42 @@ def fold(store: EventStore, last: int) -> SystemState:
     return state
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """A session recorded once per test module in its own database; tests only read it."""
+
+    url: str
+    head: int
+
+    def open(self) -> EventStore:
+        return open_store(self.url)
+
+
+@pytest.fixture(scope="module")
+def recorded(pg_admin_url: str) -> Iterator[Recorded]:
+    import psycopg
+
+    name = f"claire_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(pg_admin_url)._replace(path=f"/{name}"))
+    try:
+        with open_store(url) as store:
+            head = record_session(store)
+        yield Recorded(url, head)
+    finally:
+        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
-def store(pg_url: str) -> Iterator[EventStore]:
-    with open_store(pg_url) as pg_store:
+def store(recorded: Recorded) -> Iterator[EventStore]:
+    with recorded.open() as pg_store:
         yield pg_store
 
 
 def test_snapshot_replay_of_a_recorded_session_equals_the_full_fold(store: EventStore) -> None:
-    head = record_session(store)
+    head = store.head().sequence_number
     engine = ReplayEngine(store)
     late = engine.replay(head - 150, head)
     assert late.snapshot is not None
@@ -100,7 +131,7 @@ def test_snapshot_replay_of_a_recorded_session_equals_the_full_fold(store: Event
 def test_every_recorded_snapshot_hash_is_the_state_folded_to_its_sequence(
     store: EventStore,
 ) -> None:
-    head = record_session(store)
+    head = store.head().sequence_number
     snapshots = list(store.read(1, head, event_types=[EventType.STATE_SNAPSHOT]))
     assert len(snapshots) >= 3
     engine = ReplayEngine(store, use_snapshots=False)
@@ -110,7 +141,6 @@ def test_every_recorded_snapshot_hash_is_the_state_folded_to_its_sequence(
 
 
 def test_time_range_replay_of_the_first_hour(store: EventStore) -> None:
-    record_session(store)
     engine = ReplayEngine(store)
     result = engine.replay_time(SESSION_START, SESSION_START + timedelta(minutes=10))
     # 10 s bars for three symbols: 60 bars per symbol in ten minutes
@@ -124,7 +154,7 @@ def test_time_range_replay_of_the_first_hour(store: EventStore) -> None:
 def test_what_if_with_a_tight_exposure_limit_changes_trades_but_stores_nothing(
     store: EventStore,
 ) -> None:
-    head = record_session(store)
+    head = store.head().sequence_number
     before = store.head()
     report = what_if(store, 1, head, {"risk.max_exposure_pct": "0.05"})
     assert store.head() == before
@@ -145,7 +175,7 @@ def test_what_if_with_a_tight_exposure_limit_changes_trades_but_stores_nothing(
 
 
 def test_what_if_with_the_recorded_values_changes_nothing(store: EventStore) -> None:
-    head = record_session(store)
+    head = store.head().sequence_number
     report = what_if(store, 1, head, {"risk.max_exposure_pct": "0.9"})
     assert report.decisions_changed == 0 and report.first_change is None
     assert report.trades_whatif == report.trades_recorded

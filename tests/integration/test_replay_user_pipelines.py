@@ -21,10 +21,14 @@ from claire.replay.validate import ValidationReport, Validator
 from claire.store import EventStore, open_store
 from tests.integration.test_replay_sessions import (
     ACTIVE,
+    Recorded,
     decisions_of,
     first_of_type,
     record_session,
+    recorded,
 )
+
+__all__ = ["recorded"]  # the shared recorded session fixture
 
 Rewrite = Callable[[BaseEvent], BaseEvent]
 
@@ -124,8 +128,15 @@ MODULE = __name__
 
 @pytest.fixture
 def store(pg_url: str) -> Iterator[EventStore]:
+    """A fresh database, for sessions recorded by a non-deterministic pipeline."""
     with open_store(pg_url) as pg_store:
-        pg_store.migrate()
+        yield pg_store
+
+
+@pytest.fixture
+def reference_store(recorded: Recorded) -> Iterator[EventStore]:
+    """The shared session recorded by the reference pipeline (read only)."""
+    with recorded.open() as pg_store:
         yield pg_store
 
 
@@ -171,8 +182,8 @@ def test_unseeded_randomness_is_caught_at_the_first_signal(store: EventStore) ->
     assert recorded != replayed
 
 
-def test_float_arithmetic_on_money_is_caught_at_the_first_fill(store: EventStore) -> None:
-    record_session(store, ACTIVE)  # recorded with Decimal money
+def test_float_arithmetic_on_money_is_caught_at_the_first_fill(reference_store: EventStore) -> None:
+    store = reference_store
     divergence = _only_decisions_fail(_validate(store, "float_money_pipeline"))
     fill = first_of_type(store, EventType.ORDER_RESULT)
     assert divergence["sequence_number"] == fill.sequence_number
@@ -189,8 +200,8 @@ def test_float_arithmetic_on_money_is_caught_at_the_first_fill(store: EventStore
     ]
 
 
-def test_a_missing_decision_is_a_divergence(store: EventStore) -> None:
-    record_session(store, ACTIVE)
+def test_a_missing_decision_is_a_divergence(reference_store: EventStore) -> None:
+    store = reference_store
     divergence = _only_decisions_fail(_validate(store, "dropping_pipeline"))
     update = first_of_type(store, EventType.POSITION_UPDATE)
     assert divergence["kind"] == "missing"
@@ -199,8 +210,8 @@ def test_a_missing_decision_is_a_divergence(store: EventStore) -> None:
     assert _fields(divergence) == {"event": ("position_update", None)}
 
 
-def test_an_extra_decision_is_a_divergence(store: EventStore) -> None:
-    record_session(store, ACTIVE)
+def test_an_extra_decision_is_a_divergence(reference_store: EventStore) -> None:
+    store = reference_store
     divergence = _only_decisions_fail(_validate(store, "chatty_pipeline"))
     input_sequence = (first_of_type(store, EventType.SIGNAL_GENERATED).sequence_number or 0) - 1
     group = decisions_of(store, input_sequence)

@@ -6,11 +6,9 @@ import json
 import os
 import subprocess
 import sys
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -19,7 +17,15 @@ from claire.events.codec import canonical_document, event_from_document
 from claire.replay.validate import Validator
 from claire.store import EventStore, open_store
 from claire.store.memory import MemoryEventStore
-from tests.integration.test_replay_sessions import ACTIVE, first_of_type, record_session
+from tests.integration.test_replay_sessions import (
+    ACTIVE,
+    Recorded,
+    first_of_type,
+    record_session,
+    recorded,
+)
+
+__all__ = ["recorded"]  # the shared recorded session fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 CLAIRE = str(Path(sys.executable).parent / "claire")
@@ -32,31 +38,6 @@ def claire(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [CLAIRE, *args], check=False, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
     )
-
-
-@pytest.fixture
-def recorded(pg_url: str) -> tuple[str, int]:
-    with open_store(pg_url) as store:
-        head = record_session(store)
-    return pg_url, head
-
-
-@pytest.fixture(scope="module")
-def small_session(pg_admin_url: str) -> Iterator[str]:
-    """A short recorded session shared by the error cases (they only read it)."""
-    import psycopg
-
-    name = f"claire_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(pg_admin_url)._replace(path=f"/{name}"))
-    try:
-        with open_store(url) as store:
-            record_session(store, bars_per_symbol=10)
-        yield url
-    finally:
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def copy_log(
@@ -78,8 +59,8 @@ def with_payload(event: BaseEvent, payload: dict[str, Any]) -> BaseEvent:
     return event_from_document(document)
 
 
-def test_a_deterministic_session_passes_all_three_checks(recorded: tuple[str, int]) -> None:
-    url, head = recorded
+def test_a_deterministic_session_passes_all_three_checks(recorded: Recorded) -> None:
+    url, head = recorded.url, recorded.head
     run = claire("validate", "--sequence", "1", str(head), "--database-url", url)
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
@@ -108,9 +89,9 @@ def test_a_deterministic_session_passes_all_three_checks(recorded: tuple[str, in
 
 
 def test_a_changed_parameter_fails_and_names_the_first_divergence(
-    recorded: tuple[str, int],
+    recorded: Recorded,
 ) -> None:
-    url, head = recorded
+    url, head = recorded.url, recorded.head
     with open_store(url) as store:
         first_risk = first_of_type(store, EventType.RISK_DECISION)
     args = ["validate", "--sequence", "1", str(head), "--database-url", url]
@@ -231,9 +212,9 @@ def test_a_snapshot_whose_state_was_edited_and_rehashed_fails_with_a_diff(pg_url
     ],
 )
 def test_bad_input_gives_one_clear_line(
-    small_session: str, args: list[str], code: int, message: str
+    recorded: Recorded, args: list[str], code: int, message: str
 ) -> None:
-    run = claire("validate", *args, "--database-url", small_session)
+    run = claire("validate", *args, "--database-url", recorded.url)
     assert run.returncode == code, run.stdout + run.stderr
     assert message in run.stderr
     assert len(run.stderr.strip().splitlines()) == 1
