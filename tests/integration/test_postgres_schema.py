@@ -17,10 +17,11 @@ from claire.errors import StoreError
 from claire.events import BaseEvent
 from claire.store import EventStore, open_store
 from claire.store.postgres import PostgresEventStore
+from claire.store.sql import migrations
 from tests.factories import START, trade
 
 CLAIRE = str(Path(sys.executable).with_name("claire"))
-MIGRATIONS = ["001_events.sql", "002_audit_functions.sql"]
+MIGRATIONS = [name for name, _ in migrations("postgres")]
 
 
 @pytest.fixture
@@ -144,7 +145,7 @@ def test_claire_db_migrate_command_twice(pg_url: str) -> None:
         )
         assert done.returncode == 0, done.stderr
         assert '"002_audit_functions.sql"' in done.stdout
-    assert sql(pg_url, "SELECT count(*) FROM claire_schema_migrations") == [(2,)]
+    assert sql(pg_url, "SELECT count(*) FROM claire_schema_migrations") == [(len(MIGRATIONS),)]
 
 
 def open_and_close(url: str) -> None:
@@ -159,7 +160,7 @@ def test_concurrent_first_opens_migrate_once(pg_url: str) -> None:
     for process in processes:
         process.join(timeout=60)
     assert [p.exitcode for p in processes] == [0, 0, 0]
-    assert sql(pg_url, "SELECT count(*) FROM claire_schema_migrations") == [(2,)]
+    assert sql(pg_url, "SELECT count(*) FROM claire_schema_migrations") == [(len(MIGRATIONS),)]
 
 
 def test_an_edited_applied_migration_is_refused(pg_url: str, store: EventStore) -> None:

@@ -32,7 +32,7 @@ def canonical_document(event: BaseEvent) -> dict[str, Any]:
         "correlation_id": str(event.correlation_id),
         "event_id": str(event.event_id),
         "event_type": event.event_type.value,
-        "metadata": event.metadata.model_dump(mode="json", exclude_none=True),
+        "metadata": event.metadata.document,
         "payload": event.payload,
         "timestamp_logical": event.timestamp_logical,
         "timestamp_utc": format_utc(event.timestamp_utc),

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from claire.errors import EventValidationError
 from claire.events.clock import LogicalClock, get_clock
-from claire.events.model import BaseEvent, EventMetadata, _problems
+from claire.events.model import BaseEvent, EventMetadata, _problems, construct_event
 from claire.events.payloads import (
     PAYLOAD_MODELS,
     EventType,
@@ -100,16 +100,18 @@ class EventFactory:
         if causation == event_id:
             raise EventValidationError([("causation_id", "an event cannot cause itself")])
         # Every part is validated above, so the envelope is assembled without a second pass.
-        event = BaseEvent.model_construct(
-            event_id=event_id,
-            event_type=kind,
-            sequence_number=None,
-            timestamp_utc=when,
-            timestamp_logical=self.clock.next(),
-            causation_id=causation,
-            correlation_id=correlation,
-            metadata=self.metadata,
-            payload=payload_json(payload),
+        event = construct_event(
+            {
+                "event_id": event_id,
+                "event_type": kind,
+                "sequence_number": None,
+                "timestamp_utc": when,
+                "timestamp_logical": self.clock.next(),
+                "causation_id": causation,
+                "correlation_id": correlation,
+                "metadata": self.metadata,
+                "payload": payload_json(payload),
+            }
         )
         event.__dict__["data"] = payload  # prime the cached typed view
         return event

@@ -39,6 +39,11 @@ class EventMetadata(BaseModel):
     def _no_control_text(cls, value: Any) -> Any:
         return check_text(value, "metadata") if isinstance(value, str) else value
 
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        """The stored JSON form (fields that are None left out). Shared: do not mutate."""
+        return self.model_dump(mode="json", exclude_none=True)
+
 
 class BaseEvent(BaseModel):
     """One immutable fact. `payload` holds the JSON form of the type's payload model."""
@@ -119,7 +124,7 @@ def _construct(cls: type[_M], values: dict[str, Any], fields_set: frozenset[str]
     # the way pydantic itself lays it out. Only for data that was validated before it was stored.
     instance = _new(cls)
     _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", fields_set)
+    _set(instance, "__pydantic_fields_set__", set(fields_set))
     _set(instance, "__pydantic_extra__", None)
     _set(instance, "__pydantic_private__", None)
     return instance
@@ -138,6 +143,11 @@ def stored_metadata(values: dict[str, Any]) -> EventMetadata:
         full = {name: values.get(name) for name in EventMetadata.model_fields}
         found = _metadata_cache[key] = _construct(EventMetadata, full, _METADATA_FIELDS)
     return found
+
+
+def construct_event(values: dict[str, Any]) -> BaseEvent:
+    """An event from parts that were each validated already (all nine fields given)."""
+    return _construct(BaseEvent, values, _FIELDS_SET)
 
 
 def stored_event(

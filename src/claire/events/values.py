@@ -81,7 +81,11 @@ def to_utc(value: Any) -> datetime:
 
 def format_utc(value: datetime) -> str:
     """Canonical UTC text with microseconds, e.g. 2025-02-14T13:05:00.000000Z."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # isoformat() is several times faster than strftime(), and this runs for every event;
+    # in UTC it always ends in "+00:00".
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 UtcDatetime = Annotated[

@@ -69,7 +69,7 @@ class Row:
 
     @property
     def metadata_json(self) -> bytes:
-        return orjson.dumps(self.event.metadata.model_dump(mode="json", exclude_none=True))
+        return orjson.dumps(self.event.metadata.document)
 
     @property
     def payload_json(self) -> bytes:
