@@ -352,3 +352,42 @@ def test_export_of_a_tampered_database_carries_the_break(tmp_path: Path, key: An
     report = verify_export_file(out)
     assert report.first_break is not None
     assert report.first_break.sequence_number == TARGET
+
+
+# --- the verify flags through the real entry point -----------------------------------------------
+
+
+def test_claire_verify_checkpoints_flag_catches_an_older_backup(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    events = trade() + trade()
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with open_store(url) as store:
+        store.append(events)
+    written = claire(env, "checkpoint", "--dir", str(tmp_path / "cp"), "--database-url", url)
+    assert written.returncode == 0, written.stderr
+    clean = claire(env, "verify", "--checkpoints", str(tmp_path / "cp"), "--database-url", url)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    older = f"sqlite:///{tmp_path / 'older.db'}"  # "restored from a backup" before the 2nd trade
+    with open_store(older) as store:
+        store.append(events[:5])
+    plain = claire(env, "verify", "--database-url", older)
+    assert plain.returncode == 0  # the chain alone cannot see a missing tail...
+    caught = claire(
+        env, "verify", "--checkpoints", str(tmp_path / "cp"), "--database-url", older, "--json"
+    )
+    assert caught.returncode == 1  # ...the signed checkpoint can
+    document = orjson.loads(caught.stdout)
+    assert document["ok"] is False
+    assert "covers 10" in caught.stdout
+
+
+def test_claire_verify_export_flag(exported: tuple[Path, Path, Path], env: dict[str, str]) -> None:
+    jsonl, _, cp = exported
+    good = claire(env, "verify", "--export", str(jsonl), "--checkpoints", str(cp))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "OK" in good.stdout
+    edit_jsonl(jsonl, lambda lines: [lines[0], *lines[2:]])  # drop the second event
+    bad = claire(env, "verify", "--export", str(jsonl), "--json")
+    assert bad.returncode == 1
+    assert orjson.loads(bad.stdout)["first_break"]["sequence_number"] == 2

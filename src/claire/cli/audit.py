@@ -16,8 +16,10 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from claire.audit.checkpoint import verify_with_checkpoints
 from claire.audit.explain import ChainLink, Explanation, RelatedEvent, explain_event
 from claire.audit.export import Selection, write_csv, write_jsonl
+from claire.audit.export_verify import verify_export_file
 from claire.audit.schema import events_schema, schema_files
 from claire.audit.stats import EventStats, event_stats
 from claire.audit.summary import summarize
@@ -334,6 +336,23 @@ def verify(
             help="Start at sequence N (its previous hash is taken from record N-1).",
         ),
     ] = 1,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            metavar="DIR",
+            help="Also check the log against every signed checkpoint in DIR "
+            "(detects a truncated tail, rewritten history, an older backup).",
+        ),
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            metavar="FILE",
+            help="Verify an export file (from `claire export`) on its own, without the database.",
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
     json: JsonFlag = False,
 ) -> None:
@@ -341,12 +360,22 @@ def verify(
 
     Checks sequence numbers gapless and in order, every hash recomputed from the stored event
     bytes and linked to the previous one, and every row's columns equal to the hashed event.
+    With --checkpoints DIR, the log must also still hold every signed checkpoint's sequence and
+    hash. With --export FILE, the export is checked instead of the database.
     Reports OK with the head hash, or the first bad sequence (exit code 1).
 
-    Example: claire verify --from-sequence 5000
+    Examples: claire verify · claire verify --checkpoints ./checkpoints ·
+    claire verify --export audit.jsonl --checkpoints ./checkpoints
     """
-    with store_from(database_url) as store:
-        report = verify_log(store, from_sequence)
+    if export is not None:
+        report = verify_export_file(export, checkpoints=checkpoints)
+    else:
+        with store_from(database_url) as store:
+            report = (
+                verify_with_checkpoints(store, checkpoints, from_sequence)
+                if checkpoints is not None
+                else verify_log(store, from_sequence)
+            )
     if json:
         print_json(report.to_document())
     else:
