@@ -33,7 +33,8 @@ JsonFlag = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout and nothing else.")
 ]
 
-console = Console(highlight=False)
+# soft_wrap: long lines (ids, commands to copy) must never be broken when output is piped.
+console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False)
 
 
