@@ -211,3 +211,24 @@ def test_every_event_type_has_a_factory_method() -> None:
     for kind in EventType:
         assert callable(getattr(f, f"create_{kind.value.removesuffix('_generated')}"))
     assert get_clock() is get_clock()
+
+
+def test_random_event_ids_are_unique_and_fork_safe() -> None:
+    import multiprocessing
+
+    from claire.events.factory import random_event_id
+
+    parent = [random_event_id() for _ in range(10)]
+    assert len(set(parent)) == 10
+    assert all(i.version == 4 for i in parent)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(2) as pool:
+        children = pool.map(_ids, [5, 5])
+    everything = parent + [random_event_id() for _ in range(5)] + children[0] + children[1]
+    assert len(set(everything)) == len(everything)
+
+
+def _ids(count: int) -> list[uuid.UUID]:
+    from claire.events.factory import random_event_id
+
+    return [random_event_id() for _ in range(count)]

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BeforeValidator, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, PlainSerializer
 
 # Exponents beyond this are refused: they are never money, and `format(d, "f")` of
 # Decimal("1E+999999") would be a megabyte of zeros.
@@ -146,3 +146,22 @@ def _json_object(value: Any) -> dict[str, JsonValue]:
 
 
 JsonObject = Annotated[dict[str, Any], BeforeValidator(_json_object)]
+
+
+_M = TypeVar("_M", bound=BaseModel)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def construct_trusted(cls: type[_M], values: dict[str, Any], fields_set: frozenset[str]) -> _M:
+    """Build a model from values validated before (every field given), skipping validation.
+
+    model_construct() costs ~3 µs; replay decodes a million events, so build the instance the
+    way pydantic itself lays it out. Never for data from outside.
+    """
+    instance = _new(cls)
+    _set(instance, "__dict__", values)
+    _set(instance, "__pydantic_fields_set__", set(fields_set))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
+    return instance

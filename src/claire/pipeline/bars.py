@@ -9,7 +9,9 @@ from typing import Any
 
 from claire.events.model import BaseEvent
 from claire.events.payloads import MarketDataPayload
-from claire.events.values import decimal_to_str
+from claire.events.values import construct_trusted, decimal_to_str
+
+_MARKET_DATA_FIELDS = frozenset(MarketDataPayload.model_fields)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,17 +42,18 @@ class Bar:
 
     def typed_payload(self, source: str) -> MarketDataPayload:
         """The market_data payload, built without re-validating (a Bar is already checked)."""
-        return MarketDataPayload.model_construct(
-            symbol=self.symbol,
-            price=self.price,
-            volume=self.volume,
-            bid=self.bid,
-            ask=self.ask,
-            open=self.open,
-            high=self.high,
-            low=self.low,
-            source=source,
-        )
+        values = {
+            "symbol": self.symbol,
+            "price": self.price,
+            "volume": self.volume,
+            "bid": self.bid,
+            "ask": self.ask,
+            "open": self.open,
+            "high": self.high,
+            "low": self.low,
+            "source": source,
+        }
+        return construct_trusted(MarketDataPayload, values, _MARKET_DATA_FIELDS)
 
     def payload(self, source: str) -> dict[str, Any]:
         """The market_data payload (JSON-native: Decimals as text)."""
