@@ -36,6 +36,7 @@ from claire.store.postgres import (
     row_values,
 )
 from claire.store.sqlite import INSERT as SQLITE_INSERT
+from claire.store.sqlite import row_values as sqlite_row_values
 
 BATCH = 1000
 READ_PAGE = 5000
@@ -223,25 +224,7 @@ def sqlite_rows(events: list[BaseEvent]) -> list[list[tuple[Any, ...]]]:
     out = []
     for chunk in batches(events, BATCH):
         plan = plan_append(Batch.of(chunk), head, {}, set())
-        out.append(
-            [
-                (
-                    str(r.event.event_id),
-                    r.event.event_type.value,
-                    r.sequence_number,
-                    r.timestamp_text,
-                    r.event.timestamp_logical,
-                    str(r.event.causation_id) if r.event.causation_id else None,
-                    str(r.event.correlation_id),
-                    r.metadata_json.decode(),
-                    r.payload_json.decode(),
-                    r.prev_hash,
-                    r.hash,
-                    r.canonical,
-                )
-                for r in plan.rows
-            ]
-        )
+        out.append([sqlite_row_values(r) for r in plan.rows])
         head = Head(plan.rows[-1].sequence_number, plan.rows[-1].hash)
     return out
 

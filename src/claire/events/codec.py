@@ -39,8 +39,12 @@ def canonical_document(event: BaseEvent) -> dict[str, Any]:
     }
 
 
+def encode_document(document: dict[str, Any]) -> bytes:
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+
+
 def canonical_bytes(event: BaseEvent) -> bytes:
-    return orjson.dumps(canonical_document(event), option=orjson.OPT_SORT_KEYS)
+    return encode_document(canonical_document(event))
 
 
 def check_event_size(data: bytes, where: str = "event") -> None:

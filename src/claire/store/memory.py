@@ -45,6 +45,7 @@ class MemoryEventStore(EventStore):
                 stored = Row(
                     row.sequence_number,
                     decode_event(row.canonical, row.sequence_number),
+                    row.document,
                     row.canonical,
                     row.prev_hash,
                     row.hash,

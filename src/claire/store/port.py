@@ -17,10 +17,15 @@ from uuid import UUID
 import orjson
 
 from claire.errors import CausationError, EventConflictError, EventValidationError, StoreError
-from claire.events.codec import GENESIS_HASH, canonical_bytes, chain_hash, check_event_size
+from claire.events.codec import (
+    GENESIS_HASH,
+    canonical_document,
+    chain_hash,
+    check_event_size,
+    encode_document,
+)
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
-from claire.events.values import format_utc
 
 DEFAULT_BATCH_SIZE = 5000
 
@@ -63,21 +68,22 @@ class Row:
 
     sequence_number: int
     event: BaseEvent
+    document: dict[str, Any]  # the canonical document: ids and time already as text
     canonical: bytes
     prev_hash: str
     hash: str
 
     @property
     def metadata_json(self) -> bytes:
-        return orjson.dumps(self.event.metadata.document)
+        return orjson.dumps(self.document["metadata"])
 
     @property
     def payload_json(self) -> bytes:
-        return orjson.dumps(self.event.payload)
+        return orjson.dumps(self.document["payload"])
 
     @property
     def timestamp_text(self) -> str:
-        return format_utc(self.event.timestamp_utc)
+        return str(self.document["timestamp_utc"])
 
 
 @dataclass(slots=True)
@@ -85,6 +91,7 @@ class Batch:
     """Events to append, encoded once, with duplicates inside the batch folded together."""
 
     events: list[BaseEvent]
+    documents: list[dict[str, Any]]
     canonical: list[bytes]
 
     @classmethod
@@ -93,7 +100,13 @@ class Batch:
         for index, item in enumerate(items):
             if not isinstance(item, BaseEvent):
                 raise TypeError(f"events[{index}]: expected a BaseEvent, got {type(item).__name__}")
-        return cls(items, [_encoded(index, e) for index, e in enumerate(items)])
+        documents = [canonical_document(e) for e in items]
+        return cls(items, documents, [_encoded(i, d) for i, d in enumerate(documents)])
+
+    def slice(self, start: int, stop: int) -> Batch:
+        return Batch(
+            self.events[start:stop], self.documents[start:stop], self.canonical[start:stop]
+        )
 
     @property
     def ids(self) -> list[UUID]:
@@ -105,10 +118,10 @@ class Batch:
         return {e.causation_id for e in self.events if e.causation_id and e.causation_id not in own}
 
 
-def _encoded(index: int, event: BaseEvent) -> bytes:
+def _encoded(index: int, document: dict[str, Any]) -> bytes:
     """Canonical bytes of one event of a batch, refused when they cannot be stored."""
     try:
-        data = canonical_bytes(event)
+        data = encode_document(document)
     except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits in a typed field
         raise EventValidationError([(f"events[{index}]", f"cannot be encoded: {exc}")]) from None
     check_event_size(data, f"events[{index}]")
@@ -136,7 +149,9 @@ def plan_append(
     rows: list[Row] = []
     result: list[int] = []
     sequence, prev = head.sequence_number, head.hash
-    for index, (event, data) in enumerate(zip(batch.events, batch.canonical, strict=True)):
+    for index, (event, document, data) in enumerate(
+        zip(batch.events, batch.documents, batch.canonical, strict=True)
+    ):
         known = seen.get(event.event_id)
         if known is not None:
             if known[1] != data:
@@ -156,7 +171,7 @@ def plan_append(
                 )
         sequence += 1
         digest = chain_hash(prev, data)
-        rows.append(Row(sequence, event, data, prev, digest))
+        rows.append(Row(sequence, event, document, data, prev, digest))
         seen[event.event_id] = (sequence, data)
         result.append(sequence)
         prev = digest

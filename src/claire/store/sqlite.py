@@ -23,6 +23,7 @@ from claire.store.port import (
     ChainRecord,
     EventStore,
     Head,
+    Row,
     TypeStats,
     check_range,
     columns_document,
@@ -58,6 +59,25 @@ WITH RECURSIVE tree(event_id) AS (
 SELECT e.sequence_number, e.canonical FROM tree JOIN events e USING (event_id)
 ORDER BY e.sequence_number
 """
+
+
+def row_values(r: Row) -> tuple[Any, ...]:
+    """The INSERT parameters of one planned row (its canonical document has the texts)."""
+    doc = r.document
+    return (
+        doc["event_id"],
+        doc["event_type"],
+        r.sequence_number,
+        doc["timestamp_utc"],
+        doc["timestamp_logical"],
+        doc["causation_id"],
+        doc["correlation_id"],
+        r.metadata_json.decode(),
+        r.payload_json.decode(),
+        r.prev_hash,
+        r.hash,
+        r.canonical,
+    )
 
 
 def path_from_url(url: str) -> str:
@@ -107,56 +127,48 @@ class SqliteEventStore(EventStore):
     # --- writing -----------------------------------------------------------------------------
     def _append(self, batch: Batch) -> list[int]:
         with self._lock:
-            db = self._db
             try:
-                db.execute("BEGIN IMMEDIATE")
                 try:
-                    ids = [str(i) for i in batch.ids]
-                    existing = {
-                        UUID(r[0]): (r[1], bytes(r[2]))
-                        for r in self._in(
-                            db,
-                            "SELECT event_id, sequence_number, canonical"
-                            " FROM events WHERE event_id IN",
-                            ids,
-                        )
-                    }
-                    causes = [str(c) for c in batch.external_causes()]
-                    present = {
-                        r[0]
-                        for r in self._in(
-                            db, "SELECT event_id FROM events WHERE event_id IN", causes
-                        )
-                    }
-                    missing = {UUID(c) for c in causes if c not in present}
-                    plan = plan_append(batch, self._head(db), existing, missing)
-                    db.executemany(
-                        INSERT,
-                        [
-                            (
-                                str(r.event.event_id),
-                                r.event.event_type.value,
-                                r.sequence_number,
-                                r.timestamp_text,
-                                r.event.timestamp_logical,
-                                str(r.event.causation_id) if r.event.causation_id else None,
-                                str(r.event.correlation_id),
-                                r.metadata_json.decode(),
-                                r.payload_json.decode(),
-                                r.prev_hash,
-                                r.hash,
-                                r.canonical,
-                            )
-                            for r in plan.rows
-                        ],
-                    )
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
+                    return self._append_transaction(batch, checked=False)
+                except sqlite3.IntegrityError:
+                    # An id is stored already or a cause is not: redo the batch with the
+                    # lookups, which return stored sequence numbers or name the bad event.
+                    return self._append_transaction(batch, checked=True)
             except sqlite3.Error as exc:
                 raise StoreError(f"SQLite append failed: {exc}") from exc
-            return plan.sequence_numbers
+
+    def _append_transaction(self, batch: Batch, *, checked: bool) -> list[int]:
+        """One transaction; unchecked, the constraints catch what the lookups would have."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            existing: dict[UUID, tuple[int, bytes]] = {}
+            missing: set[UUID] = set()
+            if checked:
+                existing, missing = self._lookups(db, batch)
+            plan = plan_append(batch, self._head(db), existing, missing)
+            db.executemany(INSERT, [row_values(r) for r in plan.rows])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return plan.sequence_numbers
+
+    def _lookups(
+        self, db: sqlite3.Connection, batch: Batch
+    ) -> tuple[dict[UUID, tuple[int, bytes]], set[UUID]]:
+        ids = [str(i) for i in batch.ids]
+        existing = {
+            UUID(r[0]): (r[1], bytes(r[2]))
+            for r in self._in(
+                db, "SELECT event_id, sequence_number, canonical FROM events WHERE event_id IN", ids
+            )
+        }
+        causes = sorted(str(c) for c in batch.external_causes())
+        present = {
+            r[0] for r in self._in(db, "SELECT event_id FROM events WHERE event_id IN", causes)
+        }
+        return existing, {UUID(c) for c in causes if c not in present}
 
     @staticmethod
     def _in(db: sqlite3.Connection, prefix: str, values: list[str]) -> list[Any]:
