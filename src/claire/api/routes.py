@@ -218,6 +218,7 @@ APPEND_BODY = {
                     {
                         "type": "array",
                         "items": {"$ref": "#/components/schemas/EventInput"},
+                        "minItems": 1,  # an empty batch is refused (422)
                         "maxItems": MAX_PAGE,
                     },
                 ]
