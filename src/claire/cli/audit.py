@@ -27,6 +27,7 @@ from claire.audit.trace import Trace, trace_correlation
 from claire.audit.verify import VerifyReport, verify_log
 from claire.cli.common import (
     EXIT_FAILURE,
+    RULE,
     DatabaseUrl,
     JsonFlag,
     UsageError,
@@ -47,7 +48,6 @@ from claire.cli.ranges import (
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 
-RULE = "=" * 62
 TABLE_RULE = "-" * 64
 _QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "USD", "EUR", "BTC", "ETH", "BNB")
 

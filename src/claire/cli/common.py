@@ -17,6 +17,8 @@ from claire.store import EventStore, open_store
 P = ParamSpec("P")
 R = TypeVar("R")
 
+RULE = "=" * 62  # the seed's banner line above and below every report title
+
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 

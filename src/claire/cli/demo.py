@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from claire.cli.common import (
+    RULE,
     DatabaseUrl,
     JsonFlag,
     UsageError,
@@ -27,8 +28,6 @@ from claire.pipeline.recorder import SessionResult
 from claire.pipeline.sessions import record_csv, record_demo
 from claire.store.facade import default_url
 from claire.store.sqlite import path_from_url
-
-RULE = "=" * 62
 
 FreshFlag = Annotated[
     bool,

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 
 from claire.cli.common import (
     EXIT_FAILURE,
+    RULE,
     DatabaseUrl,
     JsonFlag,
     UsageError,
@@ -34,8 +35,6 @@ from claire.replay.pipelines import PipelineSpecError
 from claire.replay.validate import CheckResult, ValidationReport, Validator
 from claire.replay.whatif import WhatIfReport, what_if
 from claire.store.port import EventStore
-
-RULE = "=" * 62
 
 NoSnapshots = Annotated[
     bool,

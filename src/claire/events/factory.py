@@ -68,6 +68,34 @@ def _uuid(value: IdLike | None, field: str) -> UUID | None:
         raise EventValidationError([(field, f"{value!r} is not a UUID")]) from None
 
 
+def _creator(kind: EventType) -> Callable[..., BaseEvent]:
+    """The seed's `create_<type>(..., correlation_id=..., causation_id=...)` for one type."""
+
+    def create(
+        factory: EventFactory,
+        /,
+        *,
+        correlation_id: IdLike,
+        causation_id: IdLike | None = None,
+        timestamp_utc: datetime | None = None,
+        **fields: Any,
+    ) -> BaseEvent:
+        return factory.create(
+            kind,
+            fields,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            timestamp_utc=timestamp_utc,
+        )
+
+    create.__name__ = f"create_{kind.value.removesuffix('_generated')}"
+    create.__doc__ = (
+        f"Create a `{kind.value}` event: payload fields as keyword arguments "
+        f"(see {PAYLOAD_MODELS[kind].__name__})."
+    )
+    return create
+
+
 class EventFactory:
     """Creates validated events stamped with this service's metadata and logical clock."""
 
@@ -146,130 +174,11 @@ class EventFactory:
         event.__dict__["data"] = payload  # prime the cached typed view
         return event
 
-    def create_market_data(
-        self,
-        *,
-        correlation_id: IdLike,
-        causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None,
-        **fields: Any,
-    ) -> BaseEvent:
-        return self.create(
-            EventType.MARKET_DATA,
-            fields,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            timestamp_utc=timestamp_utc,
-        )
-
-    def create_signal(
-        self,
-        *,
-        correlation_id: IdLike,
-        causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None,
-        **fields: Any,
-    ) -> BaseEvent:
-        return self.create(
-            EventType.SIGNAL_GENERATED,
-            fields,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            timestamp_utc=timestamp_utc,
-        )
-
-    def create_risk_decision(
-        self,
-        *,
-        correlation_id: IdLike,
-        causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None,
-        **fields: Any,
-    ) -> BaseEvent:
-        return self.create(
-            EventType.RISK_DECISION,
-            fields,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            timestamp_utc=timestamp_utc,
-        )
-
-    def create_order_request(
-        self,
-        *,
-        correlation_id: IdLike,
-        causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None,
-        **fields: Any,
-    ) -> BaseEvent:
-        return self.create(
-            EventType.ORDER_REQUEST,
-            fields,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            timestamp_utc=timestamp_utc,
-        )
-
-    def create_order_result(
-        self,
-        *,
-        correlation_id: IdLike,
-        causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None,
-        **fields: Any,
-    ) -> BaseEvent:
-        return self.create(
-            EventType.ORDER_RESULT,
-            fields,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            timestamp_utc=timestamp_utc,
-        )
-
-    def create_position_update(
-        self,
-        *,
-        correlation_id: IdLike,
-        causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None,
-        **fields: Any,
-    ) -> BaseEvent:
-        return self.create(
-            EventType.POSITION_UPDATE,
-            fields,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            timestamp_utc=timestamp_utc,
-        )
-
-    def create_alert(
-        self,
-        *,
-        correlation_id: IdLike,
-        causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None,
-        **fields: Any,
-    ) -> BaseEvent:
-        return self.create(
-            EventType.ALERT,
-            fields,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            timestamp_utc=timestamp_utc,
-        )
-
-    def create_state_snapshot(
-        self,
-        *,
-        correlation_id: IdLike,
-        causation_id: IdLike | None = None,
-        timestamp_utc: datetime | None = None,
-        **fields: Any,
-    ) -> BaseEvent:
-        return self.create(
-            EventType.STATE_SNAPSHOT,
-            fields,
-            correlation_id=correlation_id,
-            causation_id=causation_id,
-            timestamp_utc=timestamp_utc,
-        )
+    create_market_data = _creator(EventType.MARKET_DATA)
+    create_signal = _creator(EventType.SIGNAL_GENERATED)
+    create_risk_decision = _creator(EventType.RISK_DECISION)
+    create_order_request = _creator(EventType.ORDER_REQUEST)
+    create_order_result = _creator(EventType.ORDER_RESULT)
+    create_position_update = _creator(EventType.POSITION_UPDATE)
+    create_alert = _creator(EventType.ALERT)
+    create_state_snapshot = _creator(EventType.STATE_SNAPSHOT)
