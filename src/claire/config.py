@@ -10,6 +10,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", extra="ignore")
 
     database_url: str | None = Field(default=None, alias="DATABASE_URL")
+    # The API's read paths may connect as a read-only role (e.g. claire_reader).
+    read_database_url: str | None = Field(default=None, alias="CLAIRE_READ_DATABASE_URL")
     redis_url: str | None = Field(default=None, alias="REDIS_URL")
     api_host: str = Field(default="127.0.0.1", alias="CLAIRE_API_HOST")
     api_port: int = Field(default=8004, alias="CLAIRE_API_PORT")

@@ -210,3 +210,48 @@ def test_migration_without_createrole_skips_gracefully(unprivileged_database: st
         " AND tgname LIKE 'events_immutable_%'",
     )
     assert modes == [("A",), ("A",), ("A",)]
+
+
+def test_service_appends_as_writer_and_reads_as_reader(pg_url: str) -> None:
+    """`claire serve` with DATABASE_URL as the writer and CLAIRE_READ_DATABASE_URL as the
+    reader: POST stores through the writer, reads go through the reader's connections."""
+    import os
+
+    import orjson
+
+    from claire.events.codec import canonical_document
+    from tests.integration.test_api_service import ROOT, WRITE, start_server, stop_server
+
+    with PostgresEventStore(pg_url):  # the administrator migrates (creates the roles)
+        pass
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "DATABASE_URL": as_user(pg_url, WRITER),
+        "CLAIRE_READ_DATABASE_URL": as_user(pg_url, READER),
+        "CLAIRE_WRITE_TOKEN": WRITE,
+    }
+    env.pop("CLAIRE_READ_TOKEN", None)
+    env.pop("REDIS_URL", None)
+    server = start_server(env, "--no-ingest")
+    try:
+        events = trade()
+        with server.client(None) as client:
+            posted = client.post(
+                "/events",
+                content=orjson.dumps([canonical_document(e) for e in events]),
+                headers={"Authorization": f"Bearer {WRITE}"},
+            )
+            assert posted.status_code in (200, 201), posted.text
+            read = client.get(f"/events/{events[2].event_id}")
+            assert read.status_code == 200, read.text
+            assert read.json()["sequence_number"] == 3
+        users = {
+            row[0]
+            for row in run(
+                pg_url, "SELECT usename FROM pg_stat_activity WHERE datname = current_database()"
+            )
+        }
+        assert {WRITER, READER} <= users
+    finally:
+        assert stop_server(server) == 0

@@ -65,7 +65,7 @@ class ServiceCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         yield from self._redis()
         try:
-            head = self.svc.store.head().sequence_number
+            head = self.svc.reader.head().sequence_number
         except Exception:  # the store is down: /health says so, the scrape still works
             return
         yield GaugeMetricFamily(

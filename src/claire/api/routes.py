@@ -58,7 +58,7 @@ def json_response(document: Any, status: int = 200) -> Response:
 def health(svc: Svc) -> Response:
     document: dict[str, Any] = {"status": "ok"}
     try:
-        document["head_sequence"] = svc.store.head().sequence_number
+        document["head_sequence"] = svc.reader.head().sequence_number
         document["store"] = {"status": "ok", "detail": None}
     except Exception as exc:
         document["store"] = {"status": "down", "detail": str(exc) or type(exc).__name__}
@@ -101,7 +101,7 @@ def list_events(
             [("query.to_sequence", f"must be {from_sequence} or more")],
         )
     events = list(
-        svc.store.read(
+        svc.reader.read(
             from_sequence,
             to_sequence,
             limit=limit,
@@ -132,7 +132,7 @@ def _not_found(event_id: UUID) -> NotFoundError:
     summary="One event by its event_id",
 )
 def get_event(svc: Svc, event_id: UUID) -> Response:
-    event = svc.store.get(event_id)
+    event = svc.reader.get(event_id)
     if event is None:
         raise _not_found(event_id)
     return json_response(event_document(event))
@@ -146,7 +146,7 @@ def get_event(svc: Svc, event_id: UUID) -> Response:
     summary="The causation chain of an event, root cause first",
 )
 def get_causation(svc: Svc, event_id: UUID) -> Response:
-    chain = svc.store.causation_chain(event_id)
+    chain = svc.reader.causation_chain(event_id)
     if not chain:
         raise _not_found(event_id)
     return json_response(
@@ -166,7 +166,7 @@ def get_causation(svc: Svc, event_id: UUID) -> Response:
     summary="Why this happened: the decision, its inputs and its effects",
 )
 def get_explanation(svc: Svc, event_id: UUID) -> Response:
-    return json_response(explain_event(svc.store, event_id).to_document())
+    return json_response(explain_event(svc.reader, event_id).to_document())
 
 
 @router.get(
@@ -177,7 +177,7 @@ def get_explanation(svc: Svc, event_id: UUID) -> Response:
     summary="Every event of one trade (correlation id), in order",
 )
 def get_correlation(svc: Svc, correlation_id: UUID) -> Response:
-    return json_response(trace_correlation(svc.store, correlation_id).to_document())
+    return json_response(trace_correlation(svc.reader, correlation_id).to_document())
 
 
 @router.get(
@@ -188,8 +188,8 @@ def get_correlation(svc: Svc, correlation_id: UUID) -> Response:
     summary="Counts per event type and the head of the log",
 )
 def get_stats(svc: Svc) -> Response:
-    head = svc.store.head()
-    types = svc.store.stats()
+    head = svc.reader.head()
+    types = svc.reader.stats()
     return json_response(
         {
             "total_events": sum(t.count for t in types),

@@ -17,7 +17,40 @@ if TYPE_CHECKING:
     import redis
 
 
+class _LazyStore:
+    """A store opened on first use (so the API starts, and reports 503, while it is down)."""
+
+    def __init__(self, url: str | None, store: EventStore | None = None) -> None:
+        self.url = url
+        self._store = store
+        self._owned = store is None
+        self._lock = threading.Lock()
+
+    def get(self) -> EventStore:
+        store = self._store
+        if store is not None:
+            return store
+        with self._lock:
+            if self._store is None:
+                try:
+                    self._store = open_store(self.url)
+                except StoreUnavailableError:
+                    raise
+                except Exception as exc:
+                    raise StoreUnavailableError(f"cannot open the store: {exc}") from exc
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None and self._owned:
+                self._store.close()
+                self._store = None
+
+
 class Services:
+    """Least privilege: appends go through DATABASE_URL (the writer role); reads through
+    CLAIRE_READ_DATABASE_URL (the reader role) when it is set."""
+
     def __init__(
         self,
         settings: Settings,
@@ -26,9 +59,12 @@ class Services:
     ) -> None:
         self.settings = settings
         self.ingest = IngestConfig.from_settings(settings)
-        self._store = store
-        self._owns_store = store is None
-        self._lock = threading.Lock()
+        self._writer = _LazyStore(settings.database_url, store)
+        self._reader = (
+            _LazyStore(settings.read_database_url)
+            if settings.read_database_url and store is None
+            else self._writer
+        )
         self.redis = redis_client
         if self.redis is None and settings.redis_url:
             import redis as redis_module
@@ -39,25 +75,18 @@ class Services:
 
     @property
     def store(self) -> EventStore:
-        """The store; opened on first use so the API starts (and reports 503) while it is down."""
-        store = self._store
-        if store is not None:
-            return store
-        with self._lock:
-            if self._store is None:
-                try:
-                    self._store = open_store(self.settings.database_url)
-                except StoreUnavailableError:
-                    raise
-                except Exception as exc:
-                    raise StoreUnavailableError(f"cannot open the store: {exc}") from exc
-            return self._store
+        """The store appends go to (the writer's connection)."""
+        return self._writer.get()
+
+    @property
+    def reader(self) -> EventStore:
+        """The store read paths use (the reader's connection, or the writer's when unset)."""
+        return self._reader.get()
 
     def close(self) -> None:
-        with self._lock:
-            if self._store is not None and self._owns_store:
-                self._store.close()
-                self._store = None
+        self._writer.close()
+        if self._reader is not self._writer:
+            self._reader.close()
         if self.redis is not None:
             self.redis.close()
 

@@ -113,7 +113,7 @@ async def stream_events(
         ),
     ] = "",
 ) -> StreamingResponse:
-    store = svc.store
+    store = svc.reader
     start = await anyio.to_thread.run_sync(_start, store, from_sequence, last_event_id or None)
 
     async def messages() -> AsyncIterator[bytes]:
