@@ -18,6 +18,9 @@ class Settings(BaseSettings):
     write_token: str | None = Field(default=None, alias="CLAIRE_WRITE_TOKEN")
     read_token: str | None = Field(default=None, alias="CLAIRE_READ_TOKEN")
     environment: str = Field(default="development", alias="CLAIRE_ENVIRONMENT")
+    # `claire serve` writes a signed checkpoint into this folder every interval (when set).
+    checkpoint_dir: str | None = Field(default=None, alias="CLAIRE_CHECKPOINT_DIR")
+    checkpoint_interval_s: float = Field(default=60.0, gt=0, alias="CLAIRE_CHECKPOINT_INTERVAL")
     # Ingestion (Redis Stream -> store); see claire.ingest.
     ingest_stream: str = Field(default="claire:events", alias="CLAIRE_INGEST_STREAM")
     ingest_group: str = Field(default="claire-ingest", alias="CLAIRE_INGEST_GROUP")

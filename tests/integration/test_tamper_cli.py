@@ -391,3 +391,28 @@ def test_claire_verify_export_flag(exported: tuple[Path, Path, Path], env: dict[
     bad = claire(env, "verify", "--export", str(jsonl), "--json")
     assert bad.returncode == 1
     assert orjson.loads(bad.stdout)["first_break"]["sequence_number"] == 2
+
+
+def test_serve_writes_checkpoints_every_interval(tmp_path: Path, env: dict[str, str]) -> None:
+    from tests.integration.test_api_service import start_server, stop_server
+
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with open_store(url) as store:
+        store.append(trade())
+    server_env = {
+        **os.environ,
+        **env,
+        "DATABASE_URL": url,
+        "CLAIRE_CHECKPOINT_DIR": str(tmp_path / "cp"),
+        "CLAIRE_CHECKPOINT_INTERVAL": "0.2",
+    }
+    server_env.pop("REDIS_URL", None)
+    server = start_server(server_env, "--no-ingest")
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not list((tmp_path / "cp").glob("*.json")):
+            time.sleep(0.1)
+    finally:
+        assert stop_server(server) == 0
+    [checkpoint] = read_checkpoints(tmp_path / "cp")  # the head did not move: one file only
+    assert checkpoint.sequence_number == 5

@@ -387,6 +387,10 @@ class CheckpointTimer:
         self.written.append(checkpoint)
         return checkpoint
 
+    def run(self) -> None:
+        """Tick every interval until `stop()` (blocking; `start()` runs it on a thread)."""
+        self._run()
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval_seconds):
             try:

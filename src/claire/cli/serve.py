@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Protocol
 
@@ -22,6 +23,7 @@ from claire.cli.common import (
     fail,
     handle_errors,
     print_json,
+    store_from,
 )
 from claire.config import Settings, load_settings
 from claire.store.facade import default_url
@@ -92,6 +94,7 @@ def serve(  # noqa: PLR0917 - Typer options
         err_console.print("note: REDIS_URL is not set, so this serves the API without ingestion")
         ingest = False
     runners = _ingest_runners(settings) if ingest else []
+    runners += _checkpoint_runners(settings)
     with _running(runners):
         if no_api:
             _wait_for_signal(runners)
@@ -128,6 +131,18 @@ def _ingest_runners(settings: Settings) -> list[Runnable]:
     if settings.pubsub_channel:
         runners.append(PubSubListener(settings.redis_url, settings.pubsub_channel, config.stream))
     return runners
+
+
+def _checkpoint_runners(settings: Settings) -> list[Runnable]:
+    """A signed checkpoint every CLAIRE_CHECKPOINT_INTERVAL seconds into CLAIRE_CHECKPOINT_DIR."""
+    if not settings.checkpoint_dir:
+        return []
+    from claire.audit.checkpoint import CheckpointTimer, load_or_create_key
+
+    key = load_or_create_key()  # fail at start-up, not at the first tick, when the key is bad
+    store = store_from(settings.database_url)
+    directory = Path(settings.checkpoint_dir)
+    return [CheckpointTimer(store, directory, settings.checkpoint_interval_s, key=key)]
 
 
 @contextmanager
