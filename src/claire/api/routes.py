@@ -37,6 +37,7 @@ from claire.errors import EventValidationError, NotFoundError
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
+from claire.ingest.json_input import load_json
 from claire.ingest.metrics import APPEND_LATENCY, EVENTS_APPENDED
 
 router = APIRouter()
@@ -275,9 +276,10 @@ def _too_large(size: int) -> ApiError:
 
 def parse_events(body: bytes) -> list[BaseEvent]:
     try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise ApiError(422, f"the body is not valid JSON: {exc}", [("body", str(exc))]) from None
+        document = load_json(body, "body")  # integers beyond 64 bits stay exact (and refused)
+    except EventValidationError as exc:
+        reason = exc.problems[0][1]
+        raise ApiError(422, f"the body is {reason}", [("body", reason)]) from None
     if isinstance(document, dict):
         return [BaseEvent.parse(document)]
     if not isinstance(document, list) or not document:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from claire.errors import ClaireError, EventValidationError
-from claire.events.codec import parse_event_json
 from claire.events.model import BaseEvent
+from claire.ingest.json_input import parse_event_bytes
 
 if TYPE_CHECKING:
     import redis
@@ -123,7 +123,7 @@ def decode_message(fields: dict[bytes, bytes]) -> BaseEvent:
         )
     if len(data) > MAX_EVENT_BYTES:
         raise EventTooLargeError(len(data))
-    return parse_event_json(data)
+    return parse_event_bytes(data)
 
 
 def message_id_ms(message_id: bytes) -> int:
