@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from claire.errors import ClaireError, EventValidationError
+from claire.events.codec import parse_event_json
 from claire.events.model import BaseEvent
 from claire.ingest.json_input import parse_event_bytes
 
@@ -29,6 +30,12 @@ MAX_EVENT_BYTES = 1024 * 1024
 
 # (message id, fields) as redis-py returns them with decode_responses=False.
 Message = tuple[bytes, dict[bytes, bytes]]
+
+# Every byte to b"0" if it is an ASCII digit, else to b" ": json_input.LONG_DIGITS (19 digits
+# in a row) then is a substring search in C, 1.4 us for a usual event against 8.9 us for the
+# regex scan, which was a third of validating it.
+_DIGITS_ONLY = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_DIGIT_RUN = b"0" * 19
 
 
 class PublishError(ClaireError):
@@ -99,6 +106,42 @@ def connect_redis(url: str, *, block_ms: int = 1000) -> redis.Redis[bytes]:
     )
 
 
+def read_raw_stream_replies(client: redis.Redis[bytes]) -> None:
+    """Make this client return XREADGROUP replies as Redis sent them (see `stream_entries`).
+
+    redis-py's reply callback builds a dict per message in Python, which costs more than
+    validating the event; `stream_entries` does the same work with one comprehension.
+    Only for a client of the worker's own: other users of a client expect the parsed form.
+    """
+    untyped: Any = client  # the stubs leave set_response_callback untyped
+    untyped.set_response_callback("XREADGROUP", _unparsed)
+
+
+def _unparsed(response: Any, **options: Any) -> Any:
+    return response
+
+
+def stream_entries(reply: Any) -> list[Message]:
+    """The messages of a raw XREADGROUP reply for one stream, RESP2 or RESP3.
+
+    RESP2 sends [[stream, entries]], RESP3 {stream: entries}; an entry is [id, [field,
+    value, ...]], or [id, None] when it was deleted while pending (empty fields here).
+    """
+    if not reply:
+        return []
+    entries = next(iter(reply.values())) if isinstance(reply, dict) else reply[0][1]
+    return [(entry_id, _pairs(flat)) for entry_id, flat in entries]
+
+
+def _pairs(flat: list[bytes] | None) -> dict[bytes, bytes]:
+    if not flat:
+        return {}
+    if len(flat) == 2:  # the usual message: only the event field
+        return {flat[0]: flat[1]}
+    values = iter(flat)
+    return dict(zip(values, values, strict=True))
+
+
 def encode_event(event: BaseEvent) -> bytes:
     from claire.events.codec import canonical_bytes
 
@@ -123,7 +166,14 @@ def decode_message(fields: dict[bytes, bytes]) -> BaseEvent:
         )
     if len(data) > MAX_EVENT_BYTES:
         raise EventTooLargeError(len(data))
-    return parse_event_bytes(data)
+    if has_long_digit_run(data):
+        return parse_event_bytes(data)  # may hold an integer beyond 64 bits: read it exactly
+    return parse_event_json(data)  # what parse_event_bytes does for everything else
+
+
+def has_long_digit_run(data: bytes) -> bool:
+    """Whether `data` holds 19 ASCII digits in a row (json_input.LONG_DIGITS matches)."""
+    return _LONG_DIGIT_RUN in data.translate(_DIGITS_ONLY)
 
 
 def message_id_ms(message_id: bytes) -> int:
