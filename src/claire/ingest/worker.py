@@ -417,8 +417,10 @@ class IngestWorker:
             return Outcome(stored=items)
         except StoreUnavailableError:
             raise
-        except StoreError as exc:
-            refusal: StoreError = exc
+        except (StoreError, EventValidationError) as exc:
+            # EventValidationError: the store could not encode an event that passed validation
+            # (e.g. its canonical form grew past 1 MiB): that message's fault, like a refusal.
+            refusal: StoreError | EventValidationError = exc
         except ClaireError:
             raise
         except Exception as exc:  # a driver error the adapter did not translate: treat as outage
@@ -428,7 +430,11 @@ class IngestWorker:
         middle = len(items) // 2
         return self._store_isolating(items[:middle]) + self._store_isolating(items[middle:])
 
-    def _refused(self, item: Item, exc: StoreError) -> Outcome:
+    def _refused(self, item: Item, exc: StoreError | EventValidationError) -> Outcome:
+        if isinstance(exc, EventValidationError):
+            return Outcome(
+                dead=[DeadItem(item.message_id, item.fields, f"invalid event: {exc}", "invalid")]
+            )
         if isinstance(exc, EventConflictError):
             return Outcome(
                 dead=[DeadItem(item.message_id, item.fields, f"conflict: {exc}", "conflict")]
