@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -232,3 +233,19 @@ def _ids(count: int) -> list[uuid.UUID]:
     from claire.events.factory import random_event_id
 
     return [random_event_id() for _ in range(count)]
+
+
+def test_integers_beyond_64_bits_are_refused_not_rounded() -> None:
+    payload = {
+        "symbol": "X",
+        "side": "BUY",
+        "confidence": "0.5",
+        "reason": "r",
+        "price": "1",
+        "strategy_params": {"lookback": 2**64},
+    }
+    raw = _raw(event_type="signal_generated", payload=payload)
+    # orjson alone reads 2**64 as a float, which would be stored as "18446744073709552000".
+    with pytest.raises(EventValidationError) as exc:
+        parse_event_json(json.dumps(raw).encode())
+    assert "beyond 64 bits" in _fields(exc)["payload.strategy_params"]

@@ -34,10 +34,10 @@ from claire.audit.explain import explain_event
 from claire.audit.summary import event_document
 from claire.audit.trace import trace_correlation
 from claire.errors import EventValidationError, NotFoundError
+from claire.events.codec import load_json
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
-from claire.ingest.json_input import load_json
 from claire.ingest.metrics import APPEND_LATENCY, EVENTS_APPENDED
 
 router = APIRouter()
