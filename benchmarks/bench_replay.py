@@ -194,13 +194,17 @@ def tail_replay_seconds(store: EventStore, last: int, repeats: int = 5) -> tuple
     return statistics.median(times), folded
 
 
+# VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over exec from the forked parent,
+# so a child of a benchmark process holding a million events would report the parent's size.
 RSS_SCRIPT = """
-import resource, sys
+import re, sys
 from claire.replay import ReplayEngine
 from claire.store import open_store
 with open_store(sys.argv[1]) as store:
     result = ReplayEngine(store, use_snapshots=False).replay(1, int(sys.argv[2]))
-print(result.events_folded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+with open("/proc/self/status") as status:
+    peak_kib = re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1)
+print(result.events_folded, peak_kib)
 """
 
 

@@ -71,11 +71,13 @@ def test_long_replays_read_ahead_and_give_the_same_state() -> None:
 def test_gc_is_relaxed_during_a_replay_and_restored_after() -> None:
     import gc
 
-    from claire.replay.prefetch import RELAXED_GEN0_THRESHOLD, relaxed_gc
+    from claire.gc_tuning import GEN0_THRESHOLD, relaxed_gc
 
     before = gc.get_threshold()
     with relaxed_gc():
         with relaxed_gc():
-            assert gc.get_threshold()[0] >= RELAXED_GEN0_THRESHOLD
-        assert gc.get_threshold()[0] >= RELAXED_GEN0_THRESHOLD
+            assert gc.get_threshold()[0] >= GEN0_THRESHOLD
+            assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[0] >= GEN0_THRESHOLD
     assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

@@ -22,15 +22,13 @@ same one-batch-at-a-time worker as before.
 
 from __future__ import annotations
 
-import gc
 import logging
 import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -46,6 +44,7 @@ from claire.errors import (
     StoreUnavailableError,
 )
 from claire.events.model import BaseEvent
+from claire.gc_tuning import relaxed_gc
 from claire.ingest.deadletters import dead_letter_fields
 from claire.ingest.metrics import APPEND_LATENCY, DEAD_LETTERS, EVENTS_APPENDED, INGEST_ERRORS
 from claire.ingest.streams import (
@@ -66,7 +65,6 @@ log = logging.getLogger("claire.ingest")
 TRIM_INTERVAL_S = 1.0
 # Allocations between young-generation collections while a worker runs (CPython's default
 # is 700): a batch allocates ~50 objects per event that all live until it commits.
-GC_GEN0_THRESHOLD = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +227,7 @@ class IngestWorker:
     def run(self) -> None:
         """Consume until stopped; survive Redis and store outages by backing off."""
         try:
-            with _collector_relaxed():
+            with relaxed_gc():
                 self._consume()
         finally:
             try:
@@ -509,39 +507,6 @@ class IngestWorker:
             floor = candidate if floor is None else min(floor, candidate)
         if floor is not None and floor > (0, 0):
             self.redis.xtrim(self.config.stream, minid=f"{floor[0]}-{floor[1]}", approximate=False)
-
-
-_gc_lock = threading.Lock()
-_gc_users = 0
-_gc_saved_threshold: tuple[int, int, int] = gc.get_threshold()
-
-
-@contextmanager
-def _collector_relaxed() -> Iterator[None]:
-    """Fewer cyclic-GC passes while any worker of this process runs.
-
-    Measured in benchmarks/bench_service.py (whose process holds the published events):
-    6.6k ev/s with CPython's defaults, 12.4k with this. The collector walked each batch's
-    events (acyclic, freed by refcounting) again and again, and every object the process held
-    before the worker started (frozen here: that is not garbage a worker makes).
-    Counted, because several workers may run in one process and the settings are global.
-    """
-    global _gc_users, _gc_saved_threshold  # noqa: PLW0603 - process-wide by nature
-    with _gc_lock:
-        _gc_users += 1
-        if _gc_users == 1:
-            _gc_saved_threshold = gc.get_threshold()
-            gen0, gen1, gen2 = _gc_saved_threshold
-            gc.freeze()
-            gc.set_threshold(max(gen0, GC_GEN0_THRESHOLD), gen1, gen2)
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0:
-                gc.set_threshold(*_gc_saved_threshold)
-                gc.unfreeze()
 
 
 def _parse_id(value: bytes | str) -> tuple[int, int]:

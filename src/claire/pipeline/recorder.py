@@ -10,11 +10,9 @@ the log from the start up to that sequence gives exactly the recorded hash.
 
 from __future__ import annotations
 
-import gc
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -33,6 +31,7 @@ from claire.events.payloads import (
     StateSnapshotPayload,
 )
 from claire.events.values import decimal_to_str
+from claire.gc_tuning import relaxed_gc
 from claire.pipeline.bars import Bar
 from claire.pipeline.pipeline import PIPELINE_VERSION, Pipeline
 from claire.pipeline.writer import BatchWriter
@@ -45,7 +44,6 @@ MARKET_DATA_SERVICE = "claire-market-data"
 # Every deterministic id of the pipeline (sessions, market data correlation ids) lives here.
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/claire-de-binaire/claire")
 
-GC_THRESHOLD = 100_000  # allocations between young-generation collections while recording
 
 Progress = Callable[[int, int], None]  # (bars recorded, bars in total)
 
@@ -208,7 +206,7 @@ class _Run:
         if first is None:
             raise StoreError("the session has no market data: nothing was recorded")
         self.writer = BatchWriter(self.store, self.next_sequence)
-        with _collector_tuned():
+        with relaxed_gc():
             try:
                 done = self.record_all(first, bars)
             except BaseException:
@@ -351,20 +349,6 @@ class _Run:
                     result.example_decision_id = event.event_id
             else:
                 result.entries_rejected += 1
-
-
-@contextmanager
-def _collector_tuned() -> Iterator[None]:
-    """Fewer cyclic-GC passes while recording: events are acyclic and freed by refcounting,
-    and a collection walks every live object (the state's history, queued batches)."""
-    threshold = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(threshold[0], GC_THRESHOLD), *threshold[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
 
 
 def _chain(first: Bar, rest: Iterator[Bar]) -> Iterator[Bar]:

@@ -1,4 +1,4 @@
-"""Read the next page of events while the current one is folded; relax GC while folding.
+"""Read the next page of events while the current one is folded.
 
 A store read spends much of its time waiting for the database (query execution, network),
 which happens outside the Python interpreter lock. A reader thread fetches and decodes page
@@ -8,7 +8,6 @@ memory stays flat whatever the range.
 
 from __future__ import annotations
 
-import gc
 import queue
 import threading
 from collections.abc import Iterator
@@ -88,41 +87,4 @@ def prefetched(source: Iterator[BaseEvent], chunk: int, depth: int = 2) -> Itera
     return iter(Prefetched(source, chunk, depth))
 
 
-# A fold allocates millions of short-lived objects and frees them at once (reference counting),
-# so frequent young-generation collections find next to nothing and (measured) cost a third of
-# a replay. Collect less often; cyclic garbage is still collected, so memory stays flat.
-RELAXED_GEN0_THRESHOLD = 50_000
-
-
-class _RelaxedGc:
-    """Raises the young-generation GC threshold while any replay runs (thread-safe, nested)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._users = 0
-        self._saved = gc.get_threshold()
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._users == 0:
-                self._saved = gc.get_threshold()
-                gen0, gen1, gen2 = self._saved
-                gc.set_threshold(max(gen0, RELAXED_GEN0_THRESHOLD), gen1, gen2)
-            self._users += 1
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._lock:
-            self._users -= 1
-            if self._users == 0:
-                gc.set_threshold(*self._saved)
-
-
-_RELAXED_GC = _RelaxedGc()
-
-
-def relaxed_gc() -> _RelaxedGc:
-    """`with relaxed_gc():` around a fold."""
-    return _RELAXED_GC
-
-
-__all__ = ["Prefetched", "prefetched", "relaxed_gc"]
+__all__ = ["Prefetched", "prefetched"]

@@ -22,10 +22,10 @@ from uuid import UUID
 
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
+from claire.gc_tuning import relaxed_gc
 from claire.replay.diff import FieldDifference, event_diff
 from claire.replay.engine import ProgressCallback, stream
 from claire.replay.mode import ReplayMode
-from claire.replay.prefetch import relaxed_gc
 from claire.replay.state import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
 
