@@ -6,6 +6,7 @@ event_id, causation order, the gapless sequence and the hash chain) are planned 
 
 from __future__ import annotations
 
+import gc
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from claire.events.codec import (
     canonical_document,
     chain_hash,
     check_event_size,
+    decode_event,
     encode_document,
 )
 from claire.events.model import BaseEvent
@@ -267,6 +269,19 @@ class EventStore(ABC):
         self.close()
 
 
+def decode_page(rows: Iterable[tuple[int, bytes]]) -> list[BaseEvent]:
+    """Decode (sequence, canonical bytes) rows with the cyclic GC paused: decoding allocates
+    many objects that all stay alive, so collections during it find nothing and (measured)
+    halve a bulk read."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return [decode_event(data, seq) for seq, data in rows]
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def check_range(from_sequence: int, to_sequence: int | None, limit: int | None) -> None:
     if from_sequence < 1:
         raise StoreError(f"from_sequence must be 1 or more, got {from_sequence}")
@@ -312,5 +327,6 @@ __all__ = [
     "TypeStats",
     "check_range",
     "columns_document",
+    "decode_page",
     "plan_append",
 ]

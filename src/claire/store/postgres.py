@@ -10,7 +10,6 @@ in the binary protocol, decoded with the one codec.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -42,6 +41,7 @@ from claire.store.port import (
     TypeStats,
     check_range,
     columns_document,
+    decode_page,
     plan_append,
 )
 from claire.store.sql import migrations
@@ -135,18 +135,6 @@ def _configure(conn: Connection) -> None:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _decoded(rows: Sequence[tuple[int, bytes]]) -> list[BaseEvent]:
-    """Decode a page with the cyclic GC paused: decoding allocates many objects that all stay
-    alive, so collections during it find nothing and (measured) halve a bulk read."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return [decode_event(data, seq) for seq, data in rows]
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _checksum(sql: str) -> str:
@@ -413,7 +401,7 @@ class PostgresEventStore(EventStore):
         while remaining is None or remaining > 0:
             size = batch_size if remaining is None else min(batch_size, remaining)
             rows = self._query(sql, [*params, size])
-            yield from _decoded(rows)
+            yield from decode_page(rows)
             if len(rows) < size:
                 return
             params[0] = rows[-1][0] + 1  # the first condition is always sequence_number >= %s
@@ -421,7 +409,7 @@ class PostgresEventStore(EventStore):
                 remaining -= len(rows)
 
     def causation_chain(self, event_id: UUID) -> list[BaseEvent]:
-        return _decoded(self._query(ANCESTORS, (event_id,)))
+        return decode_page(self._query(ANCESTORS, (event_id,)))
 
     def effects(self, event_id: UUID) -> list[BaseEvent]:
         def walk(conn: Connection) -> list[tuple[int, bytes]]:
@@ -433,7 +421,7 @@ class PostgresEventStore(EventStore):
                 frontier = [child for child, _, _ in rows]
             return sorted(found)
 
-        return _decoded(self._run("effects", walk))
+        return decode_page(self._run("effects", walk))
 
     def stats(
         self, since: datetime | None = None, until: datetime | None = None

@@ -27,6 +27,7 @@ from claire.store.port import (
     TypeStats,
     check_range,
     columns_document,
+    decode_page,
     plan_append,
 )
 from claire.store.sql import migrations
@@ -247,8 +248,7 @@ class SqliteEventStore(EventStore):
                 " ORDER BY sequence_number LIMIT ?",
                 [*params, size],
             )
-            for seq, data in rows:
-                yield decode_event(data, seq)
+            yield from decode_page(rows)
             if len(rows) < size:
                 return
             params[0] = rows[-1][0] + 1  # the first condition is always sequence_number >= ?
@@ -256,10 +256,10 @@ class SqliteEventStore(EventStore):
                 remaining -= len(rows)
 
     def causation_chain(self, event_id: UUID) -> list[BaseEvent]:
-        return [decode_event(d, s) for s, d in self._query(ANCESTORS, (str(event_id),))]
+        return decode_page(self._query(ANCESTORS, (str(event_id),)))
 
     def effects(self, event_id: UUID) -> list[BaseEvent]:
-        return [decode_event(d, s) for s, d in self._query(DESCENDANTS, (str(event_id),))]
+        return decode_page(self._query(DESCENDANTS, (str(event_id),)))
 
     def stats(
         self, since: datetime | None = None, until: datetime | None = None
