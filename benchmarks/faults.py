@@ -1,17 +1,21 @@
 """Fault rounds and the tamper matrix: does anything get lost, duplicated, or changed unseen?
 
-Scenarios (each on a throwaway PostgreSQL database and its own Redis stream), beside a
-fault-free baseline run the same way:
+Scenarios (each on its own database and Redis stream), beside a fault-free baseline run the
+same way:
   - the ingest worker SIGKILLed at random (seeded) points while two producers publish;
-  - the worker's PostgreSQL backends terminated again and again (or, with
-    CLAIRE_BENCH_RESTART_SERVERS=1, the PostgreSQL cluster really restarted);
-  - the worker's and producers' Redis connections killed (CLIENT KILL).
+  - the worker's PostgreSQL backends terminated again and again (pg_terminate_backend);
+  - the worker's and producers' Redis connections killed (CLIENT KILL);
+  - a private PostgreSQL cluster really restarted (`pg_ctl restart -m fast`) several times
+    while the worker stores into it, every fourth time kept down longer than the store's own
+    waiting (so the worker's own recovery reopens the store);
+  - a private Redis (append-only file, `appendfsync always`) really restarted several times
+    while producers publish to it, half the time crashed (SIGKILL) rather than shut down,
+    and every other time with the worker frozen so acknowledged events exist in Redis alone.
 Then the tamper matrix (case -> first bad sequence verify names) on SQLite and PostgreSQL.
 
-A real restart of the shared servers disturbs everything else running on the machine, and this
-machine's Redis keeps no persistence (`save ""`, `appendonly no`): a restart there empties the
-stream, which would lose acknowledged-but-not-yet-ingested events by configuration, not by our
-code. So the servers are restarted only when asked to, and Redis never (the figure says so).
+Restarts use private servers (tests/servers.py) on free loopback ports: restarting the
+machine's shared servers would disturb everything else running, and its Redis keeps no
+persistence, so a restart there would empty the stream by configuration.
 """
 
 from __future__ import annotations
@@ -20,29 +24,41 @@ import contextlib
 import os
 import random
 import signal
-import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import redis
 from tests.integration.test_faults_ingest import (
-    ROOT,
     Producer,
     Rig,
     redis_clients_of,
     stored_count,
     wait_for,
 )
+from tests.integration.test_faults_restarts import (
+    make_rig,
+    restart_postgres_rounds,
+    restart_redis_rounds,
+)
 from tests.integration.test_tamper_matrix import (
     Subject,
     postgres_subject,
     run_matrix,
     sqlite_subject,
+)
+from tests.servers import (
+    PrivatePostgres,
+    PrivateRedis,
+    ServerUnavailableError,
+    private_postgres,
+    private_redis,
 )
 
 from benchmarks.common import (
@@ -58,23 +74,47 @@ from claire.audit.checkpoint import load_or_create_key
 from claire.audit.verify import verify_log
 from claire.store import open_store
 
-RESTART = os.environ.get("CLAIRE_BENCH_RESTART_SERVERS") == "1"
+
+@dataclass
+class Servers:
+    """Where a scenario's store and stream live; the private servers it may restart."""
+
+    pg_url: str
+    redis_url: str
+    postgres: PrivatePostgres | None = None
+    redis: PrivateRedis | None = None
 
 
-def make_rig(pg_url: str, stream: str) -> Rig:
-    with open_store(pg_url) as store:
-        store.migrate()
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-        "DATABASE_URL": pg_url,
-        "REDIS_URL": BENCH_REDIS_URL,
-        "CLAIRE_INGEST_STREAM": stream,
-        "CLAIRE_PUBSUB_CHANNEL": "",
-        "CLAIRE_INGEST_BATCH": "100",
-        "CLAIRE_CLAIM_IDLE_MS": "300",
-    }
-    return Rig(pg_url, BENCH_REDIS_URL, stream, env)
+@dataclass
+class Injected:
+    """What a scenario did: how many faults, and figures worth printing beside the tally."""
+
+    faults: int
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+
+Inject = Callable[[Rig, list[Producer], random.Random, Servers], Injected]
+ServersFactory = Callable[[], contextlib.AbstractContextManager[Servers]]
+
+
+@contextmanager
+def shared_servers() -> Iterator[Servers]:
+    with throwaway_postgres("claire_bench_faults") as pg_url:
+        yield Servers(pg_url, BENCH_REDIS_URL)
+
+
+@contextmanager
+def own_postgres() -> Iterator[Servers]:
+    """A private cluster (restarted by the scenario) and the shared Redis."""
+    with private_postgres() as server:
+        yield Servers(server.create_database("claire"), BENCH_REDIS_URL, postgres=server)
+
+
+@contextmanager
+def own_redis() -> Iterator[Servers]:
+    """A private Redis (restarted by the scenario) and a throwaway database."""
+    with throwaway_postgres("claire_bench_faults") as pg_url, private_redis() as server:
+        yield Servers(pg_url, server.url, redis=server)
 
 
 def tally(rig: Rig, producers: list[Producer], seconds: float) -> dict[str, Any]:
@@ -100,40 +140,41 @@ def tally(rig: Rig, producers: list[Producer], seconds: float) -> dict[str, Any]
     }
 
 
-def scenario(
-    name: str, inject: Callable[[Rig, list[Producer], random.Random], int]
-) -> dict[str, Any]:
+def scenario(name: str, inject: Inject, servers: ServersFactory) -> dict[str, Any]:
     """Run producers and workers with `inject` doing the damage; return the tally."""
-    with throwaway_postgres("claire_bench_faults") as pg_url:
+    with servers() as where:
         stream = f"claire-bench-faults:{uuid.uuid4().hex[:8]}:events"
-        rig = make_rig(pg_url, stream)
-        producers = [Producer(BENCH_REDIS_URL, stream, f"{name}-{n}", 100_000) for n in range(2)]
+        rig = make_rig(where.pg_url, where.redis_url, stream, batch=100)
+        producers = [Producer(where.redis_url, stream, f"{name}-{n}", 100_000) for n in range(2)]
         timer = Timer()
         try:
             for producer in producers:
                 producer.start()
-            faults = inject(rig, producers, random.Random(20250214))
+            injected = inject(rig, producers, random.Random(20250214), where)
             for producer in producers:
                 producer.finish.set()
                 producer.join(timeout=120)
             result = tally(rig, producers, timer.seconds)
-            result["faults"] = faults
+            result["faults"] = injected.faults
+            result["notes"] = injected.notes
             return result
         finally:
+            for producer in producers:
+                producer.finish.set()
             rig.stop_all()
-            client = redis.Redis.from_url(BENCH_REDIS_URL)
-            client.delete(stream, f"{stream}:dead")
+            with contextlib.suppress(redis.RedisError):
+                redis.Redis.from_url(where.redis_url).delete(stream, f"{stream}:dead")
 
 
-def no_faults(rig: Rig, producers: list[Producer], rng: random.Random) -> int:
+def no_faults(rig: Rig, producers: list[Producer], rng: random.Random, _: Servers) -> Injected:
     worker = rig.start_worker("steady")
     wait_for(lambda: stored_count(rig.pg_url) >= scaled(2000), timeout=300, what="baseline")
     worker.send_signal(signal.SIGTERM)
     worker.wait()
-    return 0
+    return Injected(0)
 
 
-def sigkill_rounds(rig: Rig, producers: list[Producer], rng: random.Random) -> int:
+def sigkill_rounds(rig: Rig, producers: list[Producer], rng: random.Random, _: Servers) -> Injected:
     rounds = max(10, scaled(40))
     for n in range(rounds):
         worker = rig.start_worker("steady" if n % 2 else f"round-{n}")
@@ -142,39 +183,34 @@ def sigkill_rounds(rig: Rig, producers: list[Producer], rng: random.Random) -> i
         time.sleep(rng.uniform(0.0, 0.2))
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-    return rounds
+    return Injected(rounds)
 
 
-def postgres_outages(rig: Rig, producers: list[Producer], rng: random.Random) -> int:
+def postgres_backends_terminated(
+    rig: Rig, producers: list[Producer], rng: random.Random, _: Servers
+) -> Injected:
     worker = rig.start_worker("survivor")
     outages = max(4, scaled(12))
-    for _ in range(outages):
+    for _round in range(outages):
         before = stored_count(rig.pg_url)
         wait_for(lambda: stored_count(rig.pg_url) > before, timeout=120, what="progress")  # noqa: B023
         time.sleep(rng.uniform(0.05, 0.3))
-        if RESTART:
-            cluster = sorted(os.listdir("/etc/postgresql"))[-1]
-            subprocess.run(
-                ["pg_ctlcluster", "--skip-systemctl-redirect", cluster, "main", "restart"],
-                check=True,
+        with psycopg.connect(rig.pg_url, autocommit=True) as conn:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-        else:
-            with psycopg.connect(rig.pg_url, autocommit=True) as conn:
-                conn.execute(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-    worker.send_signal(signal.SIGTERM)
-    worker.wait(timeout=60)
-    return outages
+    return Injected(outages, stop_survivor(worker))
 
 
-def redis_outages(rig: Rig, producers: list[Producer], rng: random.Random) -> int:
+def redis_connections_killed(
+    rig: Rig, producers: list[Producer], rng: random.Random, _: Servers
+) -> Injected:
     worker = rig.start_worker("survivor")
-    admin = redis.Redis.from_url(BENCH_REDIS_URL)
+    admin = redis.Redis.from_url(rig.redis_url)
     untyped: Any = admin
     outages = max(4, scaled(12))
-    for _ in range(outages):
+    for _round in range(outages):
         before = stored_count(rig.pg_url)
         wait_for(lambda: stored_count(rig.pg_url) > before, timeout=120, what="progress")  # noqa: B023
         time.sleep(rng.uniform(0.05, 0.3))
@@ -184,14 +220,50 @@ def redis_outages(rig: Rig, producers: list[Producer], rng: random.Random) -> in
                     untyped.client_kill(addr)
                 except redis.ResponseError:
                     continue
+    return Injected(outages, stop_survivor(worker))
+
+
+def postgres_restarted(
+    rig: Rig, producers: list[Producer], rng: random.Random, servers: Servers
+) -> Injected:
+    assert servers.postgres is not None
+    worker = rig.start_worker("survivor")
+    restarts = max(4, scaled(12))
+    long_outages = restart_postgres_rounds(rig, servers.postgres, restarts, rng, long_every=4)
+    notes = [("of which kept down longer than the store waits", str(long_outages))]
+    return Injected(restarts, notes + stop_survivor(worker))
+
+
+def redis_restarted(
+    rig: Rig, producers: list[Producer], rng: random.Random, servers: Servers
+) -> Injected:
+    assert servers.redis is not None
+    worker = rig.start_worker("survivor")
+    restarts = max(4, scaled(12))
+    backlog = restart_redis_rounds(rig, servers.redis, producers, restarts, rng)
+    notes = [
+        (
+            "of which crashes (SIGKILL) / shutdowns (SIGTERM)",
+            f"{restarts // 2} / {restarts - restarts // 2}",
+        ),
+        ("largest backlog held by Redis alone at a restart", f"{backlog} events"),
+    ]
+    return Injected(restarts, notes + stop_survivor(worker))
+
+
+def stop_survivor(worker: Any) -> list[tuple[str, str]]:
+    """SIGTERM the worker that lived through every fault; its exit code says it never died."""
+    alive = worker.poll() is None
     worker.send_signal(signal.SIGTERM)
-    worker.wait(timeout=60)
-    return outages
+    code = worker.wait(timeout=60)
+    return [("worker survived every fault (one process)", f"{alive and code == 0}")]
 
 
 def print_scenario(label: str, result: dict[str, Any], baseline: dict[str, Any]) -> None:
     heading(label)
     line("faults injected", str(result["faults"]))
+    for note, value in result["notes"]:
+        line(note, value)
     line(
         "events published (acknowledged)",
         str(result["published"]),
@@ -218,18 +290,43 @@ def print_matrix(label: str, make: Callable[[], Subject]) -> None:
 
 
 def run() -> None:
-    baseline = scenario("baseline", no_faults)
+    baseline = scenario("baseline", no_faults, shared_servers)
     print_scenario("Baseline: no faults (one worker, two producers)", baseline, baseline)
-    print_scenario(
-        "Ingest worker SIGKILLed at random points", scenario("kill", sigkill_rounds), baseline
-    )
-    how = "cluster restarted" if RESTART else "backends terminated (pg_terminate_backend)"
-    print_scenario(f"PostgreSQL lost: {how}", scenario("pg", postgres_outages), baseline)
-    print_scenario(
-        "Redis connections killed (CLIENT KILL; no real restart: this Redis has no persistence)",
-        scenario("redis", redis_outages),
-        baseline,
-    )
+    runs: list[tuple[str, str, Inject, ServersFactory]] = [
+        ("Ingest worker SIGKILLed at random points", "kill", sigkill_rounds, shared_servers),
+        (
+            "PostgreSQL connections lost (pg_terminate_backend of the worker's backends)",
+            "pg",
+            postgres_backends_terminated,
+            shared_servers,
+        ),
+        (
+            "Redis connections lost (CLIENT KILL of the worker's and producers' clients)",
+            "redis",
+            redis_connections_killed,
+            shared_servers,
+        ),
+        (
+            "PostgreSQL restarted (private cluster, pg_ctl restart -m fast / stop + start)",
+            "pg-restart",
+            postgres_restarted,
+            own_postgres,
+        ),
+        (
+            "Redis restarted (private, AOF with appendfsync always; SIGTERM or SIGKILL)",
+            "redis-restart",
+            redis_restarted,
+            own_redis,
+        ),
+    ]
+    for label, name, inject, servers in runs:
+        try:
+            result = scenario(name, inject, servers)
+        except ServerUnavailableError as exc:  # no private server here: say so, go on
+            heading(label)
+            line("not run", "-", str(exc))
+            continue
+        print_scenario(label, result, baseline)
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         key = load_or_create_key(base / "key.pem")

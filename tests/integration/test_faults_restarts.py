@@ -98,25 +98,28 @@ def postmaster_started(url: str) -> Any:
 
 
 def restart_postgres_rounds(
-    rig: Rig, server: PrivatePostgres, restarts: int, rng: random.Random
-) -> None:
+    rig: Rig, server: PrivatePostgres, restarts: int, rng: random.Random, long_every: int = 2
+) -> int:
     """Restart the cluster `restarts` times, each while the worker is storing.
 
-    Every other restart keeps the cluster down for LONG_OUTAGE_S: longer than the store's own
-    waiting and retrying, so the worker itself must back off, drop the store and open it
-    again."""
+    Every `long_every`-th restart keeps the cluster down for LONG_OUTAGE_S: longer than the
+    store's own waiting and retrying, so the worker itself must back off, drop the store and
+    open it again. Returns how many outages were long."""
+    long_outages = 0
     for n in range(restarts):
         before = stored_count(rig.pg_url)
         wait_for(lambda: stored_count(rig.pg_url) > before, what="the worker to store")  # noqa: B023
         time.sleep(rng.uniform(0.0, 0.15))  # somewhere in a read, an append or an ack
         started = postmaster_started(rig.pg_url)
-        if n % 2:
+        if (n + 1) % long_every == 0:
             server.stop("fast")
             time.sleep(LONG_OUTAGE_S)
             server.start()
+            long_outages += 1
         else:
             server.restart()
         assert postmaster_started(rig.pg_url) > started, "the cluster did not restart"
+    return long_outages
 
 
 def restart_redis_rounds(
@@ -175,7 +178,10 @@ def test_postgres_restarted_while_the_worker_runs(
         worker = rig.start_worker("survivor")
         for producer in producers:
             producer.start()
-        restart_postgres_rounds(rig, own_postgres, restarts=2, rng=random.Random(20250214))
+        long_outages = restart_postgres_rounds(
+            rig, own_postgres, restarts=2, rng=random.Random(20250214)
+        )
+        assert long_outages == 1
         # Still the same process: it reconnected by itself, and keeps storing afterwards.
         before = stored_count(rig.pg_url)
         wait_for(lambda: stored_count(rig.pg_url) > before, what="storing after the restarts")
