@@ -498,9 +498,14 @@ class IngestWorker:
         groups = client.xinfo_groups(self.config.stream)
         floor: tuple[int, int] | None = None
         for group in groups:
+            # The commit thread may acknowledge the last pending message between the two
+            # calls: XPENDING then has no `min`, and everything up to the last delivered id
+            # (as XINFO saw it) is acknowledged, exactly as when nothing was pending.
+            lowest = None
             if int(group["pending"]) > 0:
-                summary = client.xpending(self.config.stream, group["name"])
-                candidate = _parse_id(summary["min"])
+                lowest = client.xpending(self.config.stream, group["name"])["min"]
+            if lowest is not None:
+                candidate = _parse_id(lowest)
             else:
                 ms, seq = _parse_id(group["last-delivered-id"])
                 candidate = (ms, seq + 1)
