@@ -75,17 +75,33 @@ def _trusted_uuid(text: str) -> UUID:
     return value
 
 
+# Ids read recently: an event's cause is usually a recent event, and a trade's events share a
+# correlation id, so most ids of a sequential read were parsed a moment ago. Bounded; cleared
+# whole when full (dict operations are atomic, so concurrent readers are safe).
+_recent_ids: dict[str, UUID] = {}
+_RECENT_IDS_MAX = 8192
+
+
+def _recent_uuid(text: str) -> UUID:
+    found = _recent_ids.get(text)
+    if found is None:
+        if len(_recent_ids) >= _RECENT_IDS_MAX:
+            _recent_ids.clear()
+        found = _recent_ids[text] = _trusted_uuid(text)
+    return found
+
+
 def event_from_document(doc: dict[str, Any], sequence_number: int | None = None) -> BaseEvent:
     """Rebuild a stored event from its canonical document without re-validating it."""
     causation = doc["causation_id"]
     return stored_event(
-        event_id=_trusted_uuid(doc["event_id"]),
+        event_id=_recent_uuid(doc["event_id"]),
         event_type=_EVENT_TYPES[doc["event_type"]],
         sequence_number=sequence_number,
         timestamp_utc=datetime.fromisoformat(doc["timestamp_utc"]),
         timestamp_logical=doc["timestamp_logical"],
-        causation_id=_trusted_uuid(causation) if causation else None,
-        correlation_id=_trusted_uuid(doc["correlation_id"]),
+        causation_id=_recent_uuid(causation) if causation else None,
+        correlation_id=_recent_uuid(doc["correlation_id"]),
         metadata=doc["metadata"],
         payload=doc["payload"],
     )

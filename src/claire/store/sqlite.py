@@ -248,7 +248,10 @@ class SqliteEventStore(EventStore):
                 " ORDER BY sequence_number LIMIT ?",
                 [*params, size],
             )
-            yield from decode_page(rows)
+            # One at a time: a reader that drops each event keeps memory warm (measured faster
+            # here than decoding the page at once, which pays off only over the network).
+            for seq, data in rows:
+                yield decode_event(data, seq)
             if len(rows) < size:
                 return
             params[0] = rows[-1][0] + 1  # the first condition is always sequence_number >= ?
