@@ -28,6 +28,7 @@ from schemathesis.schemas import APIOperation, BaseSchema
 from claire.audit.verify import verify_log
 from claire.events.codec import canonical_document
 from claire.store.facade import open_store
+from tests.conftest import throwaway_database
 from tests.factories import factory, trade
 from tests.integration.test_api_service import ROOT, Server, claire, start_server, stop_server
 
@@ -84,16 +85,8 @@ class Known:
 
 @pytest.fixture(scope="module")
 def database(pg_admin_url: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"claire_test_fuzz_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield re.sub(r"/[^/]*$", f"/{name}", pg_admin_url)
-    finally:
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database(pg_admin_url, "fuzz") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import orjson
@@ -23,6 +22,7 @@ import pytest
 
 from claire.events.codec import canonical_document
 from claire.ingest import EventPublisher
+from tests.conftest import throwaway_database
 from tests.factories import factory, trade
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,16 +98,8 @@ def stop_server(server: Server) -> int:
 
 @pytest.fixture(scope="module")
 def database(pg_admin_url: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"claire_test_api_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield urlunsplit(urlsplit(pg_admin_url)._replace(path=f"/{name}"))
-    finally:
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database(pg_admin_url, "api") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

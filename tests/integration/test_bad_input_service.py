@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,6 +36,7 @@ from claire.events.values import MAX_NESTING_DEPTH
 from claire.ingest.streams import EVENT_FIELD, encode_event
 from claire.store.facade import open_store
 from claire.store.port import EventStore
+from tests.conftest import throwaway_database
 from tests.factories import factory, trade
 from tests.integration.test_api_service import ROOT, Server, claire, start_server, stop_server
 from tests.integration.test_bad_input_api import (
@@ -92,16 +92,8 @@ class Service:
 
 @pytest.fixture(scope="module")
 def database(pg_admin_url: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"claire_test_badsvc_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield re.sub(r"/[^/]*$", f"/{name}", pg_admin_url)
-    finally:
-        with psycopg.connect(pg_admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway_database(pg_admin_url, "badsvc") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
