@@ -14,7 +14,8 @@ import re
 import signal
 import time
 from collections.abc import Iterator
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -43,34 +44,33 @@ LONG_OUTAGE_S = 12.0
 PUBLISH_ERROR = r"could not publish to Redis stream .* \(publishing again is safe\)"
 
 
+T = TypeVar("T")
+
+
+def _started(context: AbstractContextManager[T]) -> Iterator[T]:
+    """Enter a private server's context; skip (or fail, when services are required) if it
+    cannot start."""
+    try:
+        server = context.__enter__()
+    except ServerUnavailableError as exc:
+        require_or_skip(exc)
+        raise
+    try:
+        yield server
+    finally:
+        context.__exit__(None, None, None)
+
+
 @pytest.fixture
 def own_postgres() -> Iterator[PrivatePostgres]:
     # Per test: initdb + start take about a second here, cheaper than sharing a cluster that
     # an earlier test left mid-restart.
-    try:
-        context = private_postgres()
-        server = context.__enter__()
-    except ServerUnavailableError as exc:
-        require_or_skip(exc)
-        raise
-    try:
-        yield server
-    finally:
-        context.__exit__(None, None, None)
+    yield from _started(private_postgres())
 
 
 @pytest.fixture
 def own_redis() -> Iterator[PrivateRedis]:
-    try:
-        context = private_redis()
-        server = context.__enter__()
-    except ServerUnavailableError as exc:
-        require_or_skip(exc)
-        raise
-    try:
-        yield server
-    finally:
-        context.__exit__(None, None, None)
+    yield from _started(private_redis())
 
 
 def make_rig(pg_url: str, redis_url: str, stream: str, batch: int = 40) -> Rig:
