@@ -33,7 +33,7 @@ from claire.pipeline.pipeline import reference_pipeline
 from claire.pipeline.recorder import session_id_for
 from claire.replay import ReplayEngine, SystemState
 from claire.replay.reexecute import reexecute
-from claire.replay.state import SESSION_STARTED
+from claire.state.model import SESSION_STARTED
 from claire.store import EventStore, open_store
 
 BATCH = 1000

@@ -20,7 +20,7 @@ from claire.pipeline import (
     record_csv,
     record_demo,
 )
-from claire.replay.state import SystemState
+from claire.state.model import SystemState
 from claire.store import EventStore, open_store
 from claire.store.memory import MemoryEventStore
 from claire.store.port import Batch

@@ -16,8 +16,8 @@ import pytest
 
 from claire.events import BaseEvent, EventType
 from claire.pipeline import Pipeline, PipelineConfig, reference_pipeline
-from claire.replay.state import SystemState
 from claire.replay.validate import ValidationReport, Validator
+from claire.state.model import SystemState
 from claire.store import EventStore, open_store
 from tests.integration.test_replay_sessions import (
     ACTIVE,

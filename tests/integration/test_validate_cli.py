@@ -174,7 +174,7 @@ def test_a_snapshot_with_a_wrong_hash_fails_the_snapshot_check(pg_url: str) -> N
 
 
 def test_a_snapshot_whose_state_was_edited_and_rehashed_fails_with_a_diff(pg_url: str) -> None:
-    from claire.replay.state import SystemState
+    from claire.state.model import SystemState
 
     def edit(event: BaseEvent) -> BaseEvent:
         if event.event_type is EventType.STATE_SNAPSHOT and event.payload["at_sequence"] > 300:

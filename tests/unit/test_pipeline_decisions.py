@@ -10,8 +10,8 @@ from typing import Any
 from claire.events import BaseEvent, EventFactory, EventType, LogicalClock
 from claire.events.codec import canonical_document
 from claire.pipeline import PaperGateway, Pipeline, PipelineConfig
-from claire.replay.mode import ReplayMode
-from claire.replay.state import SystemState
+from claire.state.mode import ReplayMode
+from claire.state.model import SystemState
 
 START = datetime(2025, 2, 14, 9, 0, tzinfo=UTC)
 FLAT_VOLUME = Decimal(10000)

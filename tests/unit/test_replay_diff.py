@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from claire.replay.diff import ABSENT, event_diff, flatten, state_diff
-from claire.replay.state import SystemState
+from claire.state.model import SystemState
 from tests.factories import trade
 
 

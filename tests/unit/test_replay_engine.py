@@ -13,7 +13,7 @@ import pytest
 from claire.errors import NotFoundError
 from claire.events import BaseEvent, EventFactory, Side
 from claire.replay import ReplayEngine, ReplayMode, SystemState, now
-from claire.replay.state import SESSION_STARTED
+from claire.state.model import SESSION_STARTED
 from claire.store import EventStore
 from claire.store.memory import MemoryEventStore
 from claire.store.sqlite import SqliteEventStore

@@ -8,9 +8,9 @@ from decimal import Decimal
 import pytest
 
 from claire.events import BaseEvent, EventType
-from claire.replay import state as state_module
-from claire.replay.state import SystemState
 from claire.replay.validate import Validator
+from claire.state import model as state_module
+from claire.state.model import SystemState
 from claire.store.memory import MemoryEventStore
 from tests.integration.test_replay_sessions import record_session
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from claire.events import BaseEvent, EventFactory, LogicalClock
-from claire.replay.state import SystemState
+from claire.state.model import SystemState
 
 DAY = datetime(2025, 2, 14, 12, 0, tzinfo=UTC)
 TRADE = uuid.UUID("11111111-2222-3333-4444-555555555555")

@@ -17,8 +17,8 @@ from claire.events.payloads import OrderRequestPayload, OrderStatus, Side
 from claire.pipeline.bars import Bar
 from claire.pipeline.config import PipelineConfig
 from claire.pipeline.risk import price_quantum, size_quantum
-from claire.replay.mode import no_replay
-from claire.replay.state import Position
+from claire.state.mode import no_replay
+from claire.state.model import Position
 
 BPS = Decimal(10000)
 

@@ -40,8 +40,8 @@ from claire.pipeline import execution, risk, strategy
 from claire.pipeline.bars import Bar
 from claire.pipeline.config import PipelineConfig
 from claire.pipeline.execution import ExchangeGateway, PaperGateway, place_live_order
-from claire.replay.mode import ReplayMode, now, set_live_time
-from claire.replay.state import RISK_LIMIT_HIT, Position, SystemState
+from claire.state.mode import ReplayMode, now, set_live_time
+from claire.state.model import RISK_LIMIT_HIT, Position, SystemState
 
 DEFAULT_SERVICE = "claire-reference-pipeline"
 PIPELINE_VERSION = "1.0.0"

@@ -35,7 +35,7 @@ from claire.gc_tuning import relaxed_gc
 from claire.pipeline.bars import Bar
 from claire.pipeline.pipeline import PIPELINE_VERSION, Pipeline
 from claire.pipeline.writer import BatchWriter
-from claire.replay.state import SESSION_STARTED, SystemState
+from claire.state.model import SESSION_STARTED, SystemState
 from claire.store.port import EventStore
 
 SESSION_FINISHED = "session_finished"

@@ -19,7 +19,7 @@ from itertools import islice, pairwise
 from claire.events.payloads import RiskCheckResult, Side
 from claire.pipeline.bars import Bar
 from claire.pipeline.config import PipelineConfig
-from claire.replay.state import Position, SystemState
+from claire.state.model import Position, SystemState
 
 RATIO_QUANTUM = Decimal("0.000001")
 MAX_STOP_PCT = Decimal("0.5")

@@ -27,7 +27,7 @@ from claire.events.payloads import Side
 from claire.events.values import decimal_to_str
 from claire.pipeline.bars import Bar
 from claire.pipeline.config import StrategyConfig
-from claire.replay.state import SystemState
+from claire.state.model import SystemState
 
 STRATEGY_NAME = "momentum_volume"
 MAX_CONFIDENCE = Decimal("0.99")

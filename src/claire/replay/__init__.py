@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from claire.replay.diff import FieldDifference, event_diff, state_diff
 from claire.replay.engine import ReplayEngine, ReplayResult, SnapshotUsed
-from claire.replay.mode import ReplayMode, no_replay, now, set_live_time
-from claire.replay.state import SystemState
+from claire.state.mode import ReplayMode, no_replay, now, set_live_time
+from claire.state.model import SystemState
 
 if TYPE_CHECKING:
     from claire.replay.validate import ValidationReport, Validator, validate
     from claire.replay.whatif import WhatIfReport, what_if
 
-# validate and what-if load the pipeline, which itself imports the replay state: import them
-# on first use so `import claire.replay` never runs into a cycle.
+# validate and what-if load a decision pipeline (the reference one by default): import them on
+# first use so `import claire.replay` stays cheap for readers that only fold.
 _LAZY = {
     "ValidationReport": "claire.replay.validate",
     "Validator": "claire.replay.validate",

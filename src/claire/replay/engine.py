@@ -19,9 +19,9 @@ from claire.errors import NotFoundError, StoreError
 from claire.events.model import BaseEvent
 from claire.events.values import format_utc
 from claire.gc_tuning import relaxed_gc
-from claire.replay.mode import ReplayMode
 from claire.replay.prefetch import prefetched
-from claire.replay.state import SystemState
+from claire.state.mode import ReplayMode
+from claire.state.model import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
 
 ProgressCallback = Callable[[int, int], None]

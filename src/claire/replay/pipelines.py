@@ -18,7 +18,7 @@ from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.pipeline.config import PipelineConfig
 from claire.replay.reexecute import DecisionPipeline
-from claire.replay.state import SESSION_STARTED
+from claire.state.model import SESSION_STARTED
 from claire.store.port import EventStore
 
 REFERENCE = "reference"

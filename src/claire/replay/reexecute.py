@@ -25,8 +25,8 @@ from claire.events.payloads import EventType
 from claire.gc_tuning import relaxed_gc
 from claire.replay.diff import FieldDifference, event_diff
 from claire.replay.engine import ProgressCallback, stream
-from claire.replay.mode import ReplayMode
-from claire.replay.state import SystemState
+from claire.state.mode import ReplayMode
+from claire.state.model import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
 
 INPUT_TYPES = (EventType.MARKET_DATA,)

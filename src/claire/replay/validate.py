@@ -22,7 +22,7 @@ from claire.replay.diff import state_diff
 from claire.replay.engine import Checkpoint, ReplayEngine, ReplayResult
 from claire.replay.pipelines import build_pipeline, load_factory, resolve_config
 from claire.replay.reexecute import ReexecutionResult, reexecute
-from claire.replay.state import SystemState
+from claire.state.model import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
 
 StageProgress = Callable[[str, int, int], None]

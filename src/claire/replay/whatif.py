@@ -16,8 +16,8 @@ from typing import Any
 from claire.replay.engine import ProgressCallback, ReplayEngine, SnapshotUsed
 from claire.replay.pipelines import build_pipeline, load_factory, resolve_config
 from claire.replay.reexecute import Divergence, reexecute
-from claire.replay.state import SystemState
 from claire.replay.validate import CONFIG_HASH_FIELD
+from claire.state.model import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
 
 
