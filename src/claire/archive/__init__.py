@@ -1,0 +1,1 @@
+"""Years of history: sealed segments, Merkle trees and inclusion proofs (issue 14)."""
