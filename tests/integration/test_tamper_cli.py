@@ -39,6 +39,7 @@ from tests.integration.test_tamper_matrix import (
     SqliteRaw,
     edit_price,
     populate,
+    rewrite_history,
 )
 
 CLAIRE = str(Path(sys.executable).with_name("claire"))
@@ -122,7 +123,10 @@ def test_claire_checkpoint_errors_are_one_clear_line(tmp_path: Path, env: dict[s
 
 
 # Two cases per adapter through the process boundary; the whole matrix runs in-process.
-@pytest.mark.parametrize("case", [CASES[2], CASES[9]], ids=lambda c: c.name)
+CLI_CASES = ["payload edited, its own hash recomputed", "two events swapped"]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.name in CLI_CASES], ids=lambda c: c.name)
 def test_claire_verify_names_the_first_bad_sequence(
     url: str, tmp_path: Path, key: Any, env: dict[str, str], case: Any
 ) -> None:
@@ -137,9 +141,31 @@ def test_claire_verify_names_the_first_bad_sequence(
     broken = claire(env, "verify", "--database-url", url)
     assert broken.returncode == 1
     assert f"BROKEN at sequence {case.first_bad}" in broken.stdout
+    assert f"Intact: sequence 1 → {case.first_bad - 1} " in broken.stdout
     document = orjson.loads(claire(env, "verify", "--database-url", url, "--json").stdout)
     assert document["first_break"]["sequence_number"] == case.first_bad
     assert document["first_break"]["problem"] == case.problem.value
+
+
+def test_claire_verify_after_a_whole_rewrite_gives_one_verdict(
+    url: str, tmp_path: Path, key: Any, env: dict[str, str]
+) -> None:
+    """Issue 12 §1: not "BROKEN at sequence 1" together with "Intact: sequence 1 → 20"."""
+    populate(url, tmp_path / "cp", key)
+    raw = raw_for(url)
+    try:
+        rewrite_history(raw, 1)
+    finally:
+        raw.close()
+    args = ["verify", "--checkpoints", str(tmp_path / "cp"), "--database-url", url]
+    text = claire(env, *args)
+    assert text.returncode == 1
+    assert "BROKEN at sequence 1" in text.stdout
+    assert "Intact: none" in text.stdout
+    assert "→ 20" not in text.stdout
+    document = orjson.loads(claire(env, *args, "--json").stdout)
+    assert document["first_break"]["sequence_number"] == 1
+    assert (document["checked"], document["head_sequence"]) == (0, 0)
 
 
 def test_verify_with_checkpoints_catches_a_restored_older_backup(tmp_path: Path, key: Any) -> None:

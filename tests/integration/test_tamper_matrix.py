@@ -240,6 +240,12 @@ def rewrite_history(raw: RawDb, seq: int) -> None:
     recompute_from(raw, seq, EVENTS)
 
 
+def edit_and_rehash(raw: RawDb, seq: int) -> None:
+    """Issue 12 §1: edit one event's bytes and columns and recompute only its own hash."""
+    edit_price(raw, seq, column=True, canonical=True)
+    recompute_from(raw, seq, seq)
+
+
 def insert_forged(raw: RawDb, seq: int) -> None:
     """A new, self-consistent event slipped in at `seq`; later events renumbered to make room."""
     raw.shift_from(seq, 1)
@@ -289,6 +295,14 @@ CASES = [
         TARGET,
         Problem.HASH,
     ),
+    # The edited row passes its own checks; its successor committed to the original hash, so the
+    # edited row is the first one nothing vouches for (not the successor, which is intact).
+    Case(
+        "payload edited, its own hash recomputed",
+        lambda r: edit_and_rehash(r, TARGET),
+        TARGET,
+        Problem.SUCCESSOR,
+    ),
     Case(
         "metadata field edited (column only)",
         lambda r: edit_metadata(r, TARGET, column=True, canonical=False),
@@ -304,21 +318,30 @@ CASES = [
     Case(
         "stored hash edited", lambda r: r.set_text(TARGET, "hash", "ab" * 32), TARGET, Problem.HASH
     ),
-    Case("event deleted in the middle", lambda r: r.delete(TARGET), TARGET, Problem.MISSING),
     Case(
-        "event deleted, later ones renumbered",
-        lambda r: delete_and_close_gap(r, TARGET),
+        "prev_hash edited",
+        lambda r: r.set_text(TARGET, "prev_hash", "cd" * 32),
         TARGET,
         Problem.PREV_HASH,
     ),
-    # The forged event itself links correctly to its predecessor; the chain breaks at the next.
+    Case("event deleted in the middle", lambda r: r.delete(TARGET), TARGET, Problem.MISSING),
+    # Rows 6 and the renumbered 7 are each self-consistent, and 7 commits to a hash 6 does not
+    # have: the chain cannot tell "6 rewritten with a recomputed hash" from "something after 6
+    # removed", and either way nothing vouches for 6 any more (the message says both).
+    Case(
+        "event deleted, later ones renumbered",
+        lambda r: delete_and_close_gap(r, TARGET),
+        TARGET - 1,
+        Problem.SUCCESSOR,
+    ),
+    # The forged event links correctly to its predecessor, but the next event links past it.
     Case(
         "event inserted in the middle",
         lambda r: insert_forged(r, TARGET),
-        TARGET + 1,
-        Problem.PREV_HASH,
+        TARGET,
+        Problem.INSERTED,
     ),
-    Case("two events swapped", lambda r: swap(r, TARGET, TARGET + 1), TARGET, Problem.PREV_HASH),
+    Case("two events swapped", lambda r: swap(r, TARGET, TARGET + 1), TARGET, Problem.OUT_OF_ORDER),
     Case(
         "tail truncated (checkpoint covers it)",
         lambda r: r.delete(16, EVENTS),
@@ -332,6 +355,22 @@ CASES = [
         "history rewritten, hashes recomputed",
         lambda r: rewrite_history(r, TARGET),
         6,
+        Problem.OTHER,
+        needs_checkpoints=True,
+    ),
+    # Issue 12 §1: every hash recomputed from the first event on; nothing is intact.
+    Case(
+        "whole history rewritten, hashes recomputed",
+        lambda r: rewrite_history(r, 1),
+        1,
+        Problem.OTHER,
+        needs_checkpoints=True,
+    ),
+    # The head has no successor to vouch for it; the checkpoint at 20 does.
+    Case(
+        "last event edited, its own hash recomputed",
+        lambda r: edit_and_rehash(r, EVENTS),
+        16,
         Problem.OTHER,
         needs_checkpoints=True,
     ),
@@ -428,6 +467,9 @@ def test_tampering_is_detected_at_the_first_bad_sequence(subject: Subject, case:
         case.first_bad,
         case.problem,
     ), report.to_document()
+    # One verdict: the intact range ends just before the named row.
+    assert report.last_sequence == case.first_bad - 1, report.to_document()
+    assert report.checked == case.first_bad - 1, report.to_document()
 
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.needs_checkpoints], ids=lambda c: c.name)

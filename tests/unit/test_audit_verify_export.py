@@ -107,7 +107,7 @@ def test_swapped_events_are_named(db_path: Path) -> None:
         "UPDATE events SET sequence_number = 12 WHERE sequence_number = 13",
         "UPDATE events SET sequence_number = 13 WHERE sequence_number = -1",
     )
-    assert verify_file(db_path) == (False, 12, Problem.PREV_HASH)
+    assert verify_file(db_path) == (False, 12, Problem.OUT_OF_ORDER)
 
 
 def test_jsonl_export_verifies_on_its_own_and_names_an_edit(store: EventStore) -> None:

@@ -29,6 +29,7 @@ import orjson
 
 from claire.audit.verify import ChainBreak, Problem, VerifyReport, verify_log
 from claire.errors import ClaireError
+from claire.events.codec import GENESIS_HASH
 from claire.events.values import format_utc
 from claire.store.port import EventStore
 
@@ -330,10 +331,17 @@ def add_checkpoint_findings(
             name = finding.checkpoint.path.name if finding.checkpoint.path else "checkpoint"
             report.extra_problems.append(f"{name}: {finding.problem}")
     broken = _first_unvouched(findings, head.sequence_number)
-    current = report.first_break
-    if broken is not None and (current is None or broken.sequence_number < current.sequence_number):
-        report.first_break = broken
+    if broken is not None:
+        report.break_at(broken, _hash_before(store, broken.sequence_number))
     return report
+
+
+def _hash_before(store: EventStore, sequence: int) -> str | None:
+    """The stored hash of the row before `sequence` (the end of the intact range)."""
+    if sequence <= 1:
+        return GENESIS_HASH
+    record = next(store.iter_records(sequence - 1, sequence - 1), None)
+    return record.hash if record else None
 
 
 def verify_with_checkpoints(

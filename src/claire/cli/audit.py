@@ -317,12 +317,17 @@ def render_verify(report: VerifyReport) -> None:
     if broken is not None:
         say(f"Hash chain BROKEN at sequence {broken.sequence_number}", style="bold red")
         say(f"  Problem: {broken.problem.value}: {broken.message}")
-        say(
-            f"  Intact: sequence {report.from_sequence} → {report.last_sequence} "
-            f"({report.checked} events)"
-        )
+        say(f"  Intact: {_intact(report)}")
     for problem in report.extra_problems:
         say(f"  Problem: {problem}", style="red")
+
+
+def _intact(report: VerifyReport) -> str:
+    """The range before the first break (the break itself is never in it)."""
+    last = report.last_sequence
+    if last is None or last < report.from_sequence:
+        return f"none (the break is at the first checked sequence, {report.from_sequence})"
+    return f"sequence {report.from_sequence} → {last} ({report.checked} events)"
 
 
 @handle_errors
