@@ -167,3 +167,22 @@ def test_an_edited_applied_migration_is_refused(pg_url: str, store: EventStore) 
     sql(pg_url, "UPDATE claire_schema_migrations SET checksum = 'x' WHERE name = %s", MIGRATIONS[0])
     with pytest.raises(StoreError, match=f"migration {MIGRATIONS[0]} changed"):
         store.migrate()
+
+
+SEQUENCE_INDEXES = """
+SELECT indexname, indexdef LIKE 'CREATE UNIQUE INDEX%%' FROM pg_indexes
+WHERE tablename = 'events' AND indexdef LIKE '%%(sequence_number)'
+"""
+
+
+def test_one_index_on_sequence_number_also_after_upgrading(
+    pg_url: str, stored_trade: list[BaseEvent]
+) -> None:
+    assert sql(pg_url, SEQUENCE_INDEXES) == [("events_sequence_number_key", True)]
+    # A store migrated before 004 still has the seed's duplicate index: 004 drops it.
+    sql(pg_url, "CREATE INDEX idx_events_sequence ON events(sequence_number)")
+    sql(pg_url, "DELETE FROM claire_schema_migrations WHERE name = '004_one_sequence_index.sql'")
+    with PostgresEventStore(pg_url) as store:
+        store.migrate()
+        assert [e.sequence_number for e in store.read()] == [1, 2, 3, 4, 5]
+    assert sql(pg_url, SEQUENCE_INDEXES) == [("events_sequence_number_key", True)]
