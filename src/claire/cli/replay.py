@@ -329,6 +329,17 @@ def render_validation(report: ValidationReport) -> None:
     for check in report.checks:
         mark = "✅" if check.passed else "❌"
         _say(f"  {mark} {check.title}: {check.summary}")
+    parts = report.check("decisions").details["parts"]
+    if len(parts) > 1:
+        _say()
+        _say("Decisions per part (each with the configuration its session recorded):")
+        for part in parts:
+            mark = "✅" if part["deterministic"] else "❌"
+            _say(
+                f"  {mark} {_span(part)}: {part['decisions_matched']} of "
+                f"{part['decisions_recorded']} identical; config: {part['config_source']} "
+                f"(hash {part['config_hash'][:12]}…)"
+            )
     for check in report.checks:
         if not check.passed:
             _say()
@@ -398,11 +409,12 @@ def render_what_if(report: WhatIfReport) -> None:
     _banner("WHAT-IF REPLAY (nothing stored)")
     _say(f"Range: {report.first_sequence} → {report.last_sequence}")
     _say("Overrides: " + ", ".join(f"{k}={v}" for k, v in report.overrides.items()))
-    recorded_hash = (report.recorded_config_hash or "?")[:12]
-    _say(
-        f"Configuration: {report.config_source} (hash {recorded_hash}…) → what-if hash "
-        f"{report.whatif_config_hash[:12]}…"
-    )
+    if len(report.parts) == 1:
+        _say(f"Configuration: {_config_change(report.parts[0])}")
+    else:
+        _say("Configuration (each session's own):")
+        for part in report.parts:
+            _say(f"  {_span(part)}: {_config_change(part)}")
     _say(f"Pipeline: {report.pipeline}")
     _say()
     _say(
@@ -434,6 +446,18 @@ def render_what_if(report: WhatIfReport) -> None:
     else:
         _say()
         _say("No decision changed.")
+
+
+def _config_change(part: dict[str, Any]) -> str:
+    recorded_hash = (part["recorded_config_hash"] or "?")[:12]
+    return (
+        f"{part['config_source']} (hash {recorded_hash}…) → what-if hash "
+        f"{part['config_hash'][:12]}…"
+    )
+
+
+def _span(part: dict[str, Any]) -> str:
+    return f"{part['from_sequence']} → {part['to_sequence']}"
 
 
 def _pretty(document: Any) -> str:

@@ -1,9 +1,9 @@
-"""Which pipeline re-executes a range, and with which configuration.
+"""Which pipeline re-executes each part of a range, and with which configuration.
 
 The pipeline is the reference one or a user's, named `module:factory`; the factory takes a
-`PipelineConfig` (or None) and returns an object with `process(state, event)`. The configuration
-is the one the session was recorded with (its `session_started` alert carries it), with any
-`--set path=value` overrides applied on top.
+`PipelineConfig` (or None) and returns an object with `process(state, event)`. Each part of the
+range (see claire.replay.parts) runs with the configuration its own session recorded (its
+`session_started` alert carries it), with any `--set path=value` overrides applied on top.
 """
 
 from __future__ import annotations
@@ -14,15 +14,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from claire.errors import ClaireError
-from claire.events.model import BaseEvent
-from claire.events.payloads import EventType
-from claire.pipeline.config import PipelineConfig
+from claire.pipeline.config import PipelineConfig, PipelineConfigError
+from claire.replay.parts import Part, plan
 from claire.replay.reexecute import DecisionPipeline
-from claire.state.model import SESSION_STARTED
 from claire.store.port import EventStore
 
 REFERENCE = "reference"
 Factory = Callable[[PipelineConfig | None], DecisionPipeline]
+# Sections that configure how a session is recorded (starting equity, snapshots, batching):
+# re-execution starts from the recorded state and stores nothing, so they cannot change it.
+RECORDING_SECTIONS = ("session",)
 
 
 class PipelineSpecError(ClaireError, ValueError):
@@ -62,64 +63,91 @@ def build_pipeline(factory: Factory, config: PipelineConfig, name: str) -> Decis
     return pipeline
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedConfig:
-    """The configuration that recorded a range, and where it came from."""
+def apply_overrides(config: PipelineConfig, overrides: Mapping[str, str]) -> PipelineConfig:
+    """`config` with the overrides that change a value applied; a bad one is refused.
 
-    config: PipelineConfig
-    source: str  # e.g. "session_started alert at sequence 1", or "default (none recorded)"
-    recorded_hash: str | None
-
-
-def recorded_config(store: EventStore, first: int, last: int) -> RecordedConfig:
-    """The config of the session that recorded first..last.
-
-    That is the latest `session_started` alert stored before `first`, or else the first one
-    inside the range (a range that begins with its session).
+    An override equal to the value in force (2.0 for 2) changes nothing, not even the text.
     """
-    chosen: BaseEvent | None = None
-    for alert in store.read(1, last, event_types=[EventType.ALERT]):
-        if alert.payload.get("code") != SESSION_STARTED:
-            continue
-        if chosen is None or (alert.sequence_number or 0) < first:
-            chosen = alert
-        if (alert.sequence_number or 0) >= first:
-            break
-    if chosen is None:
-        return RecordedConfig(PipelineConfig(), "default (no session_started alert found)", None)
-    document = config_document(chosen.payload.get("context", {}))
-    where = f"session_started alert at sequence {chosen.sequence_number}"
-    if document is None:
-        return RecordedConfig(PipelineConfig(), f"default ({where} carries no config)", None)
-    config = PipelineConfig.from_document(document, f"configuration recorded in the {where}")
-    return RecordedConfig(config, where, config.config_hash())
+    changed: dict[str, str] = {}
+    for path, text in overrides.items():
+        section = path.strip().split(".")[0]
+        if section in RECORDING_SECTIONS:
+            raise PipelineConfigError(
+                f"--set {path}: cannot apply here: the {section!r} section configures how a "
+                "session is recorded (starting equity, snapshots, batching), and "
+                "re-execution starts from the recorded state and records nothing"
+            )
+        candidate = config.with_overrides({path: text})
+        if _value_at(candidate, path) != _value_at(config, path):
+            changed[path] = text
+    return config.with_overrides(changed) if changed else config
 
 
-def config_document(context: Mapping[str, Any]) -> Any:
-    """The config document inside a session_started alert's context."""
-    for key in ("config", "pipeline_config", "configuration"):
-        if key in context:
-            return context[key]
-    return None
+def _value_at(config: PipelineConfig, path: str) -> Any:
+    node: Any = config
+    for name in path.strip().split("."):
+        node = getattr(node, name)
+    return node
 
 
-def resolve_config(
-    store: EventStore, first: int, last: int, overrides: Mapping[str, str] | None
-) -> tuple[RecordedConfig, PipelineConfig]:
-    """The recorded config and the one to run (recorded, with overrides applied)."""
-    recorded = recorded_config(store, first, last)
-    config = recorded.config.with_overrides(dict(overrides)) if overrides else recorded.config
-    return recorded, config
+@dataclass(frozen=True, slots=True)
+class PreparedPart:
+    """A part of the range and the pipeline that re-executes it."""
+
+    part: Part
+    pipeline_name: str
+    pipeline: DecisionPipeline
+    config_hash: str  # of the configuration it runs with (the recorded one plus overrides)
+
+    @property
+    def recorded_hash(self) -> str | None:
+        return self.part.session.recorded_hash if self.part.session is not None else None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "from_sequence": self.part.first,
+            "to_sequence": self.part.last,
+            "pipeline": self.pipeline_name,
+            "config_source": self.part.config_source,
+            "recorded_config_hash": self.recorded_hash,
+            "config_hash": self.config_hash,
+        }
+
+
+def prepare(
+    store: EventStore,
+    first: int,
+    last: int,
+    *,
+    pipeline: str | None,
+    overrides: Mapping[str, str] | None,
+) -> list[PreparedPart]:
+    """Each part of first..last with its pipeline, built from its recorded configuration."""
+    name, factory = load_factory(pipeline)
+    prepared = []
+    for part in plan(store, first, last):
+        document = part.config_document
+        config = (
+            PipelineConfig()
+            if document is None
+            else PipelineConfig.from_document(
+                document, f"configuration recorded in the {part.config_source}"
+            )
+        )
+        if overrides:
+            config = apply_overrides(config, overrides)
+        runner = build_pipeline(factory, config, name)
+        prepared.append(PreparedPart(part, name, runner, config.config_hash()))
+    return prepared
 
 
 __all__ = [
     "REFERENCE",
     "Factory",
     "PipelineSpecError",
-    "RecordedConfig",
+    "PreparedPart",
+    "apply_overrides",
     "build_pipeline",
-    "config_document",
     "load_factory",
-    "recorded_config",
-    "resolve_config",
+    "prepare",
 ]

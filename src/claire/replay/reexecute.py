@@ -15,6 +15,7 @@ recorded.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -132,6 +133,7 @@ class Reexecution:
         *,
         ignore_fields: Iterable[str] = (),
         track_recorded_state: bool = False,
+        recorded_state: SystemState | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressCallback | None = None,
     ) -> None:
@@ -142,7 +144,9 @@ class Reexecution:
         self.batch_size = batch_size
         self.progress = progress
         self.result = ReexecutionResult(first, last, replayed_state=start_state)
-        if track_recorded_state:
+        if recorded_state is not None:  # a previous part's recorded state, carried on
+            self.result.recorded_state = recorded_state
+        elif track_recorded_state:
             self.result.recorded_state = start_state.copy()
 
     def run(self) -> ReexecutionResult:
@@ -335,6 +339,33 @@ def reexecute(
     return Reexecution(store, pipeline, first, last, start_state, **options).run()
 
 
+def combine(results: list[ReexecutionResult]) -> ReexecutionResult:
+    """The parts of a range re-executed one after another, as one result (in range order)."""
+    last = results[-1]
+    total = ReexecutionResult(
+        results[0].first_sequence,
+        last.last_sequence,
+        replayed_state=last.replayed_state,
+        recorded_state=last.recorded_state,
+    )
+    blocked: Counter[str] = Counter()
+    for part in results:
+        total.inputs += part.inputs
+        total.decisions_recorded += part.decisions_recorded
+        total.decisions_replayed += part.decisions_replayed
+        total.decisions_matched += part.decisions_matched
+        total.decisions_changed += part.decisions_changed
+        if total.first_divergence is None:
+            total.first_divergence = part.first_divergence
+        total.trades_recorded.update(part.trades_recorded)
+        total.trades_replayed.update(part.trades_replayed)
+        blocked.update(part.blocked_calls)
+        total.events_read += part.events_read
+        total.elapsed_seconds += part.elapsed_seconds
+    total.blocked_calls = dict(blocked)
+    return total
+
+
 PipelineFactory = Callable[..., DecisionPipeline]
 
 __all__ = [
@@ -345,5 +376,6 @@ __all__ = [
     "PipelineFactory",
     "Reexecution",
     "ReexecutionResult",
+    "combine",
     "reexecute",
 ]

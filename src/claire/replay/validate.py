@@ -4,8 +4,10 @@
    (the seed's check); on failure, a structured diff of the two states in the seed's shape.
 2. Snapshots: every `state_snapshot` stored in A..B has the hash of the state the replay rebuilt
    at its `at_sequence`, and its own state document hashes to that recorded hash.
-3. Decisions: the pipeline re-executed on the recorded inputs of A..B, from the state at A-1,
-   emits exactly the recorded decisions (see claire.replay.reexecute).
+3. Decisions: the pipeline re-executed on the recorded inputs of A..B emits exactly the
+   recorded decisions (see claire.replay.reexecute). The range is cut into parts, one per
+   session (see claire.replay.parts); each part runs with the configuration its session
+   recorded, from the state the log records just before it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from claire.events.codec import content_hash
 from claire.events.payloads import EventType
 from claire.replay.diff import state_diff
 from claire.replay.engine import Checkpoint, ReplayEngine, ReplayResult
-from claire.replay.pipelines import build_pipeline, load_factory, resolve_config
-from claire.replay.reexecute import ReexecutionResult, reexecute
+from claire.replay.pipelines import PreparedPart, prepare
+from claire.replay.reexecute import ReexecutionResult, combine, reexecute
 from claire.state.model import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
 
@@ -152,39 +154,42 @@ class Validator:
 
     def validate(self, first: int, last: int | None = None) -> ValidationReport:
         started = time.perf_counter()
-        # Load the pipeline first: a bad --pipeline or --set is a usage error, found at once.
-        name, factory = load_factory(self.pipeline_spec)
         first, last = self.engine.resolve_sequence_range(first, last)
-        recorded, config = resolve_config(self.store, first, last, self.overrides)
-        pipeline = build_pipeline(factory, config, name)
+        # Build every part's pipeline first: a bad --pipeline or --set is found at once.
+        parts = prepare(
+            self.store, first, last, pipeline=self.pipeline_spec, overrides=self.overrides
+        )
 
         watch = _SnapshotWatch(self._recorded_snapshots(first, last))
-        start_state: list[SystemState] = []
         checkpoints = watch.checkpoints(self.store)
-        previous = checkpoints.get(first - 1)
-
-        def capture(state: SystemState) -> None:
-            start_state.append(state.copy())
-            if previous is not None:
-                previous(state)
-
-        checkpoints[first - 1] = capture
+        # Each part is re-executed from the state the log records just before it.
+        starts: dict[int, SystemState] = {}
+        for prepared in parts:
+            at = prepared.part.first - 1
+            checkpoints[at] = _capture(starts, at, checkpoints.get(at))
         replay1 = self._replay("replay 1", first, last, checkpoints)
         replay2 = self._replay("replay 2", first, last, None)
         checks = [self._replay_check(replay1, replay2), self._snapshot_check(watch)]
 
         ignore = (CONFIG_HASH_FIELD,) if self.overrides else ()
-        decisions = reexecute(
-            self.store,
-            pipeline,
-            first,
-            last,
-            start_state[0],
-            ignore_fields=ignore,
-            batch_size=self.batch_size,
-            progress=self._stage("decisions"),
-        )
-        checks.append(_decision_check(decisions, name, recorded.source, config.config_hash()))
+        results = []
+        done = 0
+        for prepared in parts:
+            part = prepared.part
+            results.append(
+                reexecute(
+                    self.store,
+                    prepared.pipeline,
+                    part.first,
+                    part.last,
+                    starts[part.first - 1],
+                    ignore_fields=ignore,
+                    batch_size=self.batch_size,
+                    progress=self._stage("decisions", done, last - first + 1),
+                )
+            )
+            done += part.size
+        checks.append(_decision_check(parts, results))
         return ValidationReport(first, last, checks, time.perf_counter() - started)
 
     def _replay(
@@ -194,11 +199,14 @@ class Validator:
             first, last, use_snapshots=False, progress=self._stage(stage), checkpoints=checkpoints
         )
 
-    def _stage(self, stage: str) -> Callable[[int, int], None] | None:
+    def _stage(
+        self, stage: str, offset: int = 0, overall: int | None = None
+    ) -> Callable[[int, int], None] | None:
+        """Progress of one stage; a part's progress counts from `offset` of `overall`."""
         progress = self.progress
         if progress is None:
             return None
-        return lambda done, total: progress(stage, done, total)
+        return lambda done, total: progress(stage, offset + done, overall or total)
 
     def _recorded_snapshots(self, first: int, last: int) -> list[_RecordedSnapshot]:
         found = []
@@ -263,35 +271,64 @@ class Validator:
         return CheckResult("snapshots", title, False, summary, {"failures": failed})
 
 
-def _decision_check(
-    result: ReexecutionResult, pipeline: str, config_source: str, config_hash: str
-) -> CheckResult:
+def _capture(starts: dict[int, SystemState], at: int, then: Checkpoint | None) -> Checkpoint:
+    def capture(state: SystemState) -> None:
+        starts[at] = state.copy()
+        if then is not None:
+            then(state)
+
+    return capture
+
+
+def _decision_check(parts: list[PreparedPart], results: list[ReexecutionResult]) -> CheckResult:
+    total = combine(results)
+    # The part that diverged first (else the first) speaks for the check as a whole.
+    focus = next(
+        (p for p, r in zip(parts, results, strict=True) if r.first_divergence is not None),
+        parts[0],
+    )
     details: dict[str, Any] = {
-        "pipeline": pipeline,
-        "config_source": config_source,
-        "config_hash": config_hash,
-        "inputs": result.inputs,
-        "decisions_recorded": result.decisions_recorded,
-        "decisions_replayed": result.decisions_replayed,
-        "decisions_matched": result.decisions_matched,
-        "decisions_diverged": result.decisions_changed,
-        "blocked_calls": dict(sorted(result.blocked_calls.items())),
-        "events_per_second": round(result.events_per_second, 1),
+        "pipeline": focus.pipeline_name,
+        "config_source": focus.part.config_source,
+        "config_hash": focus.config_hash,
+        "inputs": total.inputs,
+        "decisions_recorded": total.decisions_recorded,
+        "decisions_replayed": total.decisions_replayed,
+        "decisions_matched": total.decisions_matched,
+        "decisions_diverged": total.decisions_changed,
+        "blocked_calls": dict(sorted(total.blocked_calls.items())),
+        "events_per_second": round(total.events_per_second, 1),
+        "parts": [_part_document(p, r) for p, r in zip(parts, results, strict=True)],
     }
     title = "Decisions re-executed"
-    divergence = result.first_divergence
+    divergence = total.first_divergence
     if divergence is None:
         summary = (
-            f"{result.decisions_matched} of {result.decisions_recorded} recorded decisions "
-            f"re-executed identically from {result.inputs} inputs"
+            f"{total.decisions_matched} of {total.decisions_recorded} recorded decisions "
+            f"re-executed identically from {total.inputs} inputs"
         )
+        if len(parts) > 1:
+            summary += f" ({len(parts)} parts, each with its own recorded configuration)"
         return CheckResult("decisions", title, True, summary, details)
     details["first_divergence"] = divergence.to_document()
     summary = (
         f"first divergence at sequence {divergence.sequence_number} ({divergence.event_type}, "
-        f"{divergence.kind}); {result.decisions_changed} decision(s) differ"
+        f"{divergence.kind}); {total.decisions_changed} decision(s) differ"
     )
     return CheckResult("decisions", title, False, summary, details)
+
+
+def _part_document(prepared: PreparedPart, result: ReexecutionResult) -> dict[str, Any]:
+    divergence = result.first_divergence
+    return {
+        **prepared.to_document(),
+        "inputs": result.inputs,
+        "decisions_recorded": result.decisions_recorded,
+        "decisions_matched": result.decisions_matched,
+        "decisions_diverged": result.decisions_changed,
+        "deterministic": divergence is None,
+        "first_divergence": divergence.to_document() if divergence is not None else None,
+    }
 
 
 def validate(

@@ -1,9 +1,11 @@
 """What-if replay: re-run the decisions of a range with changed parameters, store nothing.
 
-The pipeline runs on the recorded inputs from the state at A-1 with the recorded configuration
-plus the overrides; its decisions are compared with the recorded ones. The report says how many
-decisions changed, which trades (correlation ids of order requests) appear or disappear, the
-difference in final equity, and the first changed decision in the validation diff format.
+The pipeline runs on the recorded inputs from the state at A-1; each session's part of the range
+runs with the configuration that session recorded plus the overrides, and the what-if state
+carries on from one part to the next. Its decisions are compared with the recorded ones. The
+report says how many decisions changed, which trades (correlation ids of order requests)
+appear or disappear, the difference in final equity, and the first changed decision in the
+validation diff format.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from decimal import Decimal
 from typing import Any
 
 from claire.replay.engine import ProgressCallback, ReplayEngine, SnapshotUsed
-from claire.replay.pipelines import build_pipeline, load_factory, resolve_config
-from claire.replay.reexecute import Divergence, reexecute
+from claire.replay.pipelines import prepare
+from claire.replay.reexecute import Divergence, combine, reexecute
 from claire.replay.validate import CONFIG_HASH_FIELD
 from claire.state.model import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
@@ -55,6 +57,7 @@ class WhatIfReport:
     config_source: str
     recorded_config_hash: str | None
     whatif_config_hash: str
+    parts: list[dict[str, Any]]
     snapshot: SnapshotUsed | None
     inputs: int
     decisions_recorded: int
@@ -96,6 +99,7 @@ class WhatIfReport:
             "config_source": self.config_source,
             "recorded_config_hash": self.recorded_config_hash,
             "whatif_config_hash": self.whatif_config_hash,
+            "parts": self.parts,
             "snapshot_used": self.snapshot.to_document() if self.snapshot else None,
             "inputs": self.inputs,
             "decisions_recorded": self.decisions_recorded,
@@ -127,34 +131,44 @@ def what_if(
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressCallback | None = None,
 ) -> WhatIfReport:
-    """Re-run first..last with `overrides` applied to the recorded configuration."""
-    name, factory = load_factory(pipeline)
+    """Re-run first..last with `overrides` applied to each part's recorded configuration."""
     engine = ReplayEngine(store, use_snapshots=use_snapshots, batch_size=batch_size)
     first, last = engine.resolve_sequence_range(first, last)
-    recorded, config = resolve_config(store, first, last, overrides)
-    runner = build_pipeline(factory, config, name)
+    parts = prepare(store, first, last, pipeline=pipeline, overrides=overrides)
     start = engine.state_at(first - 1)
-    result = reexecute(
-        store,
-        runner,
-        first,
-        last,
-        start.state,
-        # The config hash in each decision's metadata changes by construction: not a change.
-        ignore_fields=(CONFIG_HASH_FIELD,),
-        track_recorded_state=True,
-        batch_size=batch_size,
-        progress=progress,
-    )
+    replayed, recorded = start.state, start.state.copy()
+    results = []
+    for prepared in parts:
+        part = prepared.part
+        done = part.first - first
+        results.append(
+            reexecute(
+                store,
+                prepared.pipeline,
+                part.first,
+                part.last,
+                replayed,
+                # A decision's config hash changes by construction: not a change.
+                ignore_fields=(CONFIG_HASH_FIELD,),
+                recorded_state=recorded,
+                batch_size=batch_size,
+                progress=_offset(progress, done, last - first + 1),
+            )
+        )
+        replayed = results[-1].replayed_state
+        recorded = results[-1].recorded_state or recorded
+    result = combine(results)
+    head = parts[0]
     assert result.recorded_state is not None
     return WhatIfReport(
         first_sequence=first,
         last_sequence=last,
         overrides=dict(overrides),
-        pipeline=name,
-        config_source=recorded.source,
-        recorded_config_hash=recorded.recorded_hash,
-        whatif_config_hash=config.config_hash(),
+        pipeline=head.pipeline_name,
+        config_source=head.part.config_source,
+        recorded_config_hash=head.recorded_hash,
+        whatif_config_hash=head.config_hash,
+        parts=[p.to_document() for p in parts],
         snapshot=start.snapshot,
         inputs=result.inputs,
         decisions_recorded=result.decisions_recorded,
@@ -168,6 +182,14 @@ def what_if(
         blocked_calls=result.blocked_calls,
         elapsed_seconds=start.elapsed_seconds + result.elapsed_seconds,
     )
+
+
+def _offset(
+    progress: ProgressCallback | None, offset: int, overall: int
+) -> ProgressCallback | None:
+    if progress is None:
+        return None
+    return lambda done, _total: progress(offset + done, overall)
 
 
 __all__ = ["Outcome", "WhatIfReport", "what_if"]
