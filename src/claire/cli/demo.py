@@ -27,6 +27,7 @@ from claire.pipeline.csv_source import CsvFormat
 from claire.pipeline.recorder import SessionResult
 from claire.pipeline.sessions import record_csv, record_demo
 from claire.store.facade import default_url
+from claire.store.locks import recording_lock
 from claire.store.sqlite import path_from_url
 
 FreshFlag = Annotated[
@@ -83,10 +84,13 @@ def demo(
       claire demo --fresh --json
     """
     url = database_url or default_url()
-    if fresh:
-        _delete_sqlite_store(url)
-    with store_from(url) as store, _progress(not json, "Recording demo day") as progress:
-        result = record_demo(store, progress=progress)
+    doomed = _fresh_files(url) if fresh else []
+    # Locked before --fresh deletes anything: a second recorder fails having touched nothing.
+    with recording_lock(url):
+        for path in doomed:
+            path.unlink(missing_ok=True)
+        with store_from(url) as store, _progress(not json, "Recording demo day") as progress:
+            result = record_demo(store, progress=progress)
     _report(result, url, database_url, json)
 
 
@@ -115,7 +119,11 @@ def record(
     pipeline_config = _load_config(config)
     columns = _columns(column or [])
     url = database_url or default_url()
-    with store_from(url) as store, _progress(not json, f"Recording {symbol}") as progress:
+    with (
+        recording_lock(url),
+        store_from(url) as store,
+        _progress(not json, f"Recording {symbol}") as progress,
+    ):
         result = record_csv(
             store,
             market_data,
@@ -148,10 +156,10 @@ def _columns(items: list[str]) -> dict[str, str]:
     return mapping
 
 
-def _delete_sqlite_store(url: str) -> None:
-    """--fresh removes the embedded file; a server database is never dropped from here."""
+def _fresh_files(url: str) -> list[Path]:
+    """What --fresh removes: the embedded file; a server database is never dropped from here."""
     if url.startswith("memory://"):
-        return
+        return []
     if not url.startswith("sqlite://"):
         raise UsageError(
             "--fresh only deletes the embedded SQLite store; events in a server database are "
@@ -159,9 +167,8 @@ def _delete_sqlite_store(url: str) -> None:
         )
     path = path_from_url(url)
     if path == ":memory:":
-        return
-    for suffix in ("", "-wal", "-shm"):
-        Path(path + suffix).unlink(missing_ok=True)
+        return []
+    return [Path(path + suffix) for suffix in ("", "-wal", "-shm")]
 
 
 @contextmanager
@@ -197,6 +204,14 @@ def _report(result: SessionResult, url: str, given_url: str | None, json: bool) 
     console.print(RULE)
     console.print(f"SESSION RECORDED: {summary['session_id']}")
     console.print(RULE)
+    interrupted = result.interrupted
+    if interrupted is not None:
+        console.print(
+            f"⚠ Noted first (alert session_interrupted at sequence {interrupted.noted_at}): "
+            f"{interrupted.describe()}",
+            style="yellow",
+            markup=False,
+        )
     console.print(f"Store:     {url}")
     console.print(
         f"Sequences: {summary['first_sequence']} → {summary['last_sequence']}"

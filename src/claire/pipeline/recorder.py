@@ -1,7 +1,9 @@
 """Recording a session: market data -> pipeline -> store, in batches, with state snapshots.
 
-The recorder is the pipeline's only writer for a session: it rebuilds the state from the store
-(latest snapshot + the events after it), opens the session with a `session_started` alert,
+The recorder is the pipeline's only writer for a session: it holds the store's recording lock
+(claire.store.locks) for the whole session, rebuilds the state from the store (latest snapshot
++ the events after it), notes a previous session that never finished (`session_interrupted`),
+opens the session with a `session_started` alert,
 stamps each bar as a market_data event, lets the pipeline decide, and appends everything in
 batches. After a batch is stored it knows the sequence numbers, so every `snapshot_every`
 stored events it emits a `state_snapshot` whose `at_sequence` is the last event folded: folding
@@ -13,7 +15,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -33,13 +35,19 @@ from claire.events.payloads import (
 from claire.events.values import decimal_to_str
 from claire.gc_tuning import relaxed_gc
 from claire.pipeline.bars import Bar
+from claire.pipeline.interruptions import (
+    RECORDER_SERVICE,
+    SESSION_FINISHED,
+    SESSION_INTERRUPTED,
+    InterruptedSession,
+    find_interrupted,
+)
 from claire.pipeline.pipeline import PIPELINE_VERSION, Pipeline
 from claire.pipeline.writer import BatchWriter
 from claire.state.model import SESSION_STARTED, SystemState
+from claire.store.locks import recording_lock
 from claire.store.port import EventStore
 
-SESSION_FINISHED = "session_finished"
-RECORDER_SERVICE = "claire-recorder"
 MARKET_DATA_SERVICE = "claire-market-data"
 # Every deterministic id of the pipeline (sessions, market data correlation ids) lives here.
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://github.com/claire-de-binaire/claire")
@@ -80,6 +88,7 @@ class SessionResult:
     snapshots: int = 0
     example_decision_id: UUID | None = None
     example_correlation_id: UUID | None = None
+    interrupted: InterruptedSession | None = None  # the unfinished session noted first
 
     @property
     def total_events(self) -> int:
@@ -122,6 +131,7 @@ class SessionResult:
             "example_correlation_id": str(self.example_correlation_id)
             if self.example_correlation_id
             else None,
+            "interrupted_session": self.interrupted.to_document() if self.interrupted else None,
         }
 
 
@@ -158,9 +168,11 @@ class SessionRecorder:
         *,
         state: SystemState | None = None,
     ) -> SessionResult:
-        """Record `bars`; `state` is the store's current state if the caller rebuilt it."""
-        run = _Run(self, session, total_bars, state or rebuild_state(self.store))
-        return run.execute(iter(bars))
+        """Record `bars`; `state` is the store's current state if the caller rebuilt it (holding
+        the recording lock since: see claire.store.locks)."""
+        with recording_lock(self.store.url):
+            run = _Run(self, session, total_bars, state or rebuild_state(self.store))
+            return run.execute(iter(bars))
 
 
 class _Run:
@@ -218,6 +230,9 @@ class _Run:
         return self.result
 
     def record_all(self, first: Bar, rest: Iterator[Bar]) -> int:
+        interrupted = find_interrupted(self.store)
+        if interrupted is not None:
+            self.note_interrupted(interrupted, first.time)
         self.open_session(first.time)
         done = 0
         for bar in _chain(first, rest):
@@ -227,6 +242,20 @@ class _Run:
                 self.progress(done, self.total)
         self.close_session()
         return done
+
+    def note_interrupted(self, interrupted: InterruptedSession, when: datetime) -> None:
+        """Before anything else: the previous session ended without session_finished."""
+        context = {**interrupted.context(), "noted_by_session": str(self.session.session_id)}
+        alert = self.alert(
+            SESSION_INTERRUPTED,
+            interrupted.describe(),
+            context,
+            when,
+            level=AlertLevel.WARNING,
+            correlation_id=interrupted.session_id,  # `claire trace` of that session shows it
+        )
+        self.add_input(alert)
+        self.result.interrupted = replace(interrupted, noted_at=self.next_sequence)
 
     def open_session(self, when: datetime) -> None:
         equity = self.result.starting_equity
@@ -285,11 +314,20 @@ class _Run:
         ):
             self.flush()
 
-    def alert(self, code: str, message: str, context: dict[str, Any], when: datetime) -> BaseEvent:
+    def alert(
+        self,
+        code: str,
+        message: str,
+        context: dict[str, Any],
+        when: datetime,
+        *,
+        level: AlertLevel = AlertLevel.INFO,
+        correlation_id: UUID | None = None,
+    ) -> BaseEvent:
         return self.recorder.create(
             EventType.ALERT,
-            {"level": AlertLevel.INFO, "code": code, "message": message, "context": context},
-            correlation_id=self.session.session_id,
+            {"level": level, "code": code, "message": message, "context": context},
+            correlation_id=correlation_id or self.session.session_id,
             timestamp_utc=when,
         )
 

@@ -24,6 +24,7 @@ from claire.pipeline.recorder import (
     session_id_for,
 )
 from claire.pipeline.synthetic import SOURCE, SyntheticMarket
+from claire.store.locks import recording_lock
 from claire.store.port import EventStore
 
 DEMO_FIRST_DAY = date(2025, 2, 14)
@@ -46,7 +47,15 @@ def record_demo(
     progress: Progress | None = None,
 ) -> SessionResult:
     """Record one synthetic trading day (three symbols) after whatever the store holds."""
-    pipeline = pipeline or reference_pipeline(config)
+    with recording_lock(store.url):  # the day and the state it continues are read under it
+        return _record_demo(
+            store, pipeline or reference_pipeline(config), bars_per_symbol, progress
+        )
+
+
+def _record_demo(
+    store: EventStore, pipeline: Pipeline, bars_per_symbol: int, progress: Progress | None
+) -> SessionResult:
     state = rebuild_state(store)
     day = DEMO_FIRST_DAY
     if state.day is not None:
@@ -85,8 +94,17 @@ def record_csv(
     file = Path(path)
     digest = hashlib.sha256(file.read_bytes()).hexdigest()
     pipeline = pipeline or reference_pipeline(config)
-    head = store.head().sequence_number
-    session = SessionSpec(
+    with recording_lock(store.url):
+        head = store.head().sequence_number
+        session = _csv_session(file, symbol, digest=digest, fmt=fmt, rows=len(bars), head=head)
+        recorder = SessionRecorder(store, pipeline, progress=progress)
+        return recorder.record(session, bars, len(bars))
+
+
+def _csv_session(
+    file: Path, symbol: str, *, digest: str, fmt: CsvFormat | str, rows: int, head: int
+) -> SessionSpec:
+    return SessionSpec(
         session_id_for("csv", symbol, digest, head),
         f"csv:{file.name}",
         {
@@ -95,8 +113,6 @@ def record_csv(
             "sha256": digest,
             "symbol": symbol,
             "format": CsvFormat(fmt).value,
-            "rows": len(bars),
+            "rows": rows,
         },
     )
-    recorder = SessionRecorder(store, pipeline, progress=progress)
-    return recorder.record(session, bars, len(bars))
