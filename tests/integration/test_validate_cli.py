@@ -206,6 +206,7 @@ def test_a_snapshot_whose_state_was_edited_and_rehashed_fails_with_a_diff(pg_url
         (["--sequence", "1", "5", "--set", "risk.nope=1"], 2, "unknown configuration path"),
         (["--sequence", "1", "5", "--set", "risk.max_exposure_pct"], 2, "expected path=value"),
         (["--sequence", "1", "5", "--pipeline", "no.such.module:f"], 2, "cannot import"),
+        (["--sequence", "1", "5", "--pipeline", "nothing"], 2, "no pipeline of that name"),
         (["--sequence", "1", "5", "--from", "2025-02-14"], 2, "not both"),
         (["--from", "2025-13-40"], 2, "--from"),
         (["--sequence", "100000", "100001"], 1, "the log ends at sequence"),

@@ -14,6 +14,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "claire"
 FORBIDDEN = {
     "state": ("claire.replay", "claire.pipeline", "claire.api", "claire.cli", "claire.ingest"),
     "pipeline": ("claire.replay", "claire.api", "claire.cli", "claire.ingest"),
+    "replay": ("claire.pipeline", "claire.api", "claire.cli", "claire.ingest"),
     "events": ("claire.store", "claire.state", "claire.replay", "claire.pipeline", "claire.api"),
     "store": ("claire.state", "claire.replay", "claire.pipeline", "claire.api", "claire.cli"),
 }

@@ -31,7 +31,7 @@ from claire.cli.ranges import (
 )
 from claire.pipeline.config import PipelineConfigError, parse_overrides
 from claire.replay.engine import ReplayEngine, ReplayResult
-from claire.replay.pipelines import PipelineSpecError
+from claire.replay.pipelines import OverrideError, PipelineSpecError
 from claire.replay.validate import CheckResult, ValidationReport, Validator
 from claire.replay.whatif import WhatIfReport, what_if
 from claire.store.port import EventStore
@@ -53,7 +53,8 @@ PipelineOption = Annotated[
     typer.Option(
         "--pipeline",
         metavar="MODULE:FACTORY",
-        help="Decision pipeline to re-execute (default: the reference pipeline).",
+        help="Decision pipeline to re-execute: a name or code version registered in the "
+        "entry point group claire.pipelines, or module:attribute (default: reference).",
     ),
 ]
 
@@ -151,7 +152,7 @@ def validate(
                 report = Validator(
                     store, pipeline=pipeline, overrides=changes, progress=progress
                 ).validate(first, last)
-            except (PipelineConfigError, PipelineSpecError) as exc:
+            except (OverrideError, PipelineSpecError) as exc:
                 raise UsageError(str(exc)) from None
     if json:
         print_json(report.to_document())
@@ -207,7 +208,7 @@ def _run_what_if(
                 use_snapshots=use_snapshots,
                 progress=progress,
             )
-        except (PipelineConfigError, PipelineSpecError) as exc:
+        except (OverrideError, PipelineSpecError) as exc:
             raise UsageError(str(exc)) from None
 
 

@@ -22,7 +22,7 @@ from claire.events.codec import content_hash
 from claire.events.payloads import EventType
 from claire.replay.diff import state_diff
 from claire.replay.engine import Checkpoint, ReplayEngine, ReplayResult
-from claire.replay.pipelines import PreparedPart, prepare
+from claire.replay.pipelines import PipelineRegistry, PreparedPart, prepare
 from claire.replay.reexecute import ReexecutionResult, combine, reexecute
 from claire.state.model import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
@@ -142,12 +142,14 @@ class Validator:
         *,
         pipeline: str | None = None,
         overrides: Mapping[str, str] | None = None,
+        registry: PipelineRegistry | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: StageProgress | None = None,
     ) -> None:
         self.store = store
         self.pipeline_spec = pipeline
         self.overrides = dict(overrides or {})
+        self.registry = registry
         self.engine = ReplayEngine(store, use_snapshots=False, batch_size=batch_size)
         self.batch_size = batch_size
         self.progress = progress
@@ -157,7 +159,12 @@ class Validator:
         first, last = self.engine.resolve_sequence_range(first, last)
         # Build every part's pipeline first: a bad --pipeline or --set is found at once.
         parts = prepare(
-            self.store, first, last, pipeline=self.pipeline_spec, overrides=self.overrides
+            self.store,
+            first,
+            last,
+            pipeline=self.pipeline_spec,
+            overrides=self.overrides,
+            registry=self.registry,
         )
 
         watch = _SnapshotWatch(self._recorded_snapshots(first, last))

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from claire.replay.engine import ProgressCallback, ReplayEngine, SnapshotUsed
-from claire.replay.pipelines import prepare
+from claire.replay.pipelines import PipelineRegistry, prepare
 from claire.replay.reexecute import Divergence, combine, reexecute
 from claire.replay.validate import CONFIG_HASH_FIELD
 from claire.state.model import SystemState
@@ -127,6 +127,7 @@ def what_if(
     overrides: Mapping[str, str],
     *,
     pipeline: str | None = None,
+    registry: PipelineRegistry | None = None,
     use_snapshots: bool = True,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressCallback | None = None,
@@ -134,7 +135,7 @@ def what_if(
     """Re-run first..last with `overrides` applied to each part's recorded configuration."""
     engine = ReplayEngine(store, use_snapshots=use_snapshots, batch_size=batch_size)
     first, last = engine.resolve_sequence_range(first, last)
-    parts = prepare(store, first, last, pipeline=pipeline, overrides=overrides)
+    parts = prepare(store, first, last, pipeline=pipeline, overrides=overrides, registry=registry)
     start = engine.state_at(first - 1)
     replayed, recorded = start.state, start.state.copy()
     results = []
