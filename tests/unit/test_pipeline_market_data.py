@@ -125,3 +125,19 @@ def test_missing_column_names_the_header(tmp_path: Path) -> None:
         read_csv(file, "TEST", fmt="ticks")
     with pytest.raises(MarketDataError, match="format 'candles'"):
         read_csv(file, "TEST", fmt="candles")
+
+
+def test_duplicate_timestamps_are_refused_with_all_their_line_numbers(tmp_path: Path) -> None:
+    rows = ["timestamp,price,volume"]
+    rows += [f"2025-02-14T00:00:{second:02d}Z,100,1" for second in range(10)]
+    rows.insert(4, rows[3])  # line 5 repeats line 4
+    rows[8:8] = ["", rows[7], rows[7]]  # lines 10 and 11 repeat line 8 (after a blank line 9)
+    rows += [f"2025-02-14T00:01:{second:02d}Z,100,1" for second in (0, 0, 1, 1, 2, 2, 3, 3, 4, 4)]
+    file = _write(tmp_path / "dup.csv", "\n".join(rows) + "\n")
+    with pytest.raises(MarketDataError) as refused:
+        read_csv(file, "TEST", fmt="ticks")
+    message = str(refused.value)
+    assert "dup.csv: 7 timestamp(s) appear more than once" in message
+    assert "2025-02-14T00:00:02+00:00 at lines 4, 5;" in message
+    assert "2025-02-14T00:00:05+00:00 at lines 8, 10, 11;" in message
+    assert message.endswith("; and 2 more")

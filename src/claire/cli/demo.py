@@ -53,6 +53,13 @@ FormatOption = Annotated[
     CsvFormat,
     typer.Option("--format", help="bars: OHLCV rows; ticks: timestamp,price,volume rows."),
 ]
+AppendOverlapFlag = Annotated[
+    bool,
+    typer.Option(
+        "--append-overlap",
+        help="Record bars even if bars for the same symbol and time are stored already.",
+    ),
+]
 ColumnOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -102,13 +109,16 @@ def record(
     config: ConfigOption = None,
     fmt: FormatOption = CsvFormat.BARS,
     column: ColumnOption = None,
+    append_overlap: AppendOverlapFlag = False,
     database_url: DatabaseUrl = None,
     json: JsonFlag = False,
 ) -> None:
     """Record a session from a CSV file of market data through the reference pipeline.
 
-    The whole file is read and checked first: a malformed row is reported with its line
-    number and nothing is stored. Timestamps without a zone are UTC; a date alone is midnight.
+    The whole file is read and checked first: a malformed row, rows out of time order or a
+    timestamp that appears twice is reported with its line numbers and nothing is stored.
+    Timestamps without a zone are UTC; a date alone is midnight. Bars already stored for the
+    symbol and time are refused, naming the overlap (--append-overlap records them anyway).
 
     Examples:
 
@@ -132,6 +142,7 @@ def record(
             columns=columns,
             config=pipeline_config,
             progress=progress,
+            append_overlap=append_overlap,
         )
     _report(result, url, database_url, json)
 

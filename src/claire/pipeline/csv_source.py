@@ -3,13 +3,16 @@
 Columns are matched by name, case-insensitively; `columns` maps our names (timestamp, open,
 high, low, close, price, volume, bid, ask) to the file's headers. Timestamps: ISO-8601 with a
 zone, ISO-8601 without one (read as UTC), a date alone (midnight UTC), or Unix epoch seconds.
-A malformed row raises MarketDataError naming the file, its line number, column and reason.
+A malformed row raises MarketDataError naming the file, its line number, column and reason;
+so do rows out of time order, and timestamps that appear more than once (all of them listed:
+the same input must not be recorded twice).
 """
 
 from __future__ import annotations
 
 import csv
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -20,6 +23,7 @@ from claire.errors import ClaireError
 from claire.pipeline.bars import Bar
 
 MAX_EPOCH_SECONDS = Decimal(10**11)  # larger numbers are taken as epoch milliseconds
+SHOWN_DUPLICATES = 5  # duplicate timestamps named in the message; the rest are counted
 
 
 class MarketDataError(ClaireError, ValueError):
@@ -38,6 +42,14 @@ REQUIRED = {
 OPTIONAL = ("bid", "ask")
 
 
+@dataclass(frozen=True, slots=True)
+class CsvRows:
+    """The bars of a file and, for each, the line it was read from."""
+
+    bars: list[Bar]
+    lines: list[int]
+
+
 def read_csv(
     path: str | Path,
     symbol: str,
@@ -46,6 +58,17 @@ def read_csv(
     columns: Mapping[str, str] | None = None,
 ) -> list[Bar]:
     """Every row of the file as a Bar, in file order; the first bad row raises."""
+    return read_csv_rows(path, symbol, fmt=fmt, columns=columns).bars
+
+
+def read_csv_rows(
+    path: str | Path,
+    symbol: str,
+    *,
+    fmt: CsvFormat | str = CsvFormat.BARS,
+    columns: Mapping[str, str] | None = None,
+) -> CsvRows:
+    """`read_csv` with the line number of each bar."""
     file = Path(path)
     kind = _format(fmt)
     try:
@@ -68,12 +91,13 @@ def _format(fmt: CsvFormat | str) -> CsvFormat:
 
 def _read_rows(
     reader: Any, file: Path, symbol: str, kind: CsvFormat, columns: Mapping[str, str]
-) -> list[Bar]:
+) -> CsvRows:
     header = next(reader, None)
     if header is None:
         raise MarketDataError(f"{file}: the file is empty (expected a header row)")
     positions = _column_positions(header, file, kind, columns)
     bars: list[Bar] = []
+    lines: list[int] = []
     previous: datetime | None = None
     for row in reader:
         if not any(cell.strip() for cell in row):
@@ -89,9 +113,34 @@ def _read_rows(
             )
         previous = bar.time
         bars.append(bar)
+        lines.append(reader.line_num)
     if not bars:
         raise MarketDataError(f"{file}: no data rows after the header")
-    return bars
+    _refuse_duplicates(file, bars, lines)
+    return CsvRows(bars, lines)
+
+
+def _refuse_duplicates(file: Path, bars: list[Bar], lines: list[int]) -> None:
+    """Rows are in time order, so rows sharing a timestamp are neighbours."""
+    groups: list[tuple[datetime, list[int]]] = []
+    for index in range(1, len(bars)):
+        if bars[index].time != bars[index - 1].time:
+            continue
+        if groups and groups[-1][0] == bars[index].time:
+            groups[-1][1].append(lines[index])
+        else:
+            groups.append((bars[index].time, [lines[index - 1], lines[index]]))
+    if not groups:
+        return
+    shown = "; ".join(
+        f"{time.isoformat()} at lines {', '.join(map(str, where))}"
+        for time, where in groups[:SHOWN_DUPLICATES]
+    )
+    more = len(groups) - SHOWN_DUPLICATES
+    raise MarketDataError(
+        f"{file}: {len(groups)} timestamp(s) appear more than once (each row must have its own "
+        f"time; nothing was stored): {shown}" + (f"; and {more} more" if more > 0 else "")
+    )
 
 
 def _column_positions(

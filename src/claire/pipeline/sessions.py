@@ -13,7 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from claire.pipeline.config import PipelineConfig
-from claire.pipeline.csv_source import CsvFormat, read_csv
+from claire.pipeline.csv_source import CsvFormat, CsvRows, MarketDataError, read_csv_rows
+from claire.pipeline.overlap import stored_overlap
 from claire.pipeline.pipeline import Pipeline, reference_pipeline
 from claire.pipeline.recorder import (
     Progress,
@@ -88,22 +89,29 @@ def record_csv(
     config: PipelineConfig | None = None,
     pipeline: Pipeline | None = None,
     progress: Progress | None = None,
+    append_overlap: bool = False,
 ) -> SessionResult:
-    """Record a CSV file for one symbol. The whole file is checked before anything is stored."""
-    bars = read_csv(path, symbol, fmt=fmt, columns=columns)
+    """Record a CSV file for one symbol. The whole file is checked before anything is stored,
+    and so is the store: bars it holds already for the symbol and time are refused (see
+    claire.pipeline.overlap) unless `append_overlap`."""
+    rows = read_csv_rows(path, symbol, fmt=fmt, columns=columns)
     file = Path(path)
-    digest = hashlib.sha256(file.read_bytes()).hexdigest()
     pipeline = pipeline or reference_pipeline(config)
     with recording_lock(store.url):
-        head = store.head().sequence_number
-        session = _csv_session(file, symbol, digest=digest, fmt=fmt, rows=len(bars), head=head)
+        overlap = stored_overlap(store, symbol, rows)
+        if overlap is not None and not append_overlap:
+            raise MarketDataError(overlap.message(file))
+        session = _csv_session(file, symbol, fmt, rows, store.head().sequence_number)
+        if overlap is not None:  # recorded knowingly: the session says how many bars repeat
+            session.parameters["overlapping_bars"] = overlap.bars
         recorder = SessionRecorder(store, pipeline, progress=progress)
-        return recorder.record(session, bars, len(bars))
+        return recorder.record(session, rows.bars, len(rows.bars))
 
 
 def _csv_session(
-    file: Path, symbol: str, *, digest: str, fmt: CsvFormat | str, rows: int, head: int
+    file: Path, symbol: str, fmt: CsvFormat | str, rows: CsvRows, head: int
 ) -> SessionSpec:
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
     return SessionSpec(
         session_id_for("csv", symbol, digest, head),
         f"csv:{file.name}",
@@ -113,6 +121,6 @@ def _csv_session(
             "sha256": digest,
             "symbol": symbol,
             "format": CsvFormat(fmt).value,
-            "rows": rows,
+            "rows": len(rows.bars),
         },
     )
