@@ -6,9 +6,10 @@ import pytest
 
 from claire.store import EventStore, open_store
 from tests.conformance.suite import StoreConformance
+from tests.conformance.timeline_suite import TimelineConformance
 
 
-class TestPostgresStore(StoreConformance):
+class TestPostgresStore(StoreConformance, TimelineConformance):
     @pytest.fixture
     def store(self, pg_url: str) -> Iterator[EventStore]:
         with open_store(pg_url) as store:

@@ -8,10 +8,11 @@ import pytest
 
 from claire.store import EventStore, open_store
 from tests.conformance.suite import StoreConformance
+from tests.conformance.timeline_suite import TimelineConformance
 from tests.factories import trade
 
 
-class TestSqliteStore(StoreConformance):
+class TestSqliteStore(StoreConformance, TimelineConformance):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[EventStore]:
         with open_store(f"sqlite:///{tmp_path / 'events.db'}") as store:

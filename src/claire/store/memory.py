@@ -12,13 +12,16 @@ from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.store.port import (
     DEFAULT_BATCH_SIZE,
+    BarRow,
     Batch,
     ChainRecord,
     EventStore,
     Head,
     Row,
+    SymbolStats,
     TypeStats,
     check_range,
+    event_symbol,
     plan_append,
 )
 
@@ -98,6 +101,94 @@ class MemoryEventStore(EventStore):
             if end is not None and event.timestamp_utc >= end:
                 continue
             yield event
+
+    def _slice(self, from_sequence: int, to_sequence: int | None) -> list[Row]:
+        check_range(from_sequence, to_sequence, None)
+        with self._lock:
+            return self._rows[from_sequence - 1 : to_sequence]
+
+    def find_events(
+        self,
+        *,
+        symbol: str | None = None,
+        event_types: Sequence[EventType] | None = None,
+        from_sequence: int = 1,
+        to_sequence: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[BaseEvent]:
+        check_range(from_sequence, to_sequence, limit)
+        wanted = set(event_types) if event_types else None
+        rows = self._slice(from_sequence, to_sequence)
+        found: list[BaseEvent] = []
+        for row in reversed(rows) if newest_first else rows:
+            if limit is not None and len(found) >= limit:
+                break
+            event = row.event
+            if wanted is not None and event.event_type not in wanted:
+                continue
+            if symbol is not None and event_symbol(event.payload) != symbol:
+                continue
+            found.append(event)
+        return found
+
+    def bars(
+        self, symbol: str | None, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[BarRow]:
+        found = []
+        for row in self._slice(from_sequence, to_sequence):
+            event, p = row.event, row.document["payload"]
+            if event.event_type is not EventType.MARKET_DATA:
+                continue
+            if symbol is not None and p["symbol"] != symbol:
+                continue
+            found.append(
+                BarRow(
+                    row.sequence_number,
+                    event.timestamp_utc,
+                    p["symbol"],
+                    p["price"],
+                    p.get("open"),
+                    p.get("high"),
+                    p.get("low"),
+                    p["volume"],
+                )
+            )
+        return found
+
+    def symbol_stats(
+        self, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[SymbolStats]:
+        table: dict[str, SymbolStats] = {}
+        for bar in self.bars(None, from_sequence, to_sequence):
+            seen = table.get(bar.symbol)
+            table[bar.symbol] = (
+                SymbolStats(
+                    bar.symbol,
+                    1,
+                    bar.sequence_number,
+                    bar.sequence_number,
+                    bar.timestamp_utc,
+                    bar.timestamp_utc,
+                )
+                if seen is None
+                else SymbolStats(
+                    bar.symbol,
+                    seen.bars + 1,
+                    seen.first_sequence,
+                    bar.sequence_number,
+                    min(seen.first_time, bar.timestamp_utc),
+                    max(seen.last_time, bar.timestamp_utc),
+                )
+            )
+        return [table[name] for name in sorted(table)]
+
+    def sequence_at(self, when: datetime) -> int:
+        with self._lock:
+            for row in self._rows:
+                if row.event.timestamp_utc > when:
+                    return row.sequence_number - 1
+            return len(self._rows)
 
     def causation_chain(self, event_id: UUID) -> list[BaseEvent]:
         chain: list[BaseEvent] = []

@@ -30,6 +30,10 @@ from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 
 DEFAULT_BATCH_SIZE = 5000
+# How far back (in events) `sequence_at` looks for an event stamped later than one after it.
+DISORDER_WINDOW = 10_000
+# `to_sequence=None` as a bound SQL can compare with.
+LAST_SEQUENCE = 2**62
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +50,32 @@ class TypeStats:
     count: int
     first: datetime
     last: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolStats:
+    """A symbol's market data: how many bars, and the first and last of them."""
+
+    symbol: str
+    bars: int
+    first_sequence: int
+    last_sequence: int
+    first_time: datetime
+    last_time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BarRow:
+    """The chart fields of one market_data event, as the stored text (never decoded)."""
+
+    sequence_number: int
+    timestamp_utc: datetime
+    symbol: str
+    price: str
+    open: str | None
+    high: str | None
+    low: str | None
+    volume: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +253,43 @@ class EventStore(ABC):
         return list(self.read(correlation_id=correlation_id))
 
     @abstractmethod
+    def find_events(
+        self,
+        *,
+        symbol: str | None = None,
+        event_types: Sequence[EventType] | None = None,
+        from_sequence: int = 1,
+        to_sequence: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[BaseEvent]:
+        """Events of one symbol (see `event_symbol`) and/or of some types in from..to (both
+        inclusive), oldest first or newest first, at most `limit` of them."""
+
+    @abstractmethod
+    def bars(
+        self, symbol: str | None, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[BarRow]:
+        """The market_data events of a symbol (None: every symbol) in from..to, in order."""
+
+    @abstractmethod
+    def symbol_stats(
+        self, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[SymbolStats]:
+        """Market data per symbol in from..to (both inclusive), ordered by symbol."""
+
+    @abstractmethod
+    def sequence_at(self, when: datetime) -> int:
+        """The last sequence number as of `when`: the event just before the first event, in
+        sequence order, stamped after `when` (the head when none is; 0 when the first is).
+
+        Sequence order is the truth and timestamps are for people, so this is a prefix of the
+        log. The SQL adapters find the first event after `when` in time order (an index) and
+        then look DISORDER_WINDOW events further back for one stamped later; exact unless a
+        producer stamped an event more than that many positions ahead of its place.
+        """
+
+    @abstractmethod
     def causation_chain(self, event_id: UUID) -> list[BaseEvent]:
         """The event and its ancestors, root first, the event itself last."""
 
@@ -282,6 +349,18 @@ def decode_page(rows: Iterable[tuple[int, bytes]]) -> list[BaseEvent]:
             gc.enable()
 
 
+def event_symbol(payload: dict[str, Any]) -> str | None:
+    """The symbol an event is about: `payload.symbol`, else an alert's `context.symbol`.
+
+    The SQL adapters index exactly this expression (COALESCE of the two JSON fields).
+    """
+    symbol = payload.get("symbol")
+    if symbol is None:
+        context = payload.get("context")
+        symbol = context.get("symbol") if isinstance(context, dict) else None
+    return symbol if isinstance(symbol, str) else None
+
+
 def check_range(from_sequence: int, to_sequence: int | None, limit: int | None) -> None:
     if from_sequence < 1:
         raise StoreError(f"from_sequence must be 1 or more, got {from_sequence}")
@@ -317,16 +396,21 @@ def columns_document(
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DISORDER_WINDOW",
     "GENESIS_HASH",
+    "LAST_SEQUENCE",
     "AppendPlan",
+    "BarRow",
     "Batch",
     "ChainRecord",
     "EventStore",
     "Head",
     "Row",
+    "SymbolStats",
     "TypeStats",
     "check_range",
     "columns_document",
     "decode_page",
+    "event_symbol",
     "plan_append",
 ]

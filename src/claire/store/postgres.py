@@ -33,11 +33,15 @@ from claire.events.payloads import EventType
 from claire.events.values import format_utc
 from claire.store.port import (
     DEFAULT_BATCH_SIZE,
+    DISORDER_WINDOW,
+    LAST_SEQUENCE,
+    BarRow,
     Batch,
     ChainRecord,
     EventStore,
     Head,
     Row,
+    SymbolStats,
     TypeStats,
     check_range,
     columns_document,
@@ -106,6 +110,27 @@ SELECT sequence_number, event_id::text, event_type, timestamp_utc, timestamp_log
        prev_hash, hash, canonical
 FROM events WHERE sequence_number >= %s AND sequence_number <= %s
 ORDER BY sequence_number LIMIT %s
+"""
+# The symbol an event is about, exactly as migration 008 indexes it (see port.event_symbol).
+SYMBOL = "COALESCE(payload->>'symbol', payload->'context'->>'symbol')"
+BARS = f"""
+SELECT sequence_number, timestamp_utc, {SYMBOL}, payload->>'price', payload->>'open',
+       payload->>'high', payload->>'low', payload->>'volume'
+FROM events WHERE event_type = 'market_data' AND sequence_number BETWEEN %s AND %s
+"""
+SYMBOL_STATS = f"""
+SELECT {SYMBOL}, count(*), min(sequence_number), max(sequence_number), min(timestamp_utc),
+       max(timestamp_utc)
+FROM events WHERE event_type = 'market_data' AND sequence_number BETWEEN %s AND %s
+GROUP BY 1 ORDER BY 1
+"""
+FIRST_AFTER = """
+SELECT sequence_number FROM events WHERE timestamp_utc > %s
+ORDER BY timestamp_utc, sequence_number LIMIT 1
+"""
+EARLIER_AFTER = """
+SELECT min(sequence_number) FROM events
+WHERE sequence_number >= %s AND sequence_number < %s AND timestamp_utc > %s
 """
 MIGRATIONS_TABLE = """
 CREATE TABLE IF NOT EXISTS claire_schema_migrations (
@@ -407,6 +432,66 @@ class PostgresEventStore(EventStore):
             params[0] = rows[-1][0] + 1  # the first condition is always sequence_number >= %s
             if remaining is not None:
                 remaining -= len(rows)
+
+    def find_events(
+        self,
+        *,
+        symbol: str | None = None,
+        event_types: Sequence[EventType] | None = None,
+        from_sequence: int = 1,
+        to_sequence: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[BaseEvent]:
+        check_range(from_sequence, to_sequence, limit)
+        where = ["sequence_number BETWEEN %s AND %s"]
+        params: list[Any] = [from_sequence, LAST_SEQUENCE if to_sequence is None else to_sequence]
+        if symbol is not None:
+            where.append(f"{SYMBOL} = %s")
+            params.append(symbol)
+        if event_types:
+            where.append("event_type = ANY(%s)")
+            params.append([EventType(t).value for t in event_types])
+        order = "DESC" if newest_first else "ASC"
+        sql = (
+            f"SELECT sequence_number, canonical FROM events WHERE {' AND '.join(where)}"
+            f" ORDER BY sequence_number {order} LIMIT %s"
+        )
+        return decode_page(self._query(sql, [*params, limit]))
+
+    def bars(
+        self, symbol: str | None, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[BarRow]:
+        check_range(from_sequence, to_sequence, None)
+        params: list[Any] = [from_sequence, LAST_SEQUENCE if to_sequence is None else to_sequence]
+        sql = BARS
+        if symbol is not None:
+            sql += f" AND {SYMBOL} = %s"
+            params.append(symbol)
+        return [BarRow(*row) for row in self._query(sql + " ORDER BY sequence_number", params)]
+
+    def symbol_stats(
+        self, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[SymbolStats]:
+        last = LAST_SEQUENCE if to_sequence is None else to_sequence
+        return [SymbolStats(*row) for row in self._query(SYMBOL_STATS, (from_sequence, last))]
+
+    def sequence_at(self, when: datetime) -> int:
+        def find(conn: Connection) -> int:
+            row = conn.execute(FIRST_AFTER, (when,)).fetchone()
+            if row is None:
+                head = conn.execute(HEAD).fetchone()
+                return int(head[0]) if head else 0
+            first = int(row[0])
+            while True:  # an event earlier in sequence but stamped later moves the answer back
+                earlier = conn.execute(
+                    EARLIER_AFTER, (max(1, first - DISORDER_WINDOW), first, when)
+                ).fetchone()
+                if earlier is None or earlier[0] is None:
+                    return first - 1
+                first = int(earlier[0])
+
+        return self._run("sequence_at", find)
 
     def causation_chain(self, event_id: UUID) -> list[BaseEvent]:
         return decode_page(self._query(ANCESTORS, (event_id,)))

@@ -19,11 +19,15 @@ from claire.events.payloads import EventType
 from claire.events.values import format_utc
 from claire.store.port import (
     DEFAULT_BATCH_SIZE,
+    DISORDER_WINDOW,
+    LAST_SEQUENCE,
+    BarRow,
     Batch,
     ChainRecord,
     EventStore,
     Head,
     Row,
+    SymbolStats,
     TypeStats,
     check_range,
     columns_document,
@@ -61,6 +65,27 @@ SELECT e.sequence_number, e.canonical FROM tree JOIN events e USING (event_id)
 ORDER BY e.sequence_number
 """
 
+# The symbol an event is about, exactly as migration 003 indexes it (see port.event_symbol).
+SYMBOL = "COALESCE(json_extract(payload, '$.symbol'), json_extract(payload, '$.context.symbol'))"
+# The payload whole, parsed here: measured faster than six json_extract calls per row.
+BARS = (
+    "SELECT sequence_number, timestamp_utc, payload FROM events"
+    " WHERE event_type = 'market_data' AND sequence_number BETWEEN ? AND ?"
+)
+SYMBOL_STATS = (
+    f"SELECT {SYMBOL}, COUNT(*), MIN(sequence_number), MAX(sequence_number),"
+    " MIN(timestamp_utc), MAX(timestamp_utc) FROM events"
+    " WHERE event_type = 'market_data' AND sequence_number BETWEEN ? AND ? GROUP BY 1 ORDER BY 1"
+)
+FIRST_AFTER = (
+    "SELECT sequence_number FROM events WHERE timestamp_utc > ?"
+    " ORDER BY timestamp_utc, sequence_number LIMIT 1"
+)
+EARLIER_AFTER = (
+    "SELECT MIN(sequence_number) FROM events"
+    " WHERE sequence_number >= ? AND sequence_number < ? AND timestamp_utc > ?"
+)
+
 
 def row_values(r: Row) -> tuple[Any, ...]:
     """The INSERT parameters of one planned row (its canonical document has the texts)."""
@@ -78,6 +103,19 @@ def row_values(r: Row) -> tuple[Any, ...]:
         r.prev_hash,
         r.hash,
         r.canonical,
+    )
+
+
+def _bar(sequence: int, timestamp: str, p: dict[str, Any]) -> BarRow:
+    return BarRow(
+        sequence,
+        datetime.fromisoformat(timestamp),
+        p["symbol"],
+        p["price"],
+        p.get("open"),
+        p.get("high"),
+        p.get("low"),
+        p["volume"],
     )
 
 
@@ -257,6 +295,71 @@ class SqliteEventStore(EventStore):
             params[0] = rows[-1][0] + 1  # the first condition is always sequence_number >= ?
             if remaining is not None:
                 remaining -= len(rows)
+
+    def find_events(
+        self,
+        *,
+        symbol: str | None = None,
+        event_types: Sequence[EventType] | None = None,
+        from_sequence: int = 1,
+        to_sequence: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[BaseEvent]:
+        check_range(from_sequence, to_sequence, limit)
+        where = ["sequence_number BETWEEN ? AND ?"]
+        params: list[Any] = [from_sequence, LAST_SEQUENCE if to_sequence is None else to_sequence]
+        if symbol is not None:
+            where.append(f"{SYMBOL} = ?")
+            params.append(symbol)
+        if event_types:
+            where.append(f"event_type IN ({','.join('?' * len(event_types))})")
+            params.extend(EventType(t).value for t in event_types)
+        order = "DESC" if newest_first else "ASC"
+        rows = self._query(
+            f"SELECT sequence_number, canonical FROM events WHERE {' AND '.join(where)}"
+            f" ORDER BY sequence_number {order} LIMIT ?",
+            [*params, -1 if limit is None else limit],
+        )
+        return decode_page(rows)
+
+    def bars(
+        self, symbol: str | None, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[BarRow]:
+        check_range(from_sequence, to_sequence, None)
+        params: list[Any] = [from_sequence, LAST_SEQUENCE if to_sequence is None else to_sequence]
+        sql = BARS
+        if symbol is not None:
+            sql += f" AND {SYMBOL} = ?"
+            params.append(symbol)
+        rows = self._query(sql + " ORDER BY sequence_number", params)
+        return [_bar(seq, ts, orjson.loads(payload)) for seq, ts, payload in rows]
+
+    def symbol_stats(
+        self, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[SymbolStats]:
+        return [
+            SymbolStats(
+                symbol, n, lo, hi, datetime.fromisoformat(first), datetime.fromisoformat(last)
+            )
+            for symbol, n, lo, hi, first, last in self._query(
+                SYMBOL_STATS, (from_sequence, LAST_SEQUENCE if to_sequence is None else to_sequence)
+            )
+        ]
+
+    def sequence_at(self, when: datetime) -> int:
+        stamp = format_utc(when)
+        rows = self._query(FIRST_AFTER, (stamp,))
+        if not rows:
+            return self.head().sequence_number
+        first = int(rows[0][0])
+        while True:  # an event earlier in sequence but stamped later moves the answer back
+            earlier = self._query(EARLIER_AFTER, (max(1, first - DISORDER_WINDOW), first, stamp))[
+                0
+            ][0]
+            if earlier is None:
+                return first - 1
+            first = int(earlier)
 
     def causation_chain(self, event_id: UUID) -> list[BaseEvent]:
         return decode_page(self._query(ANCESTORS, (str(event_id),)))

@@ -1,0 +1,88 @@
+"""Conformance of the timeline queries (issue 10): every adapter answers like the memory one.
+
+Mixed into each adapter's conformance class beside `StoreConformance`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from claire.events import BaseEvent, EventType
+from claire.store import EventStore
+from tests.factories import START, factory, trade
+
+
+def _alert(symbol: str | None, seconds: int) -> BaseEvent:
+    context = {"symbol": symbol} if symbol else {"limit": "max_exposure"}
+    return factory(start=START + timedelta(seconds=seconds)).create_alert(
+        level="WARNING", code="x", message="m", context=context, correlation_id=uuid.uuid4()
+    )
+
+
+class TimelineConformance:
+    def _two_symbols(self, store: EventStore) -> None:
+        """1-5 BTC trade, 6-10 ETH trade, 11 ETH alert, 12 alert naming no symbol."""
+        store.append(trade(symbol="BTCUSDT"))
+        store.append(trade(factory(start=START + timedelta(seconds=10)), symbol="ETHUSDT"))
+        store.append([_alert("ETHUSDT", 20), _alert(None, 21)])
+
+    def test_find_events_by_symbol_type_range_and_direction(self, store: EventStore) -> None:
+        self._two_symbols(store)
+        eth = [e.sequence_number for e in store.find_events(symbol="ETHUSDT")]
+        assert eth == [6, 7, 8, 9, 10, 11]  # the alert names ETH in its context
+        decisions = store.find_events(event_types=[EventType.RISK_DECISION])
+        assert [e.sequence_number for e in decisions] == [3, 8]
+        newest = store.find_events(symbol="BTCUSDT", to_sequence=4, newest_first=True, limit=2)
+        assert [e.sequence_number for e in newest] == [4, 3]
+        later = store.find_events(
+            symbol="ETHUSDT",
+            event_types=[EventType.RISK_DECISION, EventType.ALERT],
+            from_sequence=9,
+            limit=5,
+        )
+        assert [e.sequence_number for e in later] == [11]
+        assert store.find_events(symbol="SOLUSDT") == []
+        assert store.find_events(from_sequence=13) == []
+
+    def test_bars_are_undecoded_market_data_of_a_symbol(self, store: EventStore) -> None:
+        self._two_symbols(store)
+        everything = store.bars(None)
+        assert [(b.sequence_number, b.symbol) for b in everything] == [
+            (1, "BTCUSDT"),
+            (6, "ETHUSDT"),
+        ]
+        (btc,) = store.bars("BTCUSDT", 1, 5)
+        assert (btc.price, btc.volume, btc.open, btc.high) == ("50000.0", "1500", None, None)
+        assert btc.timestamp_utc == START
+        assert store.bars("BTCUSDT", 2) == []
+
+    def test_symbol_stats(self, store: EventStore) -> None:
+        self._two_symbols(store)
+        store.append(trade(factory(start=START + timedelta(seconds=30)), symbol="BTCUSDT"))
+        stats = {s.symbol: s for s in store.symbol_stats()}
+        assert sorted(stats) == ["BTCUSDT", "ETHUSDT"]
+        btc = stats["BTCUSDT"]
+        assert (btc.bars, btc.first_sequence, btc.last_sequence) == (2, 1, 13)
+        assert (btc.first_time, btc.last_time) == (START, START + timedelta(seconds=30))
+        assert [s.symbol for s in store.symbol_stats(from_sequence=7)] == ["BTCUSDT"]
+        assert [s.symbol for s in store.symbol_stats(2, 6)] == ["ETHUSDT"]
+
+    def test_sequence_at_a_time(self, store: EventStore) -> None:
+        assert store.sequence_at(START) == 0
+        store.append(trade())  # START + 0..4 s
+        assert store.sequence_at(START - timedelta(microseconds=1)) == 0
+        assert store.sequence_at(START) == 1  # an event exactly at the time belongs to it
+        assert store.sequence_at(START + timedelta(seconds=2, milliseconds=500)) == 3
+        assert store.sequence_at(START + timedelta(days=1)) == 5
+
+    def test_sequence_at_follows_sequence_order_when_stamps_disagree(
+        self, store: EventStore
+    ) -> None:
+        store.append(trade())  # 1-5 at START + 0..4 s
+        store.append(_alert(None, 60))  # 6, stamped a minute later than what follows
+        store.append(trade(factory(start=START + timedelta(seconds=10))))  # 7-11 at +10..14 s
+        # The first event stamped after +12 s in time order is 10, but 6 comes first.
+        assert store.sequence_at(START + timedelta(seconds=12)) == 5
+        assert store.sequence_at(START + timedelta(seconds=5)) == 5
+        assert store.sequence_at(START + timedelta(seconds=60)) == 11
