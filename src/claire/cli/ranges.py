@@ -16,6 +16,7 @@ import typer
 
 from claire.cli.common import UsageError
 from claire.events.values import format_utc
+from claire.timeline.when import TimeFormatError, parse_time
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ONE_MICROSECOND = timedelta(microseconds=1)
@@ -89,7 +90,7 @@ def parse_sequence_range(
 
 
 def parse_instant(text: str, option: str, *, end: bool = False) -> datetime:
-    """A date or datetime as a UTC bound. Naive datetimes are taken as UTC.
+    """A date or datetime (see claire.timeline.when) as a UTC bound; naive times are UTC.
 
     With `end=True` the bound is exclusive and covers what was named: a date covers its whole
     day (next midnight), a datetime covers that instant (plus one microsecond).
@@ -102,14 +103,10 @@ def parse_instant(text: str, option: str, *, end: bool = False) -> datetime:
             raise UsageError(f"{option}: {text!r} is not a valid date ({exc})") from None
         start = datetime.combine(day, time(0), tzinfo=UTC)
         return start + _ONE_DAY if end else start
-    candidate = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
-        moment = datetime.fromisoformat(candidate)
-    except ValueError:
-        raise UsageError(
-            f"{option}: {text!r} is not a date (2025-02-10) or UTC datetime (2025-02-10T13:05:00)"
-        ) from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        moment = parse_time(value, option)
+    except TimeFormatError as exc:
+        raise UsageError(str(exc)) from None
     return moment + _ONE_MICROSECOND if end else moment
 
 
