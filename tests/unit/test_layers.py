@@ -17,6 +17,8 @@ FORBIDDEN = {
     "replay": ("claire.pipeline", "claire.api", "claire.cli", "claire.ingest"),
     "events": ("claire.store", "claire.state", "claire.replay", "claire.pipeline", "claire.api"),
     "store": ("claire.state", "claire.replay", "claire.pipeline", "claire.api", "claire.cli"),
+    # The timeline core answers with documents; the CLI and the API are thin faces over it.
+    "timeline": ("claire.api", "claire.cli", "claire.ingest", "fastapi", "typer", "starlette"),
 }
 
 

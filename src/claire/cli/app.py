@@ -10,6 +10,7 @@ from claire.cli.db import db_app
 from claire.cli.demo import register as register_demo
 from claire.cli.replay import register as register_replay
 from claire.cli.serve import register as register_serve
+from claire.cli.timeline import register as register_timeline
 
 app = typer.Typer(
     name="claire",
@@ -25,6 +26,7 @@ app.add_typer(db_app, name="db")
 audit.register(app)
 register_checkpoint(app)
 register_replay(app)
+register_timeline(app)
 register_serve(app)
 register_demo(app)
 

@@ -198,7 +198,21 @@ def render_explanation(explanation: Explanation) -> None:
 
 @handle_errors
 def explain(
-    event_id: Annotated[str, typer.Argument(help="The event to explain (a UUID).")],
+    event_id: Annotated[
+        str | None, typer.Argument(help="The event to explain (a UUID).", show_default=False)
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            metavar="TIME",
+            help="Instead of an id: why the bot was in (or out of) --symbol at this time "
+            "(2025-02-14 13:05, ...T13:05:00Z, ...+02:00; no offset means UTC).",
+        ),
+    ] = None,
+    symbol: Annotated[
+        str | None, typer.Option("--symbol", metavar="SYM", help="The symbol for --at.")
+    ] = None,
     database_url: DatabaseUrl = None,
     json: JsonFlag = False,
 ) -> None:
@@ -208,8 +222,22 @@ def explain(
     event caused (orders, fills, position changes). Works for any event type: an order
     result explains back through its order, decision, signal and market data.
 
-    Example: claire explain 123e4567-e89b-12d3-a456-426614174000
+    With --at TIME --symbol SYM instead of an id: if a position in SYM was open at TIME, the
+    decision that opened it and what happened to the position since; if none was, the last
+    decision on SYM at or before TIME; and the next decision after TIME.
+
+    Examples: claire explain 123e4567-e89b-12d3-a456-426614174000 ·
+    claire explain --at "2025-02-14 13:05" --symbol BTCUSDT
     """
+    if at is not None or symbol is not None:
+        if event_id is not None:
+            raise UsageError("give an EVENT_ID or --at TIME --symbol SYM, not both")
+        from claire.cli.timeline import explain_at_command  # it renders with this module
+
+        explain_at_command(at, symbol, database_url, json)
+        return
+    if event_id is None:
+        raise UsageError("give an EVENT_ID to explain, or --at TIME --symbol SYM")
     wanted = parse_uuid(event_id, "EVENT_ID")
     with store_from(database_url) as store:
         explanation = explain_event(store, wanted)
