@@ -57,7 +57,26 @@ OPERATIONS = [  # (method, path, takes input): only an operation with input has 
     ("GET", "/correlations/{correlation_id}", True),
     ("GET", "/stats", False),
     ("GET", "/metrics", False),
+    ("GET", "/symbols", False),
+    ("GET", "/series/{symbol}", True),
+    ("GET", "/markers/{symbol}", True),
+    ("GET", "/equity", True),
+    ("GET", "/scene", True),
+    ("GET", "/explain", True),
+    ("GET", "/timeline/events", True),
 ]
+# The timeline reads take free text (times, symbols) whose meaning no schema states: a valid
+# request may name nothing stored (404) or a time that does not parse (422). Known values are
+# sometimes put in, so valid requests reach real answers too.
+TIMELINE = (
+    "/series/{symbol}",
+    "/markers/{symbol}",
+    "/equity",
+    "/scene",
+    "/explain",
+    "/timeline/events",
+)
+KNOWN_QUERY = {"symbol": "BTCUSDT", "at": "2025-02-14 13:00:02", "from": "2025-02-14T13:00Z"}
 # Schema-valid requests the API refuses with a documented 422 because the rule spans fields or
 # needs the store, which a JSON schema cannot say: a range whose end is below its start, and
 # events whose payload does not fit their event_type, whose cause is not stored, or whose
@@ -69,7 +88,16 @@ CONFIG = {
             "checks": {
                 "positive_data_acceptance": {"expected-statuses": ["2xx", "401", "404", "422"]}
             },
-        }
+        },
+        *(
+            {
+                "include-path": path,
+                "checks": {
+                    "positive_data_acceptance": {"expected-statuses": ["2xx", "404", "422"]}
+                },
+            }
+            for path in TIMELINE
+        ),
     ]
 }
 
@@ -170,6 +198,18 @@ def bound_stream(case: Case[Any], head: int) -> None:
     case.query = query
 
 
+def known_values(case: Case[Any], data: st.DataObject) -> None:
+    """Sometimes a symbol and times the store holds, in a valid request of a timeline read."""
+    path_parameters = case.path_parameters or {}
+    if "symbol" in path_parameters and data.draw(st.booleans(), label="known symbol"):
+        path_parameters["symbol"] = KNOWN_QUERY["symbol"]
+    query = dict(case.query or {})
+    for name, value in KNOWN_QUERY.items():
+        if name in query and data.draw(st.booleans(), label=f"known {name}"):
+            query[name] = value
+    case.query = query
+
+
 def fuzz(
     operation: APIOperation[Any, Any, Any, Any], mode: GenerationMode, known: Known
 ) -> set[int]:
@@ -193,6 +233,8 @@ def fuzz(
                 path_parameters[name] = data.draw(st.sampled_from(pool), label=name)
         if case.path == "/events/stream":
             bound_stream(case, known.head)
+        if mode is GenerationMode.POSITIVE and case.path in TIMELINE:
+            known_values(case, data)
         response = case.call_and_validate(headers=AUTH, timeout=10)
         statuses.add(response.status_code)
 

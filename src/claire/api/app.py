@@ -11,7 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from claire.api import routes, stream
+from claire.api import routes, stream, timeline
 from claire.api.errors import install_error_handlers
 from claire.api.metrics import MetricsMiddleware, metrics_text, service_registry
 from claire.api.services import Services
@@ -45,6 +45,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        timeline.close(app)
         svc.close()
 
     app = FastAPI(
@@ -58,6 +59,7 @@ def create_app(
     app.add_middleware(MetricsMiddleware)
     app.include_router(stream.router)  # before /events/{event_id}
     app.include_router(routes.router)
+    timeline.install(app)
 
     @app.get(
         "/metrics",

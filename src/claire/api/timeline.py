@@ -1,0 +1,250 @@
+"""The timeline endpoints (issue 10): ask the log by time and symbol; the data of the web UI.
+
+Thin: parse the query, call claire.timeline, serve its document. The contract the UI codes
+against is docs/timeline.md. Times are parsed by claire.timeline.when (as the CLI parses
+them); a bad one is a 422 naming the parameter.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi.responses import Response
+
+from claire.api.auth import ReadAccess
+from claire.api.errors import ApiError
+from claire.api.routes import Svc, json_response
+from claire.api.schemas import MAX_SEQUENCE, error_responses
+from claire.events.payloads import EventType
+from claire.timeline import browse
+from claire.timeline.equity import equity_curve
+from claire.timeline.explain_at import explain_at
+from claire.timeline.markers import markers
+from claire.timeline.scene import build_scene
+from claire.timeline.series import DEFAULT_MAX_POINTS, series
+from claire.timeline.symbols import SymbolCatalog
+from claire.timeline.when import FORMS, TimeFormatError, parse_time
+
+router = APIRouter(tags=["timeline"])
+ERRORS = error_responses(401, 404, 422, 503)
+MAX_POINTS = 20_000
+MAX_AROUND = 500
+TIME_HELP = f"A time ({FORMS}); no offset means UTC."
+
+TimeParam = Annotated[str | None, Query(description=TIME_HELP)]
+FromParam = Annotated[str | None, Query(alias="from", description=f"Start, inclusive. {TIME_HELP}")]
+ToParam = Annotated[str | None, Query(alias="to", description=f"End, exclusive. {TIME_HELP}")]
+MaxPoints = Annotated[int, Query(ge=1, le=MAX_POINTS, description="At most this many points.")]
+SymbolParam = Annotated[str | None, Query(min_length=1, max_length=40)]
+SequenceParam = Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE)]
+
+
+class TimelineState:
+    """What the timeline keeps between requests, owned by the app."""
+
+    def __init__(self) -> None:
+        self.symbols = SymbolCatalog()
+
+    def close(self) -> None:
+        """Stop what runs in the background (nothing yet)."""
+
+
+def install(app: FastAPI) -> None:
+    """Mount the timeline endpoints and their state on the app."""
+    app.state.timeline = TimelineState()
+    app.include_router(router)
+
+
+def close(app: FastAPI) -> None:
+    state: TimelineState | None = getattr(app.state, "timeline", None)
+    if state is not None:
+        state.close()
+
+
+def _state(request: Request) -> TimelineState:
+    found: TimelineState = request.app.state.timeline
+    return found
+
+
+def _time(text: str | None, parameter: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return parse_time(text, f"query.{parameter}")
+    except TimeFormatError as exc:
+        raise ApiError(422, str(exc), [(exc.name, exc.reason)]) from None
+
+
+def _range(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    first, last = _time(start, "from"), _time(end, "to")
+    if first is not None and last is not None and first >= last:
+        raise ApiError(
+            422,
+            f"empty range: from {start} is not before to {end}",
+            [("query.to", "must be after from")],
+        )
+    return first, last
+
+
+def _types(text: str | None) -> list[EventType] | None:
+    if not text:
+        return None
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = {t.value for t in EventType}
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ApiError(
+            422,
+            f"unknown event type {unknown[0]!r} in types (known: {', '.join(sorted(known))})",
+            [("query.types", f"unknown event type {unknown[0]!r}")],
+        )
+    return [EventType(name) for name in names]
+
+
+def _moment(at: str | None, sequence: int | None) -> tuple[datetime | None, int | None]:
+    if (at is None) == (sequence is None):
+        raise ApiError(
+            422, "give either at=TIME or sequence=N", [("query.at", "give at or sequence")]
+        )
+    return _time(at, "at"), sequence
+
+
+@router.get(
+    "/symbols",
+    response_model=None,
+    responses={200: {"model": dict[str, Any]}, **ERRORS},
+    dependencies=[ReadAccess],
+    summary="The symbols in the log (bars, first and last time) and the log's time span",
+)
+def get_symbols(request: Request, svc: Svc) -> Response:
+    return json_response(_state(request).symbols.document(svc.reader))
+
+
+@router.get(
+    "/series/{symbol}",
+    response_model=None,
+    responses={200: {"model": dict[str, Any]}, **ERRORS},
+    dependencies=[ReadAccess],
+    summary="A symbol's price series (OHLC buckets keep highs and lows), at most max_points",
+)
+def get_series(
+    svc: Svc,
+    symbol: str,
+    start: FromParam = None,
+    end: ToParam = None,
+    max_points: MaxPoints = DEFAULT_MAX_POINTS,
+) -> Response:
+    first, last = _range(start, end)
+    return json_response(series(svc.reader, symbol, first, last, max_points))
+
+
+@router.get(
+    "/markers/{symbol}",
+    response_model=None,
+    responses={200: {"model": dict[str, Any]}, **ERRORS},
+    dependencies=[ReadAccess],
+    summary="Decisions, fills, stop-loss / take-profit exits and alerts on a symbol's chart",
+)
+def get_markers(svc: Svc, symbol: str, start: FromParam = None, end: ToParam = None) -> Response:
+    first, last = _range(start, end)
+    return json_response(markers(svc.reader, symbol, first, last))
+
+
+@router.get(
+    "/equity",
+    response_model=None,
+    responses={200: {"model": dict[str, Any]}, **ERRORS},
+    dependencies=[ReadAccess],
+    summary="Equity (realised, unrealised) and drawdown over a time range",
+)
+def get_equity(
+    svc: Svc,
+    start: FromParam = None,
+    end: ToParam = None,
+    max_points: MaxPoints = DEFAULT_MAX_POINTS,
+) -> Response:
+    first, last = _range(start, end)
+    return json_response(equity_curve(svc.reader, first, last, max_points))
+
+
+@router.get(
+    "/scene",
+    response_model=None,
+    responses={200: {"model": dict[str, Any]}, **ERRORS},
+    dependencies=[ReadAccess],
+    summary="The whole bot as of a time or sequence, and the events around it (claire scene)",
+)
+def get_scene(
+    svc: Svc, at: TimeParam = None, sequence: SequenceParam = None, symbol: SymbolParam = None
+) -> Response:
+    when, number = _moment(at, sequence)
+    return json_response(
+        build_scene(svc.reader, at=when, sequence=number, symbol=symbol).to_document()
+    )
+
+
+@router.get(
+    "/explain",
+    response_model=None,
+    responses={200: {"model": dict[str, Any]}, **ERRORS},
+    dependencies=[ReadAccess],
+    summary="Why the bot was in (or out of) a symbol at a time (claire explain --at)",
+)
+def get_explain_at(
+    svc: Svc,
+    symbol: Annotated[str, Query(min_length=1, max_length=40)],
+    at: TimeParam = None,
+    sequence: SequenceParam = None,
+) -> Response:
+    when, number = _moment(at, sequence)
+    return json_response(explain_at(svc.reader, symbol, at=when, sequence=number).to_document())
+
+
+@router.get(
+    "/timeline/events",
+    response_model=None,
+    responses={200: {"model": dict[str, Any]}, **ERRORS},
+    dependencies=[ReadAccess],
+    summary="Events around a sequence or time, or from a sequence, filtered by symbol and type",
+)
+def get_timeline_events(
+    svc: Svc,
+    *,
+    around: SequenceParam = None,
+    at: TimeParam = None,
+    from_sequence: SequenceParam = None,
+    before: Annotated[int, Query(ge=0, le=MAX_AROUND)] = 20,
+    after: Annotated[int, Query(ge=0, le=MAX_AROUND)] = 20,
+    limit: Annotated[int, Query(ge=1, le=MAX_AROUND)] = 100,
+    symbol: SymbolParam = None,
+    types: Annotated[
+        str | None, Query(description="Comma-separated event types, e.g. risk_decision,alert")
+    ] = None,
+) -> Response:
+    given = [
+        name
+        for name, v in (("around", around), ("at", at), ("from_sequence", from_sequence))
+        if v is not None
+    ]
+    if len(given) != 1:
+        raise ApiError(
+            422,
+            "give exactly one of around=SEQ, at=TIME or from_sequence=SEQ",
+            [(f"query.{given[-1] if given else 'around'}", "give exactly one of them")],
+        )
+    wanted = _types(types)
+    store = svc.reader
+    if from_sequence is not None:
+        return json_response(
+            browse.page(store, from_sequence, limit=limit, symbol=symbol, types=wanted)
+        )
+    centre = around
+    if centre is None:
+        when = _time(at, "at")
+        assert when is not None
+        centre = max(1, store.sequence_at(when))
+    return json_response(
+        browse.around(store, centre, before=before, after=after, symbol=symbol, types=wanted)
+    )
