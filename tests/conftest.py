@@ -97,3 +97,21 @@ def redis_prefix(redis_base_url: str) -> Iterator[str]:
     keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_key_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Signing keys and the checkpoint witness live in a session directory, never in the real
+    ~/.config and ~/.local/state (commands such as `claire export` create a key on first use);
+    subprocesses inherit it. A test that needs its own sets them again."""
+    base = tmp_path_factory.mktemp("home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(base / "config"))
+        patch.setenv("XDG_STATE_HOME", str(base / "state"))
+        for name in (
+            "CLAIRE_CHECKPOINT_KEY",
+            "CLAIRE_CHECKPOINT_PUBLIC_KEY",
+            "CLAIRE_CHECKPOINT_WITNESS",
+        ):
+            patch.delenv(name, raising=False)
+        yield

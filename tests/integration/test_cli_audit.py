@@ -19,7 +19,8 @@ import orjson
 import pytest
 
 from claire.audit.export import read_jsonl_export
-from claire.audit.verify import verify_export_records
+from claire.audit.export_verify import verify_export_records
+from claire.audit.keys import resolve_trusted_key
 from claire.events import BaseEvent, Side
 from claire.store import open_store
 from tests.factories import factory, trade
@@ -262,7 +263,7 @@ def test_export_jsonl_and_csv_files_carry_a_checkable_chain(
     records, manifest = read_jsonl_export(target.read_bytes().splitlines())
     assert manifest is not None and manifest["count"] == 7
     assert [r.sequence_number for r in records] == list(range(2, 9))
-    assert verify_export_records(records, manifest).ok
+    assert verify_export_records(records, manifest, resolve_trusted_key()).ok
 
     by_trade = run(recorded.url, "export", "--correlation", str(recorded.second[0].correlation_id))
     lines = [orjson.loads(line) for line in by_trade.stdout.splitlines()]

@@ -20,14 +20,13 @@ import pytest
 
 from claire.audit.checkpoint import (
     PUBLIC_KEY_ENV,
-    CheckpointError,
     CheckpointTimer,
-    add_checkpoint_findings,
     load_or_create_key,
-    read_checkpoints,
-    verify_with_checkpoints,
+    read_directory,
 )
+from claire.audit.checkpoint_verify import add_checkpoint_findings, verify_with_checkpoints
 from claire.audit.export_verify import ExportFileError, manifest_path, verify_export_file
+from claire.audit.keys import TrustedKey, public_hex
 from claire.audit.verify import Problem, verify_log
 from claire.store import open_store
 from tests.factories import factory, trade
@@ -56,18 +55,31 @@ def claire(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def private_env(base: Path) -> dict[str, str]:
+    """A private key and witness location, so a test never touches the user's real ones."""
+    return {
+        "XDG_CONFIG_HOME": str(base / "config"),
+        "XDG_STATE_HOME": str(base / "state"),
+        "CLAIRE_CHECKPOINT_KEY": "",
+        "CLAIRE_CHECKPOINT_WITNESS": "",
+        PUBLIC_KEY_ENV: "",
+    }
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """A private key location, so the test never touches the user's real key."""
-    return {"XDG_CONFIG_HOME": str(tmp_path / "config"), "CLAIRE_CHECKPOINT_KEY": ""}
+    return private_env(tmp_path)
 
 
 @pytest.fixture
 def key(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.delenv(PUBLIC_KEY_ENV, raising=False)
     return load_or_create_key()
+
+
+def trusted(key: Any) -> TrustedKey:
+    return TrustedKey(public_hex(key), "the test's key")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -103,8 +115,10 @@ def test_claire_checkpoint_writes_and_prints_a_signed_statement(
     assert Path(document["file"]).exists()
     with open_store(url) as store:
         assert document["head_hash"] == store.head().hash
-    [one, two] = read_checkpoints(tmp_path / "cp")
+    [one, two] = [f.checkpoint for f in read_directory(tmp_path / "cp")]
+    assert one is not None and two is not None
     assert one.public_key == two.public_key == document["public_key"]
+    assert (one.number, two.number, two.previous) == (1, 2, one.digest)
 
 
 def test_claire_checkpoint_errors_are_one_clear_line(tmp_path: Path, env: dict[str, str]) -> None:
@@ -176,7 +190,7 @@ def test_verify_with_checkpoints_catches_a_restored_older_backup(tmp_path: Path,
         old.append(list(store.read(1, 10)))  # the database as it was at sequence 10
     with open_store(f"sqlite:///{backup}") as restored:
         assert verify_log(restored).ok  # a consistent chain, just an old one
-        report = verify_with_checkpoints(restored, tmp_path / "cp")
+        report = verify_with_checkpoints(restored, tmp_path / "cp", trusted(key))
     assert not report.ok
     assert report.first_break is not None
     assert (report.first_break.sequence_number, report.first_break.problem) == (11, Problem.MISSING)
@@ -185,21 +199,13 @@ def test_verify_with_checkpoints_catches_a_restored_older_backup(tmp_path: Path,
     assert [f["sequence_number"] for f in failed] == [15, 20]
 
 
-def test_checkpoints_signed_by_another_key_are_refused(tmp_path: Path, key: Any) -> None:
-    url = f"sqlite:///{tmp_path / 'events.db'}"
-    forger = load_or_create_key(tmp_path / "forger.pem")
-    populate(url, tmp_path / "cp", forger)
-    with open_store(url) as store, pytest.raises(CheckpointError, match="untrusted key"):
-        verify_with_checkpoints(store, tmp_path / "cp")
-
-
 def test_an_empty_checkpoint_directory_is_a_problem(tmp_path: Path, key: Any) -> None:
     (tmp_path / "cp").mkdir()
     with open_store(f"sqlite:///{tmp_path / 'e.db'}") as store:
         store.append(trade())
-        report = add_checkpoint_findings(verify_log(store), store, tmp_path / "cp")
+        report = add_checkpoint_findings(verify_log(store), store, tmp_path / "cp", trusted(key))
     assert not report.ok
-    assert "no checkpoint files" in report.extra_problems[0]
+    assert "no checkpoint in" in report.extra_problems[0]
 
 
 def test_checkpoint_timer_writes_only_when_the_log_moved(tmp_path: Path, key: Any) -> None:
@@ -216,8 +222,9 @@ def test_checkpoint_timer_writes_only_when_the_log_moved(tmp_path: Path, key: An
         store.append(trade())
         timer.stop()  # the final checkpoint covers what was appended last
         assert timer.written[-1].sequence_number == 10
-        assert [c.sequence_number for c in read_checkpoints(tmp_path / "cp")][-1] == 10
-        assert verify_with_checkpoints(store, tmp_path / "cp").ok
+        files = read_directory(tmp_path / "cp")
+        assert [f.checkpoint.sequence_number for f in files if f.checkpoint][-1] == 10
+        assert verify_with_checkpoints(store, tmp_path / "cp", trusted(key)).ok
 
 
 # --- exports -----------------------------------------------------------------------------------
@@ -230,7 +237,7 @@ def pristine_exports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, st
     key = load_or_create_key(base / "key.pem")
     url = f"sqlite:///{base / 'events.db'}"
     populate(url, base / "cp", key)
-    env = {"XDG_CONFIG_HOME": str(base / "config")}
+    env = {**private_env(base), "CLAIRE_CHECKPOINT_KEY": str(base / "key.pem")}
     for name, fmt in (("audit.jsonl", "jsonl"), ("audit.csv", "csv")):
         args = ["export", "--sequence", "1", str(EVENTS), "--format", fmt, "-o", str(base / name)]
         result = claire(env, *args, "--database-url", url)
@@ -239,11 +246,19 @@ def pristine_exports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, st
 
 
 @pytest.fixture
+def auditor(pristine_exports: tuple[Path, str]) -> TrustedKey:
+    """The key an auditor trusts: the public half of the key that signed the checkpoints."""
+    return TrustedKey(pristine_exports[1], "the auditor's copy")
+
+
+@pytest.fixture
 def exported(
     pristine_exports: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[Path, Path, Path]:
     """Fresh copies of the exports (JSONL, CSV + manifest) and the checkpoint directory."""
     base, public_key = pristine_exports
+    for name, value in private_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv(PUBLIC_KEY_ENV, public_key)  # an auditor holding only the public key
     for name in ("audit.jsonl", "audit.csv", "audit.csv.manifest.json"):
         shutil.copy(base / name, tmp_path / name)
@@ -251,10 +266,12 @@ def exported(
     return tmp_path / "audit.jsonl", tmp_path / "audit.csv", tmp_path / "cp"
 
 
-def test_untouched_exports_verify_on_their_own(exported: tuple[Path, Path, Path]) -> None:
+def test_untouched_exports_verify_on_their_own(
+    exported: tuple[Path, Path, Path], auditor: TrustedKey
+) -> None:
     jsonl, csv_file, cp = exported
     for path in (jsonl, csv_file):
-        report = verify_export_file(path, checkpoints=cp)
+        report = verify_export_file(path, auditor, checkpoints=cp)
         assert report.ok, report.to_document()
         assert report.checked == EVENTS
         assert report.extra["checkpoints"]["covering_export"] == 4
@@ -265,7 +282,9 @@ def edit_jsonl(path: Path, edit: Any) -> None:
     path.write_bytes(b"\n".join(orjson.dumps(line) for line in edit(lines)) + b"\n")
 
 
-def test_edited_export_line_is_named(exported: tuple[Path, Path, Path]) -> None:
+def test_edited_export_line_is_named(
+    exported: tuple[Path, Path, Path], auditor: TrustedKey
+) -> None:
     jsonl, _, _ = exported
 
     def cheaper(lines: list[Any]) -> list[Any]:
@@ -273,7 +292,7 @@ def test_edited_export_line_is_named(exported: tuple[Path, Path, Path]) -> None:
         return lines
 
     edit_jsonl(jsonl, cheaper)
-    report = verify_export_file(jsonl)
+    report = verify_export_file(jsonl, auditor)
     assert report.first_break is not None
     assert (report.first_break.sequence_number, report.first_break.problem) == (
         TARGET,
@@ -281,38 +300,53 @@ def test_edited_export_line_is_named(exported: tuple[Path, Path, Path]) -> None:
     )
 
 
-def test_removed_export_lines_are_named(exported: tuple[Path, Path, Path]) -> None:
+def test_removed_export_lines_are_named(
+    exported: tuple[Path, Path, Path], auditor: TrustedKey
+) -> None:
     jsonl, _, _ = exported
     edit_jsonl(jsonl, lambda lines: lines[: TARGET - 1] + lines[TARGET:])
-    report = verify_export_file(jsonl)
+    report = verify_export_file(jsonl, auditor)
     assert report.first_break is not None
     assert (report.first_break.sequence_number, report.first_break.problem) == (
         TARGET,
         Problem.MISSING,
     )
     edit_jsonl(jsonl, lambda lines: lines[1:])  # the first line cut off as well
-    assert any("first_sequence" in p for p in verify_export_file(jsonl).extra_problems)
+    first = verify_export_file(jsonl, auditor).first_break
+    assert first is not None and (first.sequence_number, first.problem) == (1, Problem.MISSING)
 
 
-def test_truncated_export_has_no_manifest(exported: tuple[Path, Path, Path]) -> None:
+def test_truncated_export_has_no_manifest(
+    exported: tuple[Path, Path, Path], auditor: TrustedKey
+) -> None:
     jsonl, _, _ = exported
     edit_jsonl(jsonl, lambda lines: lines[:10])
-    report = verify_export_file(jsonl)
+    report = verify_export_file(jsonl, auditor)
     assert not report.ok
     assert "no manifest" in report.extra_problems[0]
 
 
 def test_forged_export_with_recomputed_hashes_fails_the_checkpoints(
-    exported: tuple[Path, Path, Path], tmp_path: Path
+    pristine_exports: tuple[Path, str],
+    exported: tuple[Path, Path, Path],
+    tmp_path: Path,
+    auditor: TrustedKey,
 ) -> None:
-    """Recompute every hash and the manifest: self-consistent, but not what was signed."""
+    """Recompute every hash and the manifest: self-consistent, but not what was signed. Signed
+    with another key it is untrusted; signed by an insider holding the key, only the
+    checkpoints of the real history tell."""
     jsonl, _, cp = exported
     forged_db = f"sqlite:///{tmp_path / 'forged.db'}"
     with open_store(forged_db) as forged:
         for _ in range(4):
             forged.append(trade(factory("forger")))
+    args = ["export", "--sequence", "1", str(EVENTS), "-o", str(jsonl), "--database-url", forged_db]
+    outsider = claire(private_env(tmp_path / "outsider"), *args)
+    assert outsider.returncode == 0, outsider.stderr
+    [problem] = verify_export_file(jsonl, auditor).extra_problems
+    assert problem.startswith("manifest: signed by an untrusted key")
     result = claire(
-        {"XDG_CONFIG_HOME": str(tmp_path / "config")},
+        {**private_env(tmp_path), "CLAIRE_CHECKPOINT_KEY": str(pristine_exports[0] / "key.pem")},
         "export",
         "--sequence",
         "1",
@@ -323,23 +357,23 @@ def test_forged_export_with_recomputed_hashes_fails_the_checkpoints(
         forged_db,
     )
     assert result.returncode == 0, result.stderr
-    assert verify_export_file(jsonl).ok  # alone it is consistent...
-    report = verify_export_file(jsonl, checkpoints=cp)  # ...but not the signed history
+    assert verify_export_file(jsonl, auditor).ok  # alone it is consistent...
+    report = verify_export_file(jsonl, auditor, checkpoints=cp)  # ...but not the signed history
     assert report.first_break is not None
     assert report.first_break.sequence_number == 5
     assert "not the signed history" in report.first_break.message
 
 
-def test_edited_csv_cell_is_named(exported: tuple[Path, Path, Path]) -> None:
+def test_edited_csv_cell_is_named(exported: tuple[Path, Path, Path], auditor: TrustedKey) -> None:
     _, csv_file, _ = exported
     manifest = manifest_path(csv_file).read_bytes()
     manifest_path(csv_file).unlink()
-    assert any("no manifest" in p for p in verify_export_file(csv_file).extra_problems)
+    assert any("no manifest" in p for p in verify_export_file(csv_file, auditor).extra_problems)
     manifest_path(csv_file).write_bytes(manifest)
     lines = csv_file.read_text(encoding="utf-8").splitlines()
     lines[TARGET] = lines[TARGET].replace("signal_generated", "market_data", 1)
     csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    report = verify_export_file(csv_file)
+    report = verify_export_file(csv_file, auditor)
     assert report.first_break is not None
     assert (report.first_break.sequence_number, report.first_break.problem) == (
         TARGET,
@@ -347,13 +381,14 @@ def test_edited_csv_cell_is_named(exported: tuple[Path, Path, Path]) -> None:
     )
 
 
-def test_a_file_that_is_not_an_export_is_a_clear_error(tmp_path: Path) -> None:
+def test_a_file_that_is_not_an_export_is_a_clear_error(tmp_path: Path, key: Any) -> None:
+    auditor = trusted(key)
     junk = tmp_path / "junk.jsonl"
     junk.write_text("hello\n")
     with pytest.raises(ExportFileError, match="line 1: not JSON"):
-        verify_export_file(junk)
+        verify_export_file(junk, auditor)
     with pytest.raises(ExportFileError, match="No such file"):
-        verify_export_file(tmp_path / "missing.jsonl")
+        verify_export_file(tmp_path / "missing.jsonl", auditor)
 
 
 def test_export_of_a_tampered_database_carries_the_break(tmp_path: Path, key: Any) -> None:
@@ -375,7 +410,7 @@ def test_export_of_a_tampered_database_carries_the_break(tmp_path: Path, key: An
         url,
     )
     assert result.returncode == 0, result.stderr
-    report = verify_export_file(out)
+    report = verify_export_file(out, trusted(key))
     assert report.first_break is not None
     assert report.first_break.sequence_number == TARGET
 
@@ -408,13 +443,16 @@ def test_claire_verify_checkpoints_flag_catches_an_older_backup(
     assert "covers 10" in caught.stdout
 
 
-def test_claire_verify_export_flag(exported: tuple[Path, Path, Path], env: dict[str, str]) -> None:
+def test_claire_verify_export_flag(
+    exported: tuple[Path, Path, Path], env: dict[str, str], auditor: TrustedKey
+) -> None:
     jsonl, _, cp = exported
-    good = claire(env, "verify", "--export", str(jsonl), "--checkpoints", str(cp))
+    trust = ("--public-key", auditor.public_key)
+    good = claire(env, "verify", "--export", str(jsonl), "--checkpoints", str(cp), *trust)
     assert good.returncode == 0, good.stdout + good.stderr
     assert "OK" in good.stdout
     edit_jsonl(jsonl, lambda lines: [lines[0], *lines[2:]])  # drop the second event
-    bad = claire(env, "verify", "--export", str(jsonl), "--json")
+    bad = claire(env, "verify", "--export", str(jsonl), "--json", *trust)
     assert bad.returncode == 1
     assert orjson.loads(bad.stdout)["first_break"]["sequence_number"] == 2
 
@@ -440,5 +478,5 @@ def test_serve_writes_checkpoints_every_interval(tmp_path: Path, env: dict[str, 
             time.sleep(0.1)
     finally:
         assert stop_server(server) == 0
-    [checkpoint] = read_checkpoints(tmp_path / "cp")  # the head did not move: one file only
-    assert checkpoint.sequence_number == 5
+    [only] = read_directory(tmp_path / "cp")  # the head did not move: one file only
+    assert only.checkpoint is not None and only.checkpoint.sequence_number == 5

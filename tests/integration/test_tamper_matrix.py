@@ -19,7 +19,9 @@ from typing import Any
 import orjson
 import pytest
 
-from claire.audit.checkpoint import add_checkpoint_findings, load_or_create_key, write_checkpoint
+from claire.audit.checkpoint import load_or_create_key, write_checkpoint
+from claire.audit.checkpoint_verify import add_checkpoint_findings
+from claire.audit.keys import TrustedKey, public_hex
 from claire.audit.verify import Problem, VerifyReport, verify_log
 from claire.events.codec import GENESIS_HASH, canonical_bytes, chain_hash
 from claire.store import open_store
@@ -403,8 +405,8 @@ def detect(url: str, checkpoints: Path | None, key: Any) -> VerifyReport:
     with open_store(url) as store:
         report = verify_log(store)
         if checkpoints is not None:
-            public = key.public_key().public_bytes_raw().hex()
-            add_checkpoint_findings(report, store, checkpoints, trusted_key=public)
+            trusted = TrustedKey(public_hex(key), "the test's key")
+            add_checkpoint_findings(report, store, checkpoints, trusted)
     return report
 
 

@@ -6,12 +6,15 @@ import io
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from claire.audit.export import Selection, read_jsonl_export, write_csv, write_jsonl
-from claire.audit.verify import Problem, verify_export_records, verify_log
+from claire.audit.export_verify import verify_export_records
+from claire.audit.keys import TrustedKey, load_or_create_key, public_hex
+from claire.audit.verify import Problem, verify_log
 from claire.errors import NotFoundError
 from claire.store import EventStore, open_store
 from tests.factories import factory, trade
@@ -32,6 +35,16 @@ def db_path(tmp_path: Path) -> Path:
 def store(db_path: Path) -> Iterator[EventStore]:
     with open_store(f"sqlite:///{db_path}") as opened:
         yield opened
+
+
+@pytest.fixture(scope="module")
+def key(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    return load_or_create_key(tmp_path_factory.mktemp("key") / "k.pem")
+
+
+@pytest.fixture
+def trusted(key: Any) -> TrustedKey:
+    return TrustedKey(public_hex(key), "test")
 
 
 def tamper(db_path: Path, *statements: str) -> None:
@@ -110,51 +123,60 @@ def test_swapped_events_are_named(db_path: Path) -> None:
     assert verify_file(db_path) == (False, 12, Problem.OUT_OF_ORDER)
 
 
-def test_jsonl_export_verifies_on_its_own_and_names_an_edit(store: EventStore) -> None:
+def test_jsonl_export_verifies_on_its_own_and_names_an_edit(
+    store: EventStore, key: Any, trusted: TrustedKey
+) -> None:
     out = io.BytesIO()
-    manifest = write_jsonl(store, Selection(first=3, last=9), out)
+    manifest = write_jsonl(store, Selection(first=3, last=9), out, key)
     lines = out.getvalue().splitlines()
     assert len(lines) == 8 and manifest.count == 7
     ninth = next(store.iter_records(9, 9))
     assert orjson.loads(lines[-1])["manifest"]["head_hash"] == ninth.hash
     records, found = read_jsonl_export(lines)
     assert found is not None and found["head_hash"] == records[-1].hash
-    assert verify_export_records(records, found).ok
+    assert verify_export_records(records, found, trusted).ok
 
     edited = orjson.loads(lines[4])
     edited["event"]["payload"]["size"] = "2.0"
     lines[4] = orjson.dumps(edited)
     records, found = read_jsonl_export(lines)
-    report = verify_export_records(records, found)
+    report = verify_export_records(records, found, trusted)
     assert not report.ok and report.first_break is not None
     assert (report.first_break.sequence_number, report.first_break.problem) == (7, Problem.HASH)
 
 
-def test_export_missing_line_or_manifest_is_named(store: EventStore) -> None:
+def test_export_missing_line_or_manifest_is_named(
+    store: EventStore, key: Any, trusted: TrustedKey
+) -> None:
     out = io.BytesIO()
-    write_jsonl(store, Selection(first=1, last=5), out)
+    write_jsonl(store, Selection(first=1, last=5), out, key)
     lines = out.getvalue().splitlines()
     records, manifest = read_jsonl_export([*lines[:2], *lines[3:]])
-    report = verify_export_records(records, manifest)
+    report = verify_export_records(records, manifest, trusted)
     assert report.first_break is not None and report.first_break.sequence_number == 3
     records, manifest = read_jsonl_export(lines[:-1])
-    assert verify_export_records(records, manifest).extra_problems == [
-        "the export has no manifest line (truncated?)"
-    ]
+    [problem] = verify_export_records(records, manifest, trusted).extra_problems
+    assert problem.startswith("no manifest:")
 
 
-def test_correlation_export_is_not_contiguous_but_verifies(store: EventStore) -> None:
+def test_correlation_export_is_not_contiguous_but_verifies(
+    store: EventStore, key: Any, trusted: TrustedKey
+) -> None:
     f = factory()
     interleaved = trade(f, "XRPUSDT")
     store.append(interleaved[:2])
     store.append(trade(f, "ADAUSDT"))
     store.append(interleaved[2:])
     out = io.BytesIO()
-    manifest = write_jsonl(store, Selection(correlation_id=interleaved[0].correlation_id), out)
+    manifest = write_jsonl(store, Selection(correlation_id=interleaved[0].correlation_id), out, key)
     assert (manifest.count, manifest.contiguous) == (5, False)
+    assert [(r["first_sequence"], r["last_sequence"]) for r in manifest.runs] == [
+        (16, 17),
+        (23, 25),
+    ]
     records, found = read_jsonl_export(out.getvalue().splitlines())
     assert [r.sequence_number for r in records] == [16, 17, 23, 24, 25]
-    assert verify_export_records(records, found).ok
+    assert verify_export_records(records, found, trusted).ok
 
 
 def test_csv_export_has_hashes_and_canonical_bytes(store: EventStore) -> None:
@@ -166,6 +188,6 @@ def test_csv_export_has_hashes_and_canonical_bytes(store: EventStore) -> None:
     assert rows[2].startswith("15,") and '"{""causation_id""' in rows[2]
 
 
-def test_empty_selection_is_not_found(store: EventStore) -> None:
+def test_empty_selection_is_not_found(store: EventStore, key: Any) -> None:
     with pytest.raises(NotFoundError, match=r"no events in sequence range 20\.\.30"):
-        write_jsonl(store, Selection(first=20, last=30), io.BytesIO())
+        write_jsonl(store, Selection(first=20, last=30), io.BytesIO(), key)

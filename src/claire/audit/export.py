@@ -3,8 +3,13 @@
 JSON Lines: one line per stored event, `{"sequence_number", "event_id", "prev_hash", "hash",
 "event"}` where `event` is the canonical document (its sorted-key encoding is exactly the bytes
 that were hashed), then one final manifest line `{"manifest": {...}}` with the selection, the
-count, the sequence range and the head hash of the range. Exports are deterministic: the same
-selection of the same log gives the same bytes (no export time is written).
+count, and the `runs` of consecutive sequence numbers, each with the prev_hash its first event
+links to and the hash of its last event. The manifest is signed with the checkpoint key
+(`claire.audit.keys`). Inside a run every event's prev_hash is its predecessor's hash, so a
+run's two signed hashes pin every event of it: no line can be removed, added, reordered or
+edited (even with recomputed hashes) without the file disagreeing with the signed manifest.
+Exports are deterministic for one key: the same selection of the same log gives the same bytes
+(no export time is written; Ed25519 signatures are deterministic).
 
 CSV: the same fields as columns, `canonical` holding the hashed JSON text; the manifest goes to a
 `<file>.manifest.json` beside it.
@@ -16,17 +21,22 @@ import csv
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 from uuid import UUID
 
 import orjson
 
+from claire.audit.keys import sign_document
 from claire.errors import NotFoundError
 from claire.events.values import format_utc
 from claire.store.port import ChainRecord, EventStore, columns_document
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 EXPORT_FORMAT = "claire-export"
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2  # 2: signed, with `runs`
 CSV_COLUMNS = (
     "sequence_number",
     "event_id",
@@ -77,14 +87,28 @@ class Manifest:
     last_sequence: int | None = None
     first_prev_hash: str | None = None
     head_hash: str | None = None
-    contiguous: bool = True
+    runs: list[dict[str, Any]] = field(default_factory=list)
     store_head: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def contiguous(self) -> bool:
+        return len(self.runs) <= 1
 
     def add(self, record: ChainRecord) -> None:
         if self.last_sequence is None:
             self.first_sequence, self.first_prev_hash = record.sequence_number, record.prev_hash
-        elif record.sequence_number != self.last_sequence + 1:
-            self.contiguous = False
+        if self.last_sequence is not None and record.sequence_number == self.last_sequence + 1:
+            run = self.runs[-1]
+            run["last_sequence"], run["last_hash"] = record.sequence_number, record.hash
+        else:
+            self.runs.append(
+                {
+                    "first_sequence": record.sequence_number,
+                    "last_sequence": record.sequence_number,
+                    "prev_hash": record.prev_hash,
+                    "last_hash": record.hash,
+                }
+            )
         self.count += 1
         self.last_sequence, self.head_hash = record.sequence_number, record.hash
 
@@ -99,8 +123,13 @@ class Manifest:
             "first_prev_hash": self.first_prev_hash,
             "head_hash": self.head_hash,
             "contiguous": self.contiguous,
+            "runs": self.runs,
             "store_head": self.store_head,
         }
+
+    def signed(self, key: Ed25519PrivateKey) -> dict[str, Any]:
+        """The manifest document with the signer's public key and signature."""
+        return sign_document(key, self.to_document())
 
 
 def _runs(sequences: Iterable[int]) -> Iterator[tuple[int, int]]:
@@ -147,8 +176,11 @@ def _nothing_selected(store: EventStore, selection: Selection) -> NotFoundError:
     return NotFoundError(f"no events in {selection.describe()} (the log holds 1..{head})")
 
 
-def write_jsonl(store: EventStore, selection: Selection, out: IO[bytes]) -> Manifest:
-    """Write the selection as JSON Lines with a final manifest line; NotFoundError if empty."""
+def write_jsonl(
+    store: EventStore, selection: Selection, out: IO[bytes], key: Ed25519PrivateKey
+) -> Manifest:
+    """Write the selection as JSON Lines with a final signed manifest line; NotFoundError if
+    nothing is selected."""
     manifest = Manifest(selection)
     for record in select_records(store, selection):
         manifest.add(record)
@@ -157,12 +189,13 @@ def write_jsonl(store: EventStore, selection: Selection, out: IO[bytes]) -> Mani
         raise _nothing_selected(store, selection)
     head = store.head()
     manifest.store_head = {"sequence_number": head.sequence_number, "hash": head.hash}
-    out.write(orjson.dumps({"manifest": manifest.to_document()}, option=orjson.OPT_APPEND_NEWLINE))
+    out.write(orjson.dumps({"manifest": manifest.signed(key)}, option=orjson.OPT_APPEND_NEWLINE))
     return manifest
 
 
 def write_csv(store: EventStore, selection: Selection, out: IO[str]) -> Manifest:
-    """Write the selection as CSV (manifest returned, for the caller to place beside it)."""
+    """Write the selection as CSV (the manifest is returned: the caller signs it and places it
+    beside the file, see `write_manifest`)."""
     manifest = Manifest(selection)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -188,6 +221,11 @@ def write_csv(store: EventStore, selection: Selection, out: IO[str]) -> Manifest
     head = store.head()
     manifest.store_head = {"sequence_number": head.sequence_number, "hash": head.hash}
     return manifest
+
+
+def write_manifest(path: Path, manifest: Manifest, key: Ed25519PrivateKey) -> None:
+    """The signed manifest of a CSV export, as `{"manifest": {...}}` in its own file."""
+    path.write_bytes(orjson.dumps({"manifest": manifest.signed(key)}, option=orjson.OPT_INDENT_2))
 
 
 def read_jsonl_export(lines: Iterable[bytes]) -> tuple[list[ChainRecord], dict[str, Any] | None]:

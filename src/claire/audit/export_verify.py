@@ -1,9 +1,12 @@
 """Verify an export file on its own, without the database: `claire verify --export FILE`.
 
 An export (see `claire.audit.export`) carries every event's canonical bytes, prev_hash and hash,
-and a manifest with the count, the sequence range and the head hash. Checked here: each record's
-hash recomputed from its bytes, the links between consecutive records, gaps (allowed only where
-the manifest says the selection is not contiguous), the manifest against the records, and, for
+and a manifest signed with the checkpoint key that lists the runs of consecutive sequence
+numbers, each with the prev_hash it starts from and its last hash. Checked here: the manifest's
+signature against the trusted key (no manifest, an unsigned one, an edited one or one signed by
+another key fails), lines not in the manifest (added), out of order or repeated, and each run
+whole: every record's hash recomputed from its bytes, each linked to the one before, from the
+signed prev_hash to the signed last hash (a removed, edited or re-hashed line is named), and, for
 CSV, the readable columns against the hashed event. With signed checkpoints (`checkpoints=DIR`),
 every checkpoint whose sequence the export holds must carry the same hash: that is what shows
 the export is part of the signed history and not a self-consistent forgery.
@@ -19,9 +22,10 @@ from typing import Any
 
 import orjson
 
-from claire.audit.checkpoint import read_checkpoints, verifying_public_key
+from claire.audit.checkpoint_verify import check_directory
 from claire.audit.export import CSV_COLUMNS, read_jsonl_export
-from claire.audit.verify import ChainBreak, Problem, VerifyReport, verify_export_records
+from claire.audit.keys import TrustedKey, signature_problem
+from claire.audit.verify import ChainBreak, Problem, VerifyReport, check_chain
 from claire.errors import ClaireError
 from claire.store.port import ChainRecord, columns_document
 
@@ -110,55 +114,150 @@ def read_export(path: Path) -> tuple[list[ChainRecord], dict[str, Any] | None, s
     return records, manifest, "jsonl"
 
 
-def _check_manifest_range(report: VerifyReport, records: list[ChainRecord], manifest: Any) -> None:
-    """What the manifest says about the first and last record must be what the file holds (a
-    cut-off first line would otherwise pass, its successor's prev_hash starting the chain)."""
-    if not isinstance(manifest, dict) or not records:
+def _signature(report: VerifyReport, manifest: dict[str, Any], trusted: TrustedKey) -> None:
+    problem = signature_problem(manifest, trusted)
+    if problem is None:
+        report.extra["manifest_signed_by"] = trusted.fingerprint
         return
-    first, last = records[0], records[-1]
-    expected = {
-        "first_sequence": first.sequence_number,
-        "last_sequence": last.sequence_number,
-        "first_prev_hash": first.prev_hash,
-    }
-    for name, value in expected.items():
-        if manifest.get(name) != value:
-            report.extra_problems.append(
-                f"manifest {name} is {manifest.get(name)!r} but the export holds {value!r}"
+    if manifest.get("signature") is None:
+        problem += f" (an export of format version {manifest.get('version')}: export it again)"
+    report.extra_problems.append(f"manifest: {problem}")
+
+
+def _runs(manifest: dict[str, Any]) -> list[tuple[int, int, str, str]] | None:
+    """The signed runs (first, last, prev_hash, last_hash), or None when there are none."""
+    try:
+        return [
+            (
+                int(run["first_sequence"]),
+                int(run["last_sequence"]),
+                str(run["prev_hash"]),
+                str(run["last_hash"]),
             )
+            for run in manifest["runs"]
+        ]
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _outside_runs(
+    report: VerifyReport, records: list[ChainRecord], runs: list[tuple[int, int, str, str]]
+) -> None:
+    """Lines the signed manifest does not list (added), lines out of order, repeated lines."""
+    listed = [(first, last) for first, last, _, _ in runs]
+    seen: set[int] = set()
+    previous: int | None = None
+    for line, record in enumerate(records, start=1):
+        seq = record.sequence_number
+        if not any(first <= seq <= last for first, last in listed):
+            report.extra_problems.append(
+                f"line {line}: sequence {seq} is not in the signed manifest (a line was added)"
+            )
+        elif seq in seen:
+            report.extra_problems.append(f"line {line}: sequence {seq} appears twice")
+        elif previous is not None and seq < previous:
+            report.extra_problems.append(
+                f"line {line}: sequence {seq} comes after {previous} (lines reordered)"
+            )
+        seen.add(seq)
+        previous = seq
+
+
+def _check_runs(
+    report: VerifyReport, records: list[ChainRecord], runs: list[tuple[int, int, str, str]]
+) -> None:
+    """Each signed run must be in the file whole: linked to its signed prev_hash, every event
+    linked to the one before, ending at its signed last hash."""
+    for first, last, prev_hash, last_hash in runs:
+        segment = [r for r in records if first <= r.sequence_number <= last]
+        checked = check_chain(segment, from_sequence=first, prev_hash=prev_hash, anchored=True)
+        report.checked += checked.checked
+        report.last_sequence, report.last_hash = checked.last_sequence, checked.last_hash
+        broken = checked.first_break
+        if broken is None and checked.last_sequence != last:
+            end = checked.last_sequence if checked.last_sequence is not None else first - 1
+            missing = end + 1
+            broken = ChainBreak(
+                missing,
+                Problem.MISSING,
+                f"sequence{'s' if missing < last else ''} "
+                f"{missing if missing == last else f'{missing}..{last}'} of the signed manifest "
+                f"{'are' if missing < last else 'is'} not in the file (lines removed)",
+            )
+        elif broken is None and checked.last_hash != last_hash:
+            broken = ChainBreak(
+                last,
+                Problem.SUCCESSOR,
+                f"sequence {last} hashes to {str(checked.last_hash)[:16]}… but the signed "
+                f"manifest committed to {last_hash[:16]}… (the line was edited and its hash "
+                "recomputed)",
+            )
+        if broken is not None:
+            report.first_break = broken
+            return
+
+
+def verify_export_records(
+    records: list[ChainRecord], manifest: dict[str, Any] | None, trusted: TrustedKey
+) -> VerifyReport:
+    """Check an export on its own: the manifest's signature, and every line against it."""
+    report = VerifyReport(records[0].sequence_number if records else 1)
+    if manifest is None:
+        report.extra_problems.append(
+            "no manifest: nothing signed says which events the export holds (a truncated file, "
+            "or the manifest was removed)"
+        )
+        return report
+    report.extra["manifest"] = manifest
+    _signature(report, manifest, trusted)
+    runs = _runs(manifest)
+    if runs is None:
+        report.extra_problems.append(
+            "manifest: no signed runs of sequence numbers (not a v2 export)"
+        )
+        return report
+    _outside_runs(report, records, runs)
+    if manifest.get("count") != len(records):
+        report.extra_problems.append(
+            f"the signed manifest counts {manifest.get('count')} events but the file holds "
+            f"{len(records)}"
+        )
+    _check_runs(report, records, runs)
+    return report
 
 
 def _check_against_checkpoints(
-    report: VerifyReport, records: Iterable[ChainRecord], directory: Path
+    report: VerifyReport, records: Iterable[ChainRecord], directory: Path, trusted: TrustedKey
 ) -> None:
-    checkpoints = read_checkpoints(directory, verifying_public_key())
+    checked = check_directory(directory, trusted)
+    report.extra_problems.extend(checked.problems)
     by_sequence = {r.sequence_number: r.hash for r in records}
     findings: list[dict[str, Any]] = []
-    for cp in checkpoints:
+    for cp in checked.checkpoints:
         held = by_sequence.get(cp.sequence_number)
         if held is None:
             continue  # the export does not reach this checkpoint
         ok = held == cp.head_hash
-        findings.append({**cp.to_document(), "ok": ok, "file": str(cp.path)})
+        findings.append({**cp.to_document(), "ok": ok})
         if ok:
             continue
-        name = cp.path.name if cp.path else cp.created_at
         message = (
-            f"the export's hash at sequence {cp.sequence_number} is {held[:16]}… but {name} "
-            f"signed {cp.head_hash[:16]}…: the export is not the signed history"
+            f"the export's hash at sequence {cp.sequence_number} is {held[:16]}… but "
+            f"checkpoint {cp.label} signed {cp.head_hash[:16]}…: the export is not the signed "
+            "history"
         )
         report.extra_problems.append(message)
-        if report.first_break is None or cp.sequence_number < report.first_break.sequence_number:
-            report.first_break = ChainBreak(cp.sequence_number, Problem.OTHER, message)
+        report.break_at(ChainBreak(cp.sequence_number, Problem.OTHER, message), None)
     report.extra["checkpoints"] = {
-        "directory": str(directory),
-        "count": len(checkpoints),
+        **checked.to_document(),
         "covering_export": len(findings),
         "findings": findings,
     }
 
 
-def verify_export_file(path: Path, *, checkpoints: Path | None = None) -> VerifyReport:
+def verify_export_file(
+    path: Path, trusted: TrustedKey, *, checkpoints: Path | None = None
+) -> VerifyReport:
     """`claire verify --export FILE [--checkpoints DIR]`: the report for an export file.
 
     Raises ExportFileError when the file cannot be read as an export at all; everything else
@@ -167,9 +266,8 @@ def verify_export_file(path: Path, *, checkpoints: Path | None = None) -> Verify
     records, manifest, kind = read_export(path)
     if not records and manifest is None:
         raise ExportFileError(f"{path}: holds no export records and no manifest")
-    report = verify_export_records(records, manifest)
-    _check_manifest_range(report, records, manifest)
+    report = verify_export_records(records, manifest, trusted)
     if checkpoints is not None:
-        _check_against_checkpoints(report, records, checkpoints)
+        _check_against_checkpoints(report, records, checkpoints, trusted)
     report.extra["export"] = {"file": str(path), "format": kind, "records": len(records)}
     return report

@@ -105,8 +105,12 @@ class VerifyReport:
 class _Walk:
     """The state of one pass along the chain: what comes next, and the recent rows' hashes."""
 
-    def __init__(self, report: VerifyReport, from_sequence: int, prev_hash: str) -> None:
+    def __init__(
+        self, report: VerifyReport, from_sequence: int, prev_hash: str, *, anchored: bool
+    ) -> None:
         self.report = report
+        self.first = from_sequence
+        self.anchored = anchored
         self.expected = from_sequence
         self.prev_hash = prev_hash
         # hash -> sequence of the last LOOKBACK accepted rows (and the row before the first).
@@ -172,6 +176,13 @@ class _Walk:
                 f"prev_hash {record.prev_hash[:16]}… is not the previous hash "
                 f"{self.prev_hash[:16]}… and the row's own hash does not cover it",
             )
+        if self.anchored and seq == self.first:
+            return ChainBreak(
+                seq,
+                Problem.PREV_HASH,
+                f"prev_hash {record.prev_hash[:16]}… is not the signed {self.prev_hash[:16]}… "
+                "it must link to",
+            )
         if following is not None and following.hash == record.prev_hash:
             return ChainBreak(
                 seq,
@@ -211,13 +222,16 @@ def check_chain(
     from_sequence: int = 1,
     prev_hash: str = GENESIS_HASH,
     report: VerifyReport | None = None,
+    anchored: bool = False,
 ) -> VerifyReport:
     """Check records in order, starting at `from_sequence` whose predecessor has `prev_hash`.
 
-    Each record is checked with the one after it in view (a swap shows only then).
+    Each record is checked with the one after it in view (a swap shows only then). `anchored`:
+    `prev_hash` is vouched for (signed), so a first record that does not link to it is at fault
+    itself, not the record before it.
     """
     report = report or VerifyReport(from_sequence)
-    walk = _Walk(report, from_sequence, prev_hash)
+    walk = _Walk(report, from_sequence, prev_hash, anchored=anchored)
     stream = iter(records)
     current = next(stream, None)
     while current is not None:
@@ -254,57 +268,3 @@ def verify_log(
         prev_hash = before.hash
     records = store.iter_records(from_sequence, to_sequence)
     return check_chain(records, from_sequence=from_sequence, prev_hash=prev_hash)
-
-
-def verify_export_records(
-    records: list[ChainRecord], manifest: dict[str, Any] | None
-) -> VerifyReport:
-    """Check an export on its own: every record's hash, the links between consecutive
-    records, and the manifest's count and head hash. Gaps are allowed only when the manifest
-    says the selection was not contiguous (a correlation or time range)."""
-    report = VerifyReport(records[0].sequence_number if records else 1)
-    contiguous = bool(manifest.get("contiguous", True)) if manifest else True
-    for segment in _segments(records, contiguous):
-        checked = check_chain(
-            segment,
-            from_sequence=segment[0].sequence_number,
-            prev_hash=segment[0].prev_hash,
-            report=VerifyReport(segment[0].sequence_number),
-        )
-        report.checked += checked.checked
-        report.last_sequence, report.last_hash = checked.last_sequence, checked.last_hash
-        if checked.first_break is not None:
-            report.first_break = checked.first_break
-            return report
-    _check_manifest(report, records, manifest)
-    return report
-
-
-def _segments(records: list[ChainRecord], contiguous: bool) -> list[list[ChainRecord]]:
-    """Runs of consecutive sequence numbers; one run when the export claims to be contiguous
-    (so `check_chain` names any gap). A run that starts lower than the last one ended keeps
-    the record, and `check_chain` reports it as out of order."""
-    if contiguous:
-        return [records] if records else []
-    segments: list[list[ChainRecord]] = []
-    for record in records:
-        if segments and record.sequence_number <= segments[-1][-1].sequence_number + 1:
-            segments[-1].append(record)
-        else:
-            segments.append([record])
-    return segments
-
-
-def _check_manifest(
-    report: VerifyReport, records: list[ChainRecord], manifest: dict[str, Any] | None
-) -> None:
-    if manifest is None:
-        report.extra_problems.append("the export has no manifest line (truncated?)")
-        return
-    if manifest.get("count") != len(records):
-        report.extra_problems.append(
-            f"manifest counts {manifest.get('count')} events but the export holds {len(records)}"
-        )
-    if records and manifest.get("head_hash") != records[-1].hash:
-        report.extra_problems.append("manifest head_hash is not the last record's hash")
-    report.extra["manifest"] = manifest

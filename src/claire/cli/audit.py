@@ -16,10 +16,17 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from claire.audit.checkpoint import verify_with_checkpoints
+from claire.audit.checkpoint_verify import default_witness_path, verify_with_checkpoints
 from claire.audit.explain import ChainLink, Explanation, RelatedEvent, explain_event
-from claire.audit.export import Selection, write_csv, write_jsonl
-from claire.audit.export_verify import verify_export_file
+from claire.audit.export import Manifest, Selection, write_csv, write_jsonl, write_manifest
+from claire.audit.export_verify import manifest_path, verify_export_file
+from claire.audit.keys import (
+    fingerprint,
+    key_path,
+    load_or_create_key,
+    public_hex,
+    resolve_trusted_key,
+)
 from claire.audit.schema import events_schema, schema_files
 from claire.audit.stats import EventStats, event_stats
 from claire.audit.summary import summarize
@@ -32,6 +39,7 @@ from claire.cli.common import (
     JsonFlag,
     UsageError,
     console,
+    err_console,
     handle_errors,
     print_json,
     store_from,
@@ -333,6 +341,8 @@ def stats(
 
 # --- verify ------------------------------------------------------------------------------------
 def render_verify(report: VerifyReport) -> None:
+    """One verdict: OK, BROKEN at the first unvouched sequence, or FAILED (another check)."""
+    broken = report.first_break
     if report.ok:
         say("Hash chain OK", style="bold green")
         say(
@@ -340,14 +350,36 @@ def render_verify(report: VerifyReport) -> None:
             f"{report.last_sequence})"
         )
         say(f"  Head: sequence {report.last_sequence}, hash {report.last_hash}")
-        return
-    broken = report.first_break
-    if broken is not None:
+    elif broken is not None:
         say(f"Hash chain BROKEN at sequence {broken.sequence_number}", style="bold red")
         say(f"  Problem: {broken.problem.value}: {broken.message}")
         say(f"  Intact: {_intact(report)}")
+    else:
+        say("Verification FAILED", style="bold red")
+        say(f"  Hash chain intact: {_intact(report)}; the checks below fail")
+    _render_signed(report)
     for problem in report.extra_problems:
         say(f"  Problem: {problem}", style="red")
+
+
+def _render_signed(report: VerifyReport) -> None:
+    """What the signatures that were checked vouch for, and by whose key."""
+    signed_by = report.extra.get("manifest_signed_by")
+    if signed_by:
+        runs = report.extra["manifest"]["runs"]
+        say(
+            f"  Manifest: {report.extra['manifest']['count']} events in {len(runs)} "
+            f"run{'' if len(runs) == 1 else 's'}, signed by key {signed_by}"
+        )
+    checkpoints = report.extra.get("checkpoints")
+    if checkpoints:
+        say(f"  Checkpoints: {checkpoints['summary']}")
+        uncovered = checkpoints.get("uncovered")
+        if uncovered:
+            say(
+                f"  Not yet checkpointed: sequence {uncovered['from_sequence']} → "
+                f"{uncovered['to_sequence']} (only the chain vouches for it)"
+            )
 
 
 def _intact(report: VerifyReport) -> str:
@@ -360,6 +392,7 @@ def _intact(report: VerifyReport) -> str:
 
 @handle_errors
 def verify(
+    *,
     from_sequence: Annotated[
         int,
         typer.Option(
@@ -386,29 +419,46 @@ def verify(
             help="Verify an export file (from `claire export`) on its own, without the database.",
         ),
     ] = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option(
+            "--public-key",
+            metavar="FILE|HEX",
+            help="The trusted public key signatures must carry (default: "
+            "CLAIRE_CHECKPOINT_PUBLIC_KEY, else the local key pair).",
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
     json: JsonFlag = False,
 ) -> None:
     """Verify the hash chain and the sequence; name the first bad sequence number.
 
     Checks sequence numbers gapless and in order, every hash recomputed from the stored event
-    bytes and linked to the previous one, and every row's columns equal to the hashed event.
-    With --checkpoints DIR, the log must also still hold every signed checkpoint's sequence and
-    hash. With --export FILE, the export is checked instead of the database.
-    Reports OK with the head hash, or the first bad sequence (exit code 1).
+    bytes, every row's columns equal to the hashed event, and every row's hash equal to what the
+    next row committed to. With --checkpoints DIR, the log must also still hold every signed
+    checkpoint's sequence and hash. With --export FILE, the export is checked instead of the
+    database. Signatures count only from the trusted key (--public-key FILE|HEX,
+    CLAIRE_CHECKPOINT_PUBLIC_KEY, or the local key pair); without one, --checkpoints and
+    --export refuse to run. Reports OK with the head hash, or the first bad sequence (exit 1).
 
     Examples: claire verify · claire verify --checkpoints ./checkpoints ·
-    claire verify --export audit.jsonl --checkpoints ./checkpoints
+    claire verify --export audit.jsonl --public-key 3b6a27bc…
     """
     if export is not None:
-        report = verify_export_file(export, checkpoints=checkpoints)
+        report = verify_export_file(
+            export, resolve_trusted_key(public_key), checkpoints=checkpoints
+        )
+    elif checkpoints is not None:
+        trusted = resolve_trusted_key(public_key)  # refuse before touching the store
+        with store_from(database_url) as store:
+            report = verify_with_checkpoints(
+                store, checkpoints, trusted, from_sequence, witness=default_witness_path()
+            )
+    elif public_key is not None:
+        raise UsageError("--public-key checks signatures: use it with --checkpoints or --export")
     else:
         with store_from(database_url) as store:
-            report = (
-                verify_with_checkpoints(store, checkpoints, from_sequence)
-                if checkpoints is not None
-                else verify_log(store, from_sequence)
-            )
+            report = verify_log(store, from_sequence)
     if json:
         print_json(report.to_document())
     else:
@@ -464,48 +514,56 @@ def export(
     """Export events with their hashes (JSON Lines or CSV), checkable on their own later.
 
     JSON Lines: one stored event per line (sequence_number, event_id, prev_hash, hash and the
-    canonical event), then a manifest line with the selection, count and head hash. CSV: the
-    same as columns; with --output the manifest is written to FILE.manifest.json.
-    With --output, the manifest is printed (--json: as JSON).
+    canonical event), then a manifest line with the selection, count and the runs of sequence
+    numbers with their hashes, signed with the checkpoint key (created on first use, as by
+    `claire checkpoint`). CSV: the same as columns; with --output the manifest is written to
+    FILE.manifest.json (without --output a CSV export has no manifest and cannot be verified).
+    With --output, the manifest is printed (--json: as JSON). Check it later, without the
+    database, with `claire verify --export FILE --public-key HEX`.
 
     Examples: claire export --sequence 1 1000 -o audit.jsonl ·
     claire export --from 2025-02-10 --to 2025-02-15 --format csv -o feb.csv
     """
     selection = _selection(sequence, correlation, start, end)
+    created = not key_path().exists()
+    key = load_or_create_key()  # the manifest is signed with the checkpoint key
+    if created:
+        err_console.print(f"New signing key created at {key_path()} (keep it safe)", markup=False)
     with store_from(database_url) as store:
         try:
-            manifest = _write_export(store, selection, output_format, output)
+            manifest = _write_export(store, selection, output_format, output, key)
         except OSError as exc:
             raise UsageError(f"--output {output}: {exc.strerror or exc}") from None
     if output is None:
         return
-    document = manifest.to_document()
     if json:
-        print_json(document)
+        print_json(manifest.signed(key))
         return
     say(
         f"Exported {manifest.count} events (sequence {manifest.first_sequence} → "
         f"{manifest.last_sequence}) to {output}",
     )
     say(f"  Head hash: {manifest.head_hash}")
+    say(f"  Manifest signed by key {fingerprint(public_hex(key))} (public key {public_hex(key)})")
 
 
 def _write_export(
-    store: Any, selection: Selection, output_format: ExportFormat, output: Path | None
-) -> Any:
+    store: Any,
+    selection: Selection,
+    output_format: ExportFormat,
+    output: Path | None,
+    key: Any,
+) -> Manifest:
     if output_format is ExportFormat.JSONL:
         if output is None:
-            return write_jsonl(store, selection, sys.stdout.buffer)
+            return write_jsonl(store, selection, sys.stdout.buffer, key)
         with output.open("wb") as handle:
-            return write_jsonl(store, selection, handle)
+            return write_jsonl(store, selection, handle, key)
     if output is None:
         return write_csv(store, selection, sys.stdout)
     with output.open("w", newline="", encoding="utf-8") as handle:
         manifest = write_csv(store, selection, handle)
-    sidecar = output.with_name(output.name + ".manifest.json")
-    sidecar.write_bytes(
-        orjson.dumps({"manifest": manifest.to_document()}, option=orjson.OPT_INDENT_2)
-    )
+    write_manifest(manifest_path(output), manifest, key)
     return manifest
 
 

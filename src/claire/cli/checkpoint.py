@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from claire.audit.checkpoint import key_path, load_or_create_key, write_checkpoint
+from claire.audit.checkpoint import write_checkpoint
+from claire.audit.keys import fingerprint, key_path, load_or_create_key
 from claire.cli.common import DatabaseUrl, JsonFlag, console, handle_errors, print_json, store_from
 
 
@@ -30,7 +31,9 @@ def checkpoint(
     The Ed25519 key comes from CLAIRE_CHECKPOINT_KEY (a PEM file), or is created on first use
     at ~/.config/claire/checkpoint_ed25519.pem ($XDG_CONFIG_HOME respected). Later,
     `claire verify --checkpoints DIR` detects a truncated tail, a history rewritten with
-    recomputed hashes, or a database restored from an older backup.
+    recomputed hashes, or a database restored from an older backup. Each checkpoint names its
+    predecessor (number and digest), so a deleted or replaced file shows too. Give auditors the
+    printed public key: `claire verify --public-key HEX` trusts only checkpoints signed with it.
 
     Example: claire checkpoint --dir /var/lib/claire/checkpoints
     """
@@ -41,7 +44,7 @@ def checkpoint(
         written = write_checkpoint(store, directory, key=key)
     document = {
         **written.to_document(),
-        "file": str(written.path),
+        "key_fingerprint": fingerprint(written.public_key),
         "key_file": str(path),
         "key_created": created,
     }
@@ -49,11 +52,14 @@ def checkpoint(
         print_json(document)
         return
     console.print(f"Checkpoint written: {written.path}", style="bold green", markup=False)
+    console.print(f"  Number:     #{written.number}", markup=False)
     console.print(f"  Sequence:   {written.sequence_number}", markup=False)
     console.print(f"  Head hash:  {written.head_hash}", markup=False)
     console.print(f"  Time:       {written.created_at}", markup=False)
     console.print(f"  Store:      {written.store}", markup=False)
-    console.print(f"  Public key: {written.public_key}", markup=False)
+    console.print(
+        f"  Public key: {written.public_key} ({fingerprint(written.public_key)})", markup=False
+    )
     console.print(f"  Signature:  {written.signature}", markup=False)
     if created:
         console.print(f"  New signing key created at {path} (keep it safe)", markup=False)
