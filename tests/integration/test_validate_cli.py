@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,17 @@ CLAIRE = str(Path(sys.executable).parent / "claire")
 USER_PIPELINES = "tests.integration.test_replay_user_pipelines"
 
 
-def claire(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    env.pop("DATABASE_URL", None)
+def claire(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200", **(env or {})}
+    environment.pop("DATABASE_URL", None)
     return subprocess.run(
-        [CLAIRE, *args], check=False, capture_output=True, text=True, env=env, cwd=ROOT, timeout=120
+        [CLAIRE, *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=ROOT,
+        timeout=120,
     )
 
 

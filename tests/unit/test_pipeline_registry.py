@@ -92,7 +92,7 @@ def test_a_code_version_registered_twice_is_refused() -> None:
 
 
 def test_nothing_registered_says_how_to_fix_it() -> None:
-    with pytest.raises(PipelineSpecError, match=r"none registered\): is claire installed"):
+    with pytest.raises(PipelineSpecError, match=r"\(registered: none\): is claire installed"):
         PipelineRegistry().resolve(None)
 
 

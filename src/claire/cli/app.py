@@ -11,6 +11,7 @@ from claire.cli.demo import register as register_demo
 from claire.cli.replay import register as register_replay
 from claire.cli.serve import register as register_serve
 from claire.cli.timeline import register as register_timeline
+from claire.cli.versions import register as register_versions
 
 app = typer.Typer(
     name="claire",
@@ -27,6 +28,7 @@ audit.register(app)
 register_checkpoint(app)
 register_replay(app)
 register_timeline(app)
+register_versions(app)
 register_serve(app)
 register_demo(app)
 

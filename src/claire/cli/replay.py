@@ -18,6 +18,7 @@ from claire.cli.common import (
     UsageError,
     console,
     err_console,
+    fail,
     handle_errors,
     print_json,
     store_from,
@@ -31,10 +32,13 @@ from claire.cli.ranges import (
 )
 from claire.pipeline.config import PipelineConfigError, parse_overrides
 from claire.replay.engine import ReplayEngine, ReplayResult
-from claire.replay.pipelines import OverrideError, PipelineSpecError
-from claire.replay.validate import CheckResult, ValidationReport, Validator
+from claire.replay.pipelines import OverrideError, PipelineSpecError, VersionUnavailableError
+from claire.replay.validate import INCOMPLETE, NO, CheckResult, ValidationReport, Validator
 from claire.replay.whatif import WhatIfReport, what_if
 from claire.store.port import EventStore
+
+# Nothing failed, but some decisions could not be re-executed (no pipeline for their version).
+EXIT_INCOMPLETE = 3
 
 NoSnapshots = Annotated[
     bool,
@@ -93,7 +97,7 @@ def replay(
     changes = _overrides(overrides)
     with store_from(database_url) as store:
         engine = ReplayEngine(store, use_snapshots=not no_snapshots)
-        first, last = _range(engine, sequence, start, end)
+        first, last = parse_range(engine, sequence, start, end)
         if changes:
             report = _run_what_if(
                 store,
@@ -111,7 +115,7 @@ def replay(
             return
         if pipeline is not None:
             raise UsageError("--pipeline is used with --set (what-if); plain replay folds state")
-        with _progress_bar(not json, "replay") as progress:
+        with progress_bar(not json, "replay") as progress:
             result = engine.replay(first, last, progress=progress)
     if json:
         print_json(result.to_document())
@@ -132,8 +136,10 @@ def validate(
 ) -> None:
     """Validate determinism of a range: replay twice, check snapshots, re-execute decisions.
 
-    Exit code 0 only if all three checks pass, 1 if any fails. Without a range the whole log
-    is validated.
+    Each session (and each code version) in the range is re-executed with the configuration
+    and the pipeline that recorded it. Exit code 0 only if all three checks pass, 1 if any
+    fails, 3 if nothing failed but some decisions were made by a code version no registered
+    pipeline re-executes. Without a range the whole log is validated.
 
     Examples:
 
@@ -146,7 +152,7 @@ def validate(
     changes = _overrides(overrides)
     with store_from(database_url) as store:
         engine = ReplayEngine(store, use_snapshots=False)
-        first, last = _range(engine, sequence, start, end)
+        first, last = parse_range(engine, sequence, start, end)
         with _stage_progress(not json) as progress:
             try:
                 report = Validator(
@@ -158,8 +164,10 @@ def validate(
         print_json(report.to_document())
     else:
         render_validation(report)
-    if not report.deterministic:
+    if report.verdict == NO:
         raise typer.Exit(EXIT_FAILURE)
+    if report.verdict == INCOMPLETE:
+        raise typer.Exit(EXIT_INCOMPLETE)
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -170,7 +178,7 @@ def _overrides(items: list[str] | None) -> dict[str, str]:
         raise UsageError(f"--set: {exc}") from None
 
 
-def _range(
+def parse_range(
     engine: ReplayEngine,
     sequence: tuple[int, int] | None,
     start: str | None,
@@ -197,7 +205,7 @@ def _run_what_if(
     use_snapshots: bool,
     json: bool,
 ) -> WhatIfReport:
-    with _progress_bar(not json, "what-if") as progress:
+    with progress_bar(not json, "what-if") as progress:
         try:
             return what_if(
                 store,
@@ -210,11 +218,13 @@ def _run_what_if(
             )
         except (OverrideError, PipelineSpecError) as exc:
             raise UsageError(str(exc)) from None
+        except VersionUnavailableError as exc:
+            fail(str(exc), EXIT_INCOMPLETE)
 
 
 # --- progress ------------------------------------------------------------------------------------
 @contextmanager
-def _progress_bar(wanted: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
+def progress_bar(wanted: bool, label: str) -> Iterator[Callable[[int, int], None] | None]:
     """A Rich progress bar on a terminal (stderr), nothing when piped or with --json."""
     if not wanted or not err_console.is_terminal:
         yield None
@@ -321,26 +331,31 @@ def _snapshot_line(result: ReplayResult) -> str:
 def render_validation(report: ValidationReport) -> None:
     _banner("DETERMINISM VALIDATION")
     _say(f"Range: {report.first_sequence} → {report.last_sequence}")
-    if report.deterministic:
-        _say("Deterministic: ✅ YES", "green")
-    else:
+    if report.verdict == NO:
         _say("Deterministic: ❌ NO", "bold red")
+    elif report.verdict == INCOMPLETE:
+        _say("Deterministic: ⚠️  NOT ESTABLISHED (some decisions not re-executed)", "yellow")
+    else:
+        _say("Deterministic: ✅ YES", "green")
     _say()
     _say("Checks:")
     for check in report.checks:
         mark = "✅" if check.passed else "❌"
+        if check.passed and check.key == "decisions" and report.not_reexecuted:
+            mark = "⚠️ "
         _say(f"  {mark} {check.title}: {check.summary}")
     parts = report.check("decisions").details["parts"]
-    if len(parts) > 1:
+    if len(parts) > 1 or report.not_reexecuted:
         _say()
-        _say("Decisions per part (each with the configuration its session recorded):")
+        _say("Decisions per part (each with the code and configuration that recorded it):")
         for part in parts:
-            mark = "✅" if part["deterministic"] else "❌"
-            _say(
-                f"  {mark} {_span(part)}: {part['decisions_matched']} of "
-                f"{part['decisions_recorded']} identical; config: {part['config_source']} "
-                f"(hash {part['config_hash'][:12]}…)"
-            )
+            _say(f"  {_part_line(part)}")
+    if report.not_reexecuted:
+        _say()
+        _say("⚠️  NOT RE-EXECUTED:", "yellow")
+        for missing in report.not_reexecuted:
+            _say(f"  {missing.message}")
+        _say(f"  Registered pipelines: {report.not_reexecuted[0].registered}")
     for check in report.checks:
         if not check.passed:
             _say()
@@ -392,18 +407,26 @@ def render_divergence(divergence: dict[str, Any]) -> None:
     _say(f"  Event type: {divergence['event_type']} — {kinds.get(divergence['kind'], '')}")
     _say(f"  Input: market_data at sequence {divergence['input_sequence']}")
     _say("  Differences:")
-    width = max([len(d["field"]) for d in divergence["differences"]] + [5])
-    _say(f"    {'Field':<{width}}  {'Recorded':<30}  Replayed")
-    for difference in divergence["differences"]:
-        _say(
-            f"    {difference['field']:<{width}}  {_value(difference['recorded']):<30}  "
-            f"{_value(difference['replayed'])}"
-        )
+    render_differences(divergence["differences"], "Recorded", "Replayed", indent=4)
     if divergence["causation_chain"]:
         _say("  Causation chain:")
         for link in divergence["causation_chain"]:
             where = f"seq {link['sequence_number']}" if link["sequence_number"] else "replay only"
             _say(f"    → {link['event_type']} ({where})")
+
+
+def render_differences(
+    differences: list[dict[str, Any]], left: str, right: str, *, indent: int
+) -> None:
+    """Field, then the value on each side, one row per differing field."""
+    pad = " " * indent
+    width = max([len(d["field"]) for d in differences] + [5])
+    _say(f"{pad}{'Field':<{width}}  {left:<30}  {right}")
+    for difference in differences:
+        _say(
+            f"{pad}{difference['field']:<{width}}  {_value(difference['recorded']):<30}  "
+            f"{_value(difference['replayed'])}"
+        )
 
 
 def render_what_if(report: WhatIfReport) -> None:
@@ -457,6 +480,21 @@ def _config_change(part: dict[str, Any]) -> str:
     )
 
 
+def _part_line(part: dict[str, Any]) -> str:
+    version = part["code_version"] or "not recorded"
+    if not part["reexecuted"]:
+        return (
+            f"⚠️  {_span(part)}: {part['decisions_recorded']} decision(s) of code version "
+            f"{version}: no pipeline registered — not re-executed"
+        )
+    mark = "✅" if part["deterministic"] else "❌"
+    return (
+        f"{mark} {_span(part)}: {part['decisions_matched']} of {part['decisions_recorded']} "
+        f"identical; code version {version} (pipeline {part['pipeline']}); config: "
+        f"{part['config_source']} (hash {part['config_hash'][:12]}…)"
+    )
+
+
 def _span(part: dict[str, Any]) -> str:
     return f"{part['from_sequence']} → {part['to_sequence']}"
 
@@ -477,4 +515,14 @@ def _value(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
 
 
-__all__ = ["register", "render_divergence", "render_replay", "render_validation", "render_what_if"]
+__all__ = [
+    "EXIT_INCOMPLETE",
+    "parse_range",
+    "progress_bar",
+    "register",
+    "render_differences",
+    "render_divergence",
+    "render_replay",
+    "render_validation",
+    "render_what_if",
+]

@@ -58,6 +58,7 @@ class Pipeline:
         *,
         service_name: str = DEFAULT_SERVICE,
         version: str = PIPELINE_VERSION,
+        code_version: str = CODE_VERSION,
         clock: LogicalClock | None = None,
         gateway: ExchangeGateway | None = None,
     ) -> None:
@@ -67,7 +68,8 @@ class Pipeline:
         self.factory = EventFactory(
             service_name,
             version,
-            code_version=CODE_VERSION,
+            # Every decision names the code that made it: validation picks that code again.
+            code_version=code_version,
             config_hash=config.config_hash(),
             clock=clock or LogicalClock(),
             now=now,

@@ -267,6 +267,8 @@ class _Run:
             "config": self.config.to_document(),
             "config_hash": self.config.config_hash(),
             "pipeline": f"{self.pipeline.factory.metadata.service} {PIPELINE_VERSION}",
+            # Which code decided in this session, also for a part of it without decisions.
+            "code_version": self.pipeline.factory.metadata.code_version,
         }
         message = f"Session {self.session.session_id} started ({self.session.source})"
         self.add_input(self.alert(SESSION_STARTED, message, context, when))

@@ -172,13 +172,16 @@ class PipelineRegistry:
             f"callable factory {attribute!r}"
         )
 
-    def _known(self) -> str:
+    def known(self) -> str:
+        """What is registered (and what failed to load), for messages."""
         known = ", ".join(
             f"{name} ({', '.join(p.code_versions)})" for name, p in self.entries.items()
         )
         broken = "; ".join(f"{name}: {why}" for name, why in self.problems.items())
-        text = f" (registered: {known})" if known else " (none registered)"
-        return text + (f" (not loaded: {broken})" if broken else "")
+        return (known or "none") + (f"; not loaded: {broken}" if broken else "")
+
+    def _known(self) -> str:
+        return f" (registered: {self.known()})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,12 +214,13 @@ class CallableFactory:
 
 @dataclass(frozen=True, slots=True)
 class PreparedPart:
-    """A part of the range and the pipeline that re-executes it."""
+    """A part of the range and the pipeline that re-executes it (None: none is registered for
+    the part's code version, so it is not re-executed)."""
 
     part: Part
-    pipeline_name: str
-    pipeline: DecisionPipeline
-    config_hash: str  # of the configuration it runs with (the recorded one plus overrides)
+    pipeline_name: str | None
+    pipeline: DecisionPipeline | None
+    config_hash: str | None  # of the configuration it runs with (recorded plus overrides)
 
     @property
     def recorded_hash(self) -> str | None:
@@ -226,11 +230,62 @@ class PreparedPart:
         return {
             "from_sequence": self.part.first,
             "to_sequence": self.part.last,
+            "code_version": self.part.code_version,
             "pipeline": self.pipeline_name,
+            "reexecuted": self.pipeline is not None,
             "config_source": self.part.config_source,
             "recorded_config_hash": self.recorded_hash,
             "config_hash": self.config_hash,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class MissingVersion:
+    """Decisions of a code version no registered pipeline re-executes."""
+
+    code_version: str
+    ranges: list[tuple[int, int]]
+    decisions: int
+    registered: str  # what is registered, for the reader who wonders why
+
+    @property
+    def message(self) -> str:
+        spans = ", ".join(f"{a}–{b}" for a, b in self.ranges)
+        return (
+            f"decisions of `{self.code_version}` (sequences {spans}): no pipeline registered "
+            "for this version — not re-executed"
+        )
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "code_version": self.code_version,
+            "ranges": [list(r) for r in self.ranges],
+            "decisions": self.decisions,
+            "message": self.message,
+            "registered": self.registered,
+        }
+
+
+class VersionUnavailableError(ClaireError):
+    """Part of a range was decided by code no registered pipeline re-executes."""
+
+    def __init__(self, missing: list[MissingVersion]) -> None:
+        super().__init__("; ".join(m.message for m in missing))
+        self.missing = missing
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """The parts of a range, prepared, and the code versions that cannot be re-executed."""
+
+    parts: list[PreparedPart]
+    missing: list[MissingVersion]
+
+    def require_all(self) -> list[PreparedPart]:
+        """Every part, all re-executable (else VersionUnavailableError)."""
+        if self.missing:
+            raise VersionUnavailableError(self.missing)
+        return self.parts
 
 
 def prepare_part(
@@ -260,23 +315,55 @@ def prepare(
     pipeline: str | None,
     overrides: Mapping[str, str] | None,
     registry: PipelineRegistry | None = None,
-) -> list[PreparedPart]:
-    """Each part of first..last with its pipeline, built from its recorded configuration."""
-    registered = (registry or PipelineRegistry.from_entry_points()).resolve(pipeline)
-    return [prepare_part(part, registered, overrides) for part in plan(store, first, last)]
+) -> Plan:
+    """Each part of first..last with its pipeline, built from its recorded configuration.
+
+    With `pipeline` (a --pipeline spec) that pipeline runs every part; otherwise each part runs
+    with the pipeline registered for its code version (the default when none is recorded).
+    """
+    registry = registry or PipelineRegistry.from_entry_points()
+    chosen = registry.resolve(pipeline) if pipeline is not None else None
+    prepared: list[PreparedPart] = []
+    missing: dict[str, list[Part]] = {}  # code version -> its parts, in range order
+    for part in plan(store, first, last):
+        version = part.code_version
+        registered = chosen or (
+            registry.default() if version is None else registry.for_version(version)
+        )
+        if registered is not None:
+            prepared.append(prepare_part(part, registered, overrides))
+        else:
+            assert version is not None
+            prepared.append(PreparedPart(part, None, None, None))
+            missing.setdefault(version, []).append(part)
+    return Plan(
+        prepared,
+        [
+            MissingVersion(
+                version,
+                [(p.first, p.last) for p in parts],
+                sum(p.decisions for p in parts),
+                registry.known(),
+            )
+            for version, parts in missing.items()
+        ],
+    )
 
 
 __all__ = [
     "DEFAULT",
     "GROUP",
     "CallableFactory",
+    "MissingVersion",
     "OverrideError",
     "PipelineProvider",
     "PipelineRegistry",
     "PipelineSpecError",
+    "Plan",
     "PreparedPart",
     "RecordedConfigError",
     "Registered",
+    "VersionUnavailableError",
     "prepare",
     "prepare_part",
 ]

@@ -2,10 +2,10 @@
 
 For each recorded input (market data) in the range, the pipeline is called in `ReplayMode` with
 the state as it stands (rebuilt from the replayed decisions, not the recorded ones) and its
-decisions are compared, position by position, with the recorded decisions of that input (the
-events that follow it and descend from it through causation_id). Every field counts except
-event_id, sequence_number and timestamp_utc; a replayed causation_id is first mapped to the
-recorded event its cause corresponds to. A missing or an extra decision is a divergence.
+decisions are compared (see claire.replay.compare) with the recorded decisions of that input:
+the events that follow it and descend from it through causation_id. With a `baseline` pipeline
+(diff-versions), the decisions compared with are the baseline's, made on its own state from the
+same inputs, and the recorded decisions are skipped.
 
 Events of the range that are neither inputs nor decisions of an input in the range (the
 session_started alert, snapshots, decisions whose input lies before the range) are folded as
@@ -24,7 +24,8 @@ from uuid import UUID
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.gc_tuning import relaxed_gc
-from claire.replay.diff import FieldDifference, event_diff
+from claire.replay.compare import ChainLink, Divergence, compare_decisions
+from claire.replay.diff import FieldDifference
 from claire.replay.engine import ProgressCallback, stream
 from claire.state.mode import ReplayMode
 from claire.state.model import SystemState
@@ -39,62 +40,19 @@ class DecisionPipeline(Protocol):
     def process(self, state: SystemState, event: BaseEvent) -> list[BaseEvent]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class ChainLink:
-    event_type: str
-    sequence_number: int | None
-    event_id: str
-
-    def to_document(self) -> dict[str, Any]:
-        return {
-            "event_type": self.event_type,
-            "sequence_number": self.sequence_number,
-            "event_id": self.event_id,
-        }
-
-
-@dataclass(slots=True)
-class Divergence:
-    """One decision where the replay and the recording disagree.
-
-    kind: "changed" (both exist, fields differ), "missing" (recorded, not replayed), "extra"
-    (replayed, not recorded; `sequence_number` is where it would have been stored) or "error"
-    (the pipeline raised on the input at `sequence_number`).
-    """
-
-    kind: str
-    sequence_number: int
-    event_type: str
-    input_sequence: int
-    differences: list[FieldDifference]
-    recorded_event_id: str | None = None
-    replayed_causation: str | None = None
-    causation_chain: list[ChainLink] = field(default_factory=list)
-
-    def to_document(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "sequence_number": self.sequence_number,
-            "event_type": self.event_type,
-            "input_sequence": self.input_sequence,
-            "recorded_event_id": self.recorded_event_id,
-            "differences": [d.to_document() for d in self.differences],
-            "causation_chain": [c.to_document() for c in self.causation_chain],
-        }
-
-
 @dataclass(slots=True)
 class ReexecutionResult:
     first_sequence: int
     last_sequence: int
     inputs: int = 0
-    decisions_recorded: int = 0
+    decisions_recorded: int = 0  # or made by the baseline
     decisions_replayed: int = 0
     decisions_matched: int = 0
     decisions_changed: int = 0
     first_divergence: Divergence | None = None
+    divergences: list[Divergence] = field(default_factory=list)  # the first `keep` of them
     replayed_state: SystemState = field(default_factory=SystemState)
-    recorded_state: SystemState | None = None
+    recorded_state: SystemState | None = None  # or the baseline's
     trades_recorded: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
     trades_replayed: dict[str, None] = field(default_factory=dict)
     blocked_calls: dict[str, int] = field(default_factory=dict)
@@ -112,7 +70,8 @@ class ReexecutionResult:
 
 @dataclass(slots=True)
 class _Group:
-    """An input, what the pipeline decided on it, and what was recorded for it."""
+    """An input, what the pipeline decided on it, and what was recorded (or the baseline
+    decided) for it."""
 
     input: BaseEvent
     replayed: list[BaseEvent]
@@ -134,19 +93,23 @@ class Reexecution:
         ignore_fields: Iterable[str] = (),
         track_recorded_state: bool = False,
         recorded_state: SystemState | None = None,
+        baseline: DecisionPipeline | None = None,
+        keep: int = 1,
         batch_size: int = DEFAULT_BATCH_SIZE,
         progress: ProgressCallback | None = None,
     ) -> None:
         self.store = store
         self.pipeline = pipeline
+        self.baseline = baseline
         self.first, self.last = first, last
         self.ignore = tuple(ignore_fields)
+        self.keep = keep
         self.batch_size = batch_size
         self.progress = progress
         self.result = ReexecutionResult(first, last, replayed_state=start_state)
-        if recorded_state is not None:  # a previous part's recorded state, carried on
+        if recorded_state is not None:  # a previous part's recorded (or baseline) state
             self.result.recorded_state = recorded_state
-        elif track_recorded_state:
+        elif track_recorded_state or baseline is not None:
             self.result.recorded_state = start_state.copy()
 
     def run(self) -> ReexecutionResult:
@@ -154,7 +117,9 @@ class Reexecution:
         result = self.result
         state = result.replayed_state
         fold = state.apply
-        record = result.recorded_state.apply if result.recorded_state is not None else None
+        other = result.recorded_state.apply if result.recorded_state is not None else None
+        # The recorded state folds every event; a baseline's folds what it did not decide.
+        record, fold_other = (other, None) if self.baseline is None else (None, other)
         progress, batch = self.progress, self.batch_size
         total = self.last - self.first + 1
         group: _Group | None = None
@@ -175,10 +140,13 @@ class Reexecution:
                         break
                     ids = group.ids
                 elif group is not None and event.causation_id in ids:
-                    group.recorded.append(event)
+                    if self.baseline is None:
+                        group.recorded.append(event)
                     ids.add(event.event_id)
                 else:
                     fold(event)
+                    if fold_other is not None:
+                        fold_other(event)
                 if progress is not None and read % batch == 0:
                     progress(read, total)
             if group is not None:
@@ -194,99 +162,65 @@ class Reexecution:
 
     def _execute(self, state: SystemState, event: BaseEvent) -> _Group | None:
         self.result.inputs += 1
+        replayed = self._decide(self.pipeline, state, event)
+        if replayed is None:
+            return None
+        group = _Group(event, replayed, ids={event.event_id})
+        if self.baseline is not None:
+            assert self.result.recorded_state is not None
+            expected = self._decide(self.baseline, self.result.recorded_state, event)
+            if expected is None:
+                return None
+            group.recorded = expected
+        self.result.decisions_replayed += len(replayed)
+        _note_trades(self.result.trades_replayed, replayed)
+        return group
+
+    def _decide(
+        self, pipeline: DecisionPipeline, state: SystemState, event: BaseEvent
+    ) -> list[BaseEvent] | None:
         try:
-            replayed = list(self.pipeline.process(state, event))
+            return list(pipeline.process(state, event))
         except Exception as exc:  # a user's pipeline may raise anything; report, do not crash
+            sequence = event.sequence_number or 0
             self._diverged(
                 Divergence(
                     "error",
-                    event.sequence_number or 0,
+                    sequence,
                     event.event_type.value,
-                    event.sequence_number or 0,
+                    sequence,
                     [FieldDifference("exception", None, f"{type(exc).__name__}: {exc}")],
                     recorded_event_id=str(event.event_id),
                 )
             )
             return None
-        self.result.decisions_replayed += len(replayed)
-        for decision in replayed:
-            if decision.event_type is EventType.ORDER_REQUEST:
-                self.result.trades_replayed[str(decision.correlation_id)] = None
-        return _Group(event, replayed, ids={event.event_id})
 
     def _close(self, group: _Group) -> None:
         if not group.replayed and not group.recorded:
             return  # most inputs decide nothing
         result = self.result
         result.decisions_recorded += len(group.recorded)
-        for decision in group.recorded:
-            if decision.event_type is EventType.ORDER_REQUEST:
-                result.trades_recorded[str(decision.correlation_id)] = None
-        # Replayed ids are new: map each to the recorded event it stands for, so that the
-        # causation_id of the next decision can be compared with the recorded one.
-        mapping: dict[UUID, UUID] = {group.input.event_id: group.input.event_id}
-        position = group.recorded[-1].sequence_number if group.recorded else None
-        input_sequence = group.input.sequence_number or 0
-        for index in range(max(len(group.replayed), len(group.recorded))):
-            replayed = group.replayed[index] if index < len(group.replayed) else None
-            recorded = group.recorded[index] if index < len(group.recorded) else None
-            if replayed is not None and recorded is not None:
-                cause = _mapped(mapping, replayed.causation_id)
-                mapping[replayed.event_id] = recorded.event_id
-                if _same(recorded, replayed, cause, self.ignore):
-                    result.decisions_matched += 1
-                    continue
-                differences = event_diff(
-                    recorded, replayed, replayed_causation=cause, ignore=self.ignore
-                )
-                if not differences:
-                    result.decisions_matched += 1
-                    continue
-                self._diverged(
-                    Divergence(
-                        "changed",
-                        recorded.sequence_number or 0,
-                        recorded.event_type.value,
-                        input_sequence,
-                        differences,
-                        recorded_event_id=str(recorded.event_id),
-                    )
-                )
-            elif recorded is not None:
-                self._diverged(
-                    Divergence(
-                        "missing",
-                        recorded.sequence_number or 0,
-                        recorded.event_type.value,
-                        input_sequence,
-                        [FieldDifference("event", recorded.event_type.value, None)],
-                        recorded_event_id=str(recorded.event_id),
-                    )
-                )
-            elif replayed is not None:
-                base = position if position is not None else input_sequence
-                cause = _mapped(mapping, replayed.causation_id)
-                self._diverged(
-                    Divergence(
-                        "extra",
-                        base + index - len(group.recorded) + 1,
-                        replayed.event_type.value,
-                        input_sequence,
-                        [FieldDifference("event", None, replayed.event_type.value)],
-                        replayed_causation=cause,
-                    )
-                )
+        _note_trades(result.trades_recorded, group.recorded)
+        matched, divergences = compare_decisions(
+            group.input, group.recorded, group.replayed, self.ignore
+        )
+        result.decisions_matched += matched
+        for divergence in divergences:
+            self._diverged(divergence)
 
     def _diverged(self, divergence: Divergence) -> None:
-        self.result.decisions_changed += 1
-        if self.result.first_divergence is None:
-            self.result.first_divergence = divergence
+        result = self.result
+        result.decisions_changed += 1
+        if result.first_divergence is None:
+            result.first_divergence = divergence
+        if len(result.divergences) < self.keep:
+            result.divergences.append(divergence)
 
     def _chain(self, divergence: Divergence) -> list[ChainLink]:
         """The recorded causation chain, root first (for an extra decision: its cause's)."""
         anchor = divergence.recorded_event_id or divergence.replayed_causation
-        if anchor is None or anchor.startswith("replayed:"):
-            return []
+        if anchor is None or anchor.startswith("replayed:") or self.baseline is not None:
+            return []  # neither side of a version diff was stored
         chain = [
             ChainLink(e.event_type.value, e.sequence_number, str(e.event_id))
             for e in self.store.causation_chain(UUID(anchor))
@@ -296,35 +230,10 @@ class Reexecution:
         return chain
 
 
-def _mapped(mapping: dict[UUID, UUID], cause: UUID | None) -> str | None:
-    if cause is None:
-        return None
-    found = mapping.get(cause)
-    # A cause the recording has no counterpart for can never equal a recorded id.
-    return str(found) if found is not None else f"replayed:{cause}"
-
-
-def _same(
-    recorded: BaseEvent, replayed: BaseEvent, cause: str | None, ignore: tuple[str, ...]
-) -> bool:
-    """Fast path: equal on every compared field without building field-by-field diffs."""
-    if any(not name.startswith("metadata.") for name in ignore):
-        return False  # let the field-by-field diff decide what is ignored
-    return (
-        recorded.event_type is replayed.event_type
-        and recorded.timestamp_logical == replayed.timestamp_logical
-        and recorded.correlation_id == replayed.correlation_id
-        and (str(recorded.causation_id) if recorded.causation_id else None) == cause
-        and recorded.payload == replayed.payload
-        and _metadata(recorded, ignore) == _metadata(replayed, ignore)
-    )
-
-
-def _metadata(event: BaseEvent, ignore: tuple[str, ...]) -> dict[str, Any]:
-    document = event.metadata.model_dump(mode="json", exclude_none=True)
-    for name in ignore:
-        document.pop(name.removeprefix("metadata."), None)
-    return document
+def _note_trades(trades: dict[str, None], decisions: list[BaseEvent]) -> None:
+    for decision in decisions:
+        if decision.event_type is EventType.ORDER_REQUEST:
+            trades[str(decision.correlation_id)] = None
 
 
 def reexecute(
@@ -357,6 +266,7 @@ def combine(results: list[ReexecutionResult]) -> ReexecutionResult:
         total.decisions_changed += part.decisions_changed
         if total.first_divergence is None:
             total.first_divergence = part.first_divergence
+        total.divergences.extend(part.divergences)
         total.trades_recorded.update(part.trades_recorded)
         total.trades_replayed.update(part.trades_replayed)
         blocked.update(part.blocked_calls)

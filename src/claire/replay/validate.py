@@ -20,10 +20,11 @@ from uuid import UUID
 
 from claire.events.codec import content_hash
 from claire.events.payloads import EventType
+from claire.replay.checks import CheckResult, decision_check
 from claire.replay.diff import state_diff
 from claire.replay.engine import Checkpoint, ReplayEngine, ReplayResult
-from claire.replay.pipelines import PipelineRegistry, PreparedPart, prepare
-from claire.replay.reexecute import ReexecutionResult, combine, reexecute
+from claire.replay.pipelines import MissingVersion, PipelineRegistry, prepare
+from claire.replay.reexecute import ReexecutionResult, reexecute
 from claire.state.model import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
 
@@ -31,24 +32,7 @@ StageProgress = Callable[[str, int, int], None]
 """progress(stage, done, total): stage is "replay 1", "replay 2" or "decisions"."""
 
 CONFIG_HASH_FIELD = "metadata.config_hash"
-
-
-@dataclass(slots=True)
-class CheckResult:
-    key: str  # replay_twice | snapshots | decisions
-    title: str
-    passed: bool
-    summary: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_document(self) -> dict[str, Any]:
-        return {
-            "check": self.key,
-            "title": self.title,
-            "passed": self.passed,
-            "summary": self.summary,
-            "details": self.details,
-        }
+YES, NO, INCOMPLETE = "yes", "no", "incomplete"
 
 
 @dataclass(slots=True)
@@ -57,18 +41,31 @@ class ValidationReport:
     last_sequence: int
     checks: list[CheckResult]
     elapsed_seconds: float
+    # Decisions of code versions no registered pipeline re-executes: not checked.
+    not_reexecuted: list[MissingVersion] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> str:
+        """NO if a check failed, else INCOMPLETE if decisions went unchecked, else YES."""
+        if not all(check.passed for check in self.checks):
+            return NO
+        return INCOMPLETE if self.not_reexecuted else YES
 
     @property
     def deterministic(self) -> bool:
-        return all(check.passed for check in self.checks)
+        return self.verdict == YES
 
     def check(self, key: str) -> CheckResult:
         return next(c for c in self.checks if c.key == key)
 
     def to_document(self) -> dict[str, Any]:
+        verdict = self.verdict
         return {
             "range": {"from_sequence": self.first_sequence, "to_sequence": self.last_sequence},
-            "deterministic": self.deterministic,
+            # Unknown (null), not false, when nothing failed but some decisions went unchecked.
+            "deterministic": None if verdict == INCOMPLETE else verdict == YES,
+            "verdict": verdict,
+            "not_reexecuted": [m.to_document() for m in self.not_reexecuted],
             "checks": [c.to_document() for c in self.checks],
             "elapsed_seconds": round(self.elapsed_seconds, 6),
         }
@@ -158,7 +155,7 @@ class Validator:
         started = time.perf_counter()
         first, last = self.engine.resolve_sequence_range(first, last)
         # Build every part's pipeline first: a bad --pipeline or --set is found at once.
-        parts = prepare(
+        plan = prepare(
             self.store,
             first,
             last,
@@ -166,12 +163,13 @@ class Validator:
             overrides=self.overrides,
             registry=self.registry,
         )
+        runnable = [p for p in plan.parts if p.pipeline is not None]
 
         watch = _SnapshotWatch(self._recorded_snapshots(first, last))
         checkpoints = watch.checkpoints(self.store)
         # Each part is re-executed from the state the log records just before it.
         starts: dict[int, SystemState] = {}
-        for prepared in parts:
+        for prepared in runnable:
             at = prepared.part.first - 1
             checkpoints[at] = _capture(starts, at, checkpoints.get(at))
         replay1 = self._replay("replay 1", first, last, checkpoints)
@@ -179,25 +177,25 @@ class Validator:
         checks = [self._replay_check(replay1, replay2), self._snapshot_check(watch)]
 
         ignore = (CONFIG_HASH_FIELD,) if self.overrides else ()
-        results = []
+        results: dict[int, ReexecutionResult] = {}
         done = 0
-        for prepared in parts:
+        for prepared in runnable:
             part = prepared.part
-            results.append(
-                reexecute(
-                    self.store,
-                    prepared.pipeline,
-                    part.first,
-                    part.last,
-                    starts[part.first - 1],
-                    ignore_fields=ignore,
-                    batch_size=self.batch_size,
-                    progress=self._stage("decisions", done, last - first + 1),
-                )
+            assert prepared.pipeline is not None
+            results[part.first] = reexecute(
+                self.store,
+                prepared.pipeline,
+                part.first,
+                part.last,
+                starts[part.first - 1],
+                ignore_fields=ignore,
+                batch_size=self.batch_size,
+                progress=self._stage("decisions", done, last - first + 1),
             )
             done += part.size
-        checks.append(_decision_check(parts, results))
-        return ValidationReport(first, last, checks, time.perf_counter() - started)
+        checks.append(decision_check(plan, results))
+        elapsed = time.perf_counter() - started
+        return ValidationReport(first, last, checks, elapsed, plan.missing)
 
     def _replay(
         self, stage: str, first: int, last: int, checkpoints: dict[int, Checkpoint] | None
@@ -287,57 +285,6 @@ def _capture(starts: dict[int, SystemState], at: int, then: Checkpoint | None) -
     return capture
 
 
-def _decision_check(parts: list[PreparedPart], results: list[ReexecutionResult]) -> CheckResult:
-    total = combine(results)
-    # The part that diverged first (else the first) speaks for the check as a whole.
-    focus = next(
-        (p for p, r in zip(parts, results, strict=True) if r.first_divergence is not None),
-        parts[0],
-    )
-    details: dict[str, Any] = {
-        "pipeline": focus.pipeline_name,
-        "config_source": focus.part.config_source,
-        "config_hash": focus.config_hash,
-        "inputs": total.inputs,
-        "decisions_recorded": total.decisions_recorded,
-        "decisions_replayed": total.decisions_replayed,
-        "decisions_matched": total.decisions_matched,
-        "decisions_diverged": total.decisions_changed,
-        "blocked_calls": dict(sorted(total.blocked_calls.items())),
-        "events_per_second": round(total.events_per_second, 1),
-        "parts": [_part_document(p, r) for p, r in zip(parts, results, strict=True)],
-    }
-    title = "Decisions re-executed"
-    divergence = total.first_divergence
-    if divergence is None:
-        summary = (
-            f"{total.decisions_matched} of {total.decisions_recorded} recorded decisions "
-            f"re-executed identically from {total.inputs} inputs"
-        )
-        if len(parts) > 1:
-            summary += f" ({len(parts)} parts, each with its own recorded configuration)"
-        return CheckResult("decisions", title, True, summary, details)
-    details["first_divergence"] = divergence.to_document()
-    summary = (
-        f"first divergence at sequence {divergence.sequence_number} ({divergence.event_type}, "
-        f"{divergence.kind}); {total.decisions_changed} decision(s) differ"
-    )
-    return CheckResult("decisions", title, False, summary, details)
-
-
-def _part_document(prepared: PreparedPart, result: ReexecutionResult) -> dict[str, Any]:
-    divergence = result.first_divergence
-    return {
-        **prepared.to_document(),
-        "inputs": result.inputs,
-        "decisions_recorded": result.decisions_recorded,
-        "decisions_matched": result.decisions_matched,
-        "decisions_diverged": result.decisions_changed,
-        "deterministic": divergence is None,
-        "first_divergence": divergence.to_document() if divergence is not None else None,
-    }
-
-
 def validate(
     store: EventStore,
     first: int,
@@ -348,4 +295,13 @@ def validate(
     return Validator(store, **options).validate(first, last)
 
 
-__all__ = ["CheckResult", "StageProgress", "ValidationReport", "Validator", "validate"]
+__all__ = [
+    "INCOMPLETE",
+    "NO",
+    "YES",
+    "CheckResult",
+    "StageProgress",
+    "ValidationReport",
+    "Validator",
+    "validate",
+]

@@ -135,13 +135,16 @@ def what_if(
     """Re-run first..last with `overrides` applied to each part's recorded configuration."""
     engine = ReplayEngine(store, use_snapshots=use_snapshots, batch_size=batch_size)
     first, last = engine.resolve_sequence_range(first, last)
-    parts = prepare(store, first, last, pipeline=pipeline, overrides=overrides, registry=registry)
+    # Decisions of a code version no pipeline is registered for cannot be asked what-if.
+    plan = prepare(store, first, last, pipeline=pipeline, overrides=overrides, registry=registry)
+    parts = plan.require_all()
     start = engine.state_at(first - 1)
     replayed, recorded = start.state, start.state.copy()
     results = []
     for prepared in parts:
         part = prepared.part
         done = part.first - first
+        assert prepared.pipeline is not None
         results.append(
             reexecute(
                 store,
@@ -153,7 +156,7 @@ def what_if(
                 ignore_fields=(CONFIG_HASH_FIELD,),
                 recorded_state=recorded,
                 batch_size=batch_size,
-                progress=_offset(progress, done, last - first + 1),
+                progress=offset_progress(progress, done, last - first + 1),
             )
         )
         replayed = results[-1].replayed_state
@@ -165,10 +168,10 @@ def what_if(
         first_sequence=first,
         last_sequence=last,
         overrides=dict(overrides),
-        pipeline=head.pipeline_name,
+        pipeline=", ".join(dict.fromkeys(str(p.pipeline_name) for p in parts)),
         config_source=head.part.config_source,
         recorded_config_hash=head.recorded_hash,
-        whatif_config_hash=head.config_hash,
+        whatif_config_hash=str(head.config_hash),
         parts=[p.to_document() for p in parts],
         snapshot=start.snapshot,
         inputs=result.inputs,
@@ -185,12 +188,13 @@ def what_if(
     )
 
 
-def _offset(
+def offset_progress(
     progress: ProgressCallback | None, offset: int, overall: int
 ) -> ProgressCallback | None:
+    """Progress of one part of a range, counted from `offset` of the whole range's `overall`."""
     if progress is None:
         return None
     return lambda done, _total: progress(offset + done, overall)
 
 
-__all__ = ["Outcome", "WhatIfReport", "what_if"]
+__all__ = ["Outcome", "WhatIfReport", "offset_progress", "what_if"]
