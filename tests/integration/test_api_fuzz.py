@@ -48,6 +48,8 @@ FUZZ = settings(
 
 OPERATIONS = [  # (method, path, takes input): only an operation with input has negative cases
     ("GET", "/health", False),
+    ("GET", "/health/live", False),
+    ("GET", "/health/ready", False),
     ("GET", "/events", True),
     ("POST", "/events", True),
     ("GET", "/events/stream", True),

@@ -56,8 +56,13 @@ class Server:
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
 
 
-def start_server(env: dict[str, str], *args: str) -> Server:
+def start_server(
+    env: dict[str, str], *args: str, ready: bool = True, log: Path | None = None
+) -> Server:
+    """`claire serve` on a free port; waits until it answers, and (`ready`) until readiness
+    says 200 (the ingest worker has started reading). `log` receives its stderr."""
     port = free_port()
+    stderr = log.open("wb") if log is not None else subprocess.PIPE
     process = subprocess.Popen(
         [
             sys.executable,
@@ -71,20 +76,23 @@ def start_server(env: dict[str, str], *args: str) -> Server:
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"claire serve exited: {process.stderr.read().decode()}")  # type: ignore[union-attr]
+            output = log.read_text() if log else process.stderr.read().decode()  # type: ignore[union-attr]
+            raise AssertionError(f"claire serve exited: {output}")
         try:
-            if httpx.get(f"{url}/health", timeout=1).status_code in (200, 503):
+            status = httpx.get(f"{url}/health/ready", timeout=1).status_code
+            if status == 200 or (status == 503 and not ready):
                 return Server(url, process, env, env.get("CLAIRE_INGEST_STREAM", ""))
+            time.sleep(0.1)
         except httpx.TransportError:
             time.sleep(0.1)
     process.kill()
-    raise AssertionError("claire serve did not answer /health within 30 s")
+    raise AssertionError("claire serve was not ready (GET /health/ready) within 30 s")
 
 
 def stop_server(server: Server) -> int:
@@ -276,6 +284,38 @@ def test_metrics_and_docs(server: Server) -> None:
     assert {"/events", "/events/{event_id}/explain", "/correlations/{correlation_id}"} <= set(paths)
 
 
+def appended_total(server: Server, source: str) -> float:
+    """claire_events_appended_total summed over event types, for one door."""
+    total = 0.0
+    for line in httpx.get(f"{server.url}/metrics").text.splitlines():
+        if line.startswith("claire_events_appended_total{") and f'source="{source}"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_appended_metric_counts_events_stored_not_reposts(
+    server: Server, redis_base_url: str
+) -> None:
+    events = trade(factory("metric"))
+    before = appended_total(server, "http")
+    assert post(server, documents(events)).status_code == 201
+    assert appended_total(server, "http") == before + len(events)
+    # The same events again, and one new one with them: only the new one counts.
+    again = [*events, *trade(factory("metric-2"))[:1]]
+    assert post(server, documents(again)).status_code == 201
+    assert appended_total(server, "http") == before + len(events) + 1
+    # Through the stream (the worker's door): events already stored count nothing.
+    ingest_before = appended_total(server, "ingest")
+    fresh = trade(factory("metric-3"))[:1]
+    with EventPublisher(redis_base_url, stream=server.stream) as publisher:
+        publisher.publish_batch([*events, *fresh])
+    deadline = time.monotonic() + 20
+    while appended_total(server, "ingest") < ingest_before + 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # had the re-sent events counted, they would have by now
+    assert appended_total(server, "ingest") == ingest_before + 1
+
+
 def test_serve_ingests_from_the_stream_and_pubsub(server: Server, redis_base_url: str) -> None:
     streamed, broadcast = trade(factory("producer"))[:2]  # market data, then its signal
     with EventPublisher(redis_base_url, stream=server.stream) as publisher:
@@ -316,3 +356,19 @@ def test_post_is_disabled_without_a_write_token(database: str) -> None:
     assert refused.status_code == 403
     assert "CLAIRE_WRITE_TOKEN" in refused.json()["error"]
     assert health["redis"]["status"] == "not configured"
+
+
+def test_serve_refuses_public_reads_without_a_read_token(database: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "DATABASE_URL": database}
+    env.pop("CLAIRE_READ_TOKEN", None)
+    env.pop("REDIS_URL", None)
+    refused = claire(["serve", "--no-ingest", "--host", "0.0.0.0"], env)
+    assert refused.returncode == 2
+    assert "refusing to serve reads on 0.0.0.0 without a read token" in refused.stderr
+    assert "--allow-public-reads" in refused.stderr
+    # Told so, it serves (here on all interfaces, probed on the loopback one).
+    running = start_server(env, "--no-ingest", "--host", "0.0.0.0", "--allow-public-reads")
+    try:
+        assert httpx.get(f"{running.url}/health/live").json() == {"status": "ok"}
+    finally:
+        assert stop_server(running) == 0

@@ -42,7 +42,7 @@ def test_last_pending_message_acknowledged_while_trimming(
 
         monkeypatch.setattr(untyped, "xpending", acknowledged_just_before)
         try:
-            worker._trim_consumed()
+            worker.consumer.trim_consumed()
         finally:
             worker.close()
     # Everything was acknowledged, so everything is trimmed: the backlog is nothing.

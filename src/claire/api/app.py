@@ -11,13 +11,15 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from claire.api import routes, stream, timeline
+from claire.api import health, routes, stream, timeline
 from claire.api.errors import install_error_handlers
 from claire.api.metrics import MetricsMiddleware, metrics_text, service_registry
 from claire.api.services import Services
 from claire.config import Settings, load_settings
 from claire.events.model import BaseEvent
+from claire.redact import install_log_redaction
 from claire.store.port import EventStore
+from claire.supervision import HealthBoard
 
 if TYPE_CHECKING:
     import redis
@@ -27,7 +29,8 @@ Queries over the immutable event log, a live tail, and (with a write token) appe
 
 Errors are JSON: `{"error": "...", "status": 422, "problems": [{"field": ..., "reason": ...}]}`.
 404 names an unknown id, 422 a malformed id, range or event, 413 a body above 1 MiB.
-Reads need `Authorization: Bearer <CLAIRE_READ_TOKEN>` when that token is set;
+Reads need `Authorization: Bearer <CLAIRE_READ_TOKEN>` when that token is set; `/health`,
+`/health/live` and `/health/ready` are open but give details only with that token;
 `POST /events` is disabled unless CLAIRE_WRITE_TOKEN is set, and then requires it.
 """
 
@@ -37,9 +40,12 @@ def create_app(
     *,
     store: EventStore | None = None,
     redis_client: redis.Redis[bytes] | None = None,
+    health_board: HealthBoard | None = None,
 ) -> FastAPI:
-    """The app; `store` and `redis_client` override what `settings` would open."""
-    svc = Services(settings or load_settings(), store, redis_client)
+    """The app; `store` and `redis_client` override what `settings` would open;
+    `health_board` holds the health of the process's background tasks (readiness)."""
+    install_log_redaction()  # no secret in any log line of the service
+    svc = Services(settings or load_settings(), store, redis_client, health_board)
     registry = service_registry(svc)
 
     @asynccontextmanager
@@ -57,6 +63,7 @@ def create_app(
     app.state.services = svc
     install_error_handlers(app)
     app.add_middleware(MetricsMiddleware)
+    app.include_router(health.router)
     app.include_router(stream.router)  # before /events/{event_id}
     app.include_router(routes.router)
     timeline.install(app)

@@ -19,6 +19,7 @@ from claire.errors import (
     StoreError,
     StoreUnavailableError,
 )
+from claire.redact import redact_text
 
 log = logging.getLogger("claire.api")
 
@@ -45,10 +46,12 @@ def error_response(
     problems: Iterable[tuple[str, str]] = (),
     headers: Mapping[str, str] | None = None,
 ) -> Response:
+    # Redacted here, the one door every error leaves by: a driver's message may quote a
+    # connection string, and a problem may quote the input.
     body = {
-        "error": message,
+        "error": redact_text(message),
         "status": status,
-        "problems": [{"field": f, "reason": r} for f, r in problems],
+        "problems": [{"field": f, "reason": redact_text(r)} for f, r in problems],
     }
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
 

@@ -1,4 +1,5 @@
-"""The seed's read endpoints, /stats, /health and POST /events. Thin: parse, call, render.
+"""The seed's read endpoints, /stats and POST /events. Thin: parse, call, render.
+(The health endpoints are in claire.api.health.)
 
 Read endpoints are plain `def`: the store is synchronous, so FastAPI runs them in its
 threadpool and the event loop never blocks on the database.
@@ -25,7 +26,6 @@ from claire.api.schemas import (
     CausationChain,
     EventDocument,
     EventPage,
-    HealthDocument,
     StatsDocument,
     error_responses,
 )
@@ -38,7 +38,8 @@ from claire.events.codec import load_json
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
-from claire.ingest.metrics import APPEND_LATENCY, EVENTS_APPENDED
+from claire.ingest.metrics import APPEND_LATENCY, count_stored
+from claire.store.port import EventStore
 
 router = APIRouter()
 Svc = Annotated[Services, Depends(services)]
@@ -48,35 +49,6 @@ READ_ERRORS = error_responses(401, 422, 503)
 
 def json_response(document: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(document), status, media_type="application/json")
-
-
-@router.get(
-    "/health",
-    response_model=None,
-    responses={200: {"model": HealthDocument}, 503: {"model": HealthDocument}},
-    summary="Store and Redis status (503 when either is down)",
-)
-def health(svc: Svc) -> Response:
-    document: dict[str, Any] = {"status": "ok"}
-    try:
-        document["head_sequence"] = svc.reader.head().sequence_number
-        document["store"] = {"status": "ok", "detail": None}
-    except Exception as exc:
-        document["store"] = {"status": "down", "detail": str(exc) or type(exc).__name__}
-    if svc.redis is None:
-        document["redis"] = {"status": "not configured", "detail": "REDIS_URL is not set"}
-    else:
-        try:
-            svc.redis.ping()
-            document["redis"] = {"status": "ok", "detail": None}
-        except Exception as exc:
-            document["redis"] = {"status": "down", "detail": str(exc) or type(exc).__name__}
-    down = [name for name in ("store", "redis") if document[name]["status"] == "down"]
-    if down:
-        document["status"] = "unavailable"
-        document["error"] = f"unavailable: {', '.join(down)} is down"
-        return json_response(document, 503)
-    return json_response(document)
 
 
 @router.get(
@@ -243,12 +215,18 @@ APPEND_BODY = {
 )
 async def post_events(request: Request, svc: Svc) -> Response:
     events = parse_events(await read_body(request))
-    started = time.perf_counter()
-    sequence_numbers = await anyio.to_thread.run_sync(svc.store.append, events)
-    APPEND_LATENCY.labels("http").observe(time.perf_counter() - started)
-    for event in events:
-        EVENTS_APPENDED.labels(event.event_type.value, "http").inc()
+    sequence_numbers = await anyio.to_thread.run_sync(append_counted, svc.store, events)
     return json_response({"count": len(events), "sequence_numbers": sequence_numbers}, 201)
+
+
+def append_counted(store: EventStore, events: list[BaseEvent]) -> list[int]:
+    """Append, timing the transaction and counting what it stored anew (not re-posts)."""
+    head = store.head().sequence_number
+    started = time.perf_counter()
+    sequence_numbers = store.append(events)
+    APPEND_LATENCY.labels("http").observe(time.perf_counter() - started)
+    count_stored(events, sequence_numbers, head, "http")
+    return sequence_numbers
 
 
 async def read_body(request: Request) -> bytes:

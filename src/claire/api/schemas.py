@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -70,19 +70,6 @@ class StatsDocument(BaseModel):
     head_sequence: int
     head_hash: str
     event_types: list[TypeCount]
-
-
-class DependencyStatus(BaseModel):
-    status: Literal["ok", "down", "not configured"]
-    detail: str | None = None
-
-
-class HealthDocument(BaseModel):
-    status: Literal["ok", "unavailable"]
-    store: DependencyStatus
-    redis: DependencyStatus
-    head_sequence: int | None = None
-    error: str | None = Field(default=None, description="Set when the status is 503")
 
 
 class AppendResult(BaseModel):

@@ -10,8 +10,10 @@ from fastapi import Request
 from claire.config import Settings
 from claire.errors import StoreUnavailableError
 from claire.ingest.streams import IngestConfig
+from claire.redact import redact_error
 from claire.store.facade import open_store
 from claire.store.port import EventStore
+from claire.supervision import HealthBoard
 
 if TYPE_CHECKING:
     import redis
@@ -37,7 +39,9 @@ class _LazyStore:
                 except StoreUnavailableError:
                     raise
                 except Exception as exc:
-                    raise StoreUnavailableError(f"cannot open the store: {exc}") from exc
+                    raise StoreUnavailableError(
+                        f"cannot open the store: {redact_error(exc)}"
+                    ) from exc
             return self._store
 
     def close(self) -> None:
@@ -56,8 +60,11 @@ class Services:
         settings: Settings,
         store: EventStore | None = None,
         redis_client: redis.Redis[bytes] | None = None,
+        health: HealthBoard | None = None,
     ) -> None:
         self.settings = settings
+        # The background tasks of this process (claire serve's ingest worker, checkpoints).
+        self.health = health or HealthBoard()
         self.ingest = IngestConfig.from_settings(settings)
         self._writer = _LazyStore(settings.database_url, store)
         self._reader = (
@@ -82,6 +89,13 @@ class Services:
     def reader(self) -> EventStore:
         """The store read paths use (the reader's connection, or the writer's when unset)."""
         return self._reader.get()
+
+    def pending_migrations(self) -> list[str]:
+        """Migrations the store's schema lacks (checked where the adapter can tell)."""
+        pending = getattr(self.reader, "pending_migrations", None)
+        if pending is None:
+            pending = getattr(self.reader, "_pending_migrations", None)
+        return list(pending()) if callable(pending) else []
 
     def close(self) -> None:
         self._writer.close()

@@ -42,6 +42,7 @@ from claire.audit.keys import (
 )
 from claire.errors import ClaireError
 from claire.events.values import format_utc
+from claire.redact import redact_url
 from claire.store.port import EventStore
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ def write_checkpoint(
             "sequence_number": head.sequence_number,
             "head_hash": head.hash,
             "created_at": created,
-            "store": _redacted(store.url),
+            "store": redact_url(store.url),
         },
     )
     directory.mkdir(parents=True, exist_ok=True)
@@ -183,15 +184,6 @@ def write_checkpoint(
     path = directory / f"checkpoint-{head.sequence_number:012d}-{stamp}.json"
     path.write_bytes(orjson.dumps(statement, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     return _from_statement(statement, path)
-
-
-def _redacted(url: str) -> str:
-    """The store URL without a password, to say where a checkpoint was taken."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    return f"{scheme}://{creds.split(':', 1)[0]}@{host}"
 
 
 # --- periodic checkpoints (the service's "every N seconds") --------------------------------------

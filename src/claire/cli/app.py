@@ -12,6 +12,7 @@ from claire.cli.replay import register as register_replay
 from claire.cli.serve import register as register_serve
 from claire.cli.timeline import register as register_timeline
 from claire.cli.versions import register as register_versions
+from claire.redact import install_log_redaction
 
 app = typer.Typer(
     name="claire",
@@ -34,4 +35,5 @@ register_demo(app)
 
 
 def main() -> None:
+    install_log_redaction()
     app()

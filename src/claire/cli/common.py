@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from claire.errors import ClaireError, NotFoundError
+from claire.redact import redact_text
 from claire.store import EventStore, open_store
 
 P = ParamSpec("P")
@@ -45,7 +46,10 @@ class UsageError(ClaireError):
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    err_console.print(f"error: {message}", style="bold red", markup=False, soft_wrap=True)
+    # Redacted: a driver's message may quote the connection string, password and all.
+    err_console.print(
+        f"error: {redact_text(message)}", style="bold red", markup=False, soft_wrap=True
+    )
     raise typer.Exit(code)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from claire.cli.common import DatabaseUrl, JsonFlag, console, handle_errors, print_json, store_from
+from claire.redact import redact_url
 
 db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 
@@ -18,7 +19,7 @@ def migrate(database_url: DatabaseUrl = None, json: JsonFlag = False) -> None:
     """
     with store_from(database_url) as store:
         applied = store.migrate()
-        url = store.url
+        url = redact_url(store.url)
     if json:
         print_json({"url": url, "migrations": applied})
     else:

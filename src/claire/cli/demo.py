@@ -26,6 +26,7 @@ from claire.pipeline.config import PipelineConfig, PipelineConfigError, load_con
 from claire.pipeline.csv_source import CsvFormat
 from claire.pipeline.recorder import SessionResult
 from claire.pipeline.sessions import record_csv, record_demo
+from claire.redact import redact_url
 from claire.store.facade import default_url
 from claire.store.locks import recording_lock
 from claire.store.sqlite import path_from_url
@@ -208,7 +209,11 @@ def _progress(enabled: bool, label: str) -> Iterator[Callable[[int, int], None] 
 def _report(result: SessionResult, url: str, given_url: str | None, json: bool) -> None:
     commands = _next_commands(result, given_url)
     if json:
-        document: dict[str, Any] = {"url": url, **result.summary(), "next_commands": commands}
+        document: dict[str, Any] = {
+            "url": redact_url(url),
+            **result.summary(),
+            "next_commands": commands,
+        }
         print_json(document)
         return
     summary = result.summary()
@@ -223,7 +228,7 @@ def _report(result: SessionResult, url: str, given_url: str | None, json: bool) 
             style="yellow",
             markup=False,
         )
-    console.print(f"Store:     {url}")
+    console.print(f"Store:     {redact_url(url)}", markup=False)
     console.print(
         f"Sequences: {summary['first_sequence']} → {summary['last_sequence']}"
         f"  ({summary['events']:,} events, {summary['snapshots']} snapshots)"
@@ -253,7 +258,8 @@ def _report(result: SessionResult, url: str, given_url: str | None, json: bool) 
 def _next_commands(result: SessionResult, given_url: str | None) -> list[str]:
     suffix = ""
     if given_url and given_url != os.environ.get("DATABASE_URL"):
-        suffix = f" --database-url {given_url}"
+        # Masked: the password is the user's to type again, never ours to print.
+        suffix = f" --database-url {redact_url(given_url)}"
     commands = []
     if result.example_decision_id is not None:
         commands.append(f"claire explain {result.example_decision_id}{suffix}")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,8 +27,10 @@ from claire.cli.common import (
     print_json,
     store_from,
 )
-from claire.config import Settings, load_settings
+from claire.config import Settings, load_settings, secret
+from claire.redact import redact_error, redact_url
 from claire.store.facade import default_url
+from claire.supervision import HealthBoard, Runnable, Supervisor, TaskHealth
 
 if TYPE_CHECKING:
     import redis
@@ -51,11 +55,6 @@ dead_letters_app = typer.Typer(
 )
 
 
-class Runnable(Protocol):
-    def run(self) -> None: ...
-    def stop(self) -> None: ...
-
-
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.add_typer(dead_letters_app, name="dead-letters")
@@ -73,6 +72,24 @@ def serve(  # noqa: PLR0917 - Typer options
     ] = None,
     database_url: DatabaseUrl = None,
     redis_url: RedisUrl = None,
+    allow_public_reads: Annotated[
+        bool,
+        typer.Option(
+            "--allow-public-reads",
+            envvar="CLAIRE_ALLOW_PUBLIC_READS",
+            help="Serve reads without a read token on a non-loopback address (refused otherwise).",
+        ),
+    ] = False,
+    max_restarts: Annotated[
+        int,
+        typer.Option(
+            "--max-restarts",
+            envvar="CLAIRE_MAX_RESTARTS",
+            min=0,
+            help="Restart a dead ingest worker or checkpoint timer this often in a row, "
+            "then exit 1 (for the supervisor outside to restart the process).",
+        ),
+    ] = 5,
     log_level: Annotated[str, typer.Option("--log-level")] = "info",
 ) -> None:
     """Run the Event Store Service: the HTTP API (port 8004) and the Redis ingest worker.
@@ -80,6 +97,7 @@ def serve(  # noqa: PLR0917 - Typer options
     Configuration comes from the environment (DATABASE_URL, REDIS_URL, CLAIRE_API_PORT,
     CLAIRE_WRITE_TOKEN, CLAIRE_READ_TOKEN, CLAIRE_INGEST_STREAM, ...). Run `claire db migrate`
     first. SIGTERM or Ctrl-C stops it gracefully: the batch in hand is stored and acknowledged.
+    A background task that keeps dying ends the process with exit code 1.
     """
     if no_api and no_ingest:
         raise UsageError("--no-api and --no-ingest together leave nothing to run")
@@ -87,19 +105,25 @@ def serve(  # noqa: PLR0917 - Typer options
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = _settings(host, port, database_url, redis_url)
+    if not no_api:
+        _refuse_public_reads(settings, allow_public_reads)
     ingest = not no_ingest
     if ingest and not settings.redis_url:
         if no_api:
             raise UsageError("ingestion needs Redis: set REDIS_URL or pass --redis-url")
         err_console.print("note: REDIS_URL is not set, so this serves the API without ingestion")
         ingest = False
-    runners = _ingest_runners(settings) if ingest else []
-    runners += _checkpoint_runners(settings)
-    with _running(runners):
+    board = HealthBoard()
+    tasks = _ingest_tasks(settings, board) if ingest else []
+    tasks += _checkpoint_tasks(settings, board)
+    service = _Service(tasks, board, max_restarts)
+    with service.running():
         if no_api:
-            _wait_for_signal(runners)
+            service.wait()
         else:
-            _serve_api(settings, log_level.lower())
+            service.serve_api(settings, log_level.lower())
+    if service.gave_up:
+        fail(f"stopping: {service.gave_up}")
 
 
 def _settings(
@@ -117,53 +141,154 @@ def _settings(
         updates["api_port"] = port
     if redis_url:
         updates["redis_url"] = redis_url
-    return settings.model_copy(update=updates)
+    return settings.model_copy(update=updates).register_secrets()
 
 
-def _ingest_runners(settings: Settings) -> list[Runnable]:
+def _refuse_public_reads(settings: Settings, allowed: bool) -> None:
+    """Fail closed: an API reachable from other machines needs a read token, or a decision."""
+    if allowed or secret(settings.read_token) or _is_loopback(settings.api_host):
+        return
+    raise UsageError(
+        f"refusing to serve reads on {settings.api_host} without a read token: anyone who "
+        "can reach that address could read every event. Set CLAIRE_READ_TOKEN, bind to "
+        "127.0.0.1, or pass --allow-public-reads (CLAIRE_ALLOW_PUBLIC_READS=1) to allow it."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name other than localhost: may resolve to anything
+        return False
+
+
+@dataclass
+class _Task:
+    """A background task: its name, how to make a fresh one, whether it reports its health."""
+
+    name: str
+    make: Callable[[], Runnable]
+    health: TaskHealth
+    self_reporting: bool = False
+
+
+def _ingest_tasks(settings: Settings, board: HealthBoard) -> list[_Task]:
     from claire.ingest.pubsub import PubSubListener
     from claire.ingest.streams import IngestConfig
-    from claire.ingest.worker import IngestWorker
+    from claire.ingest.worker import ClosingWorker, IngestWorker
 
-    assert settings.redis_url is not None and settings.database_url is not None
+    redis_url, database_url = settings.redis_url, settings.database_url
+    assert redis_url is not None and database_url is not None
     config = IngestConfig.from_settings(settings)
-    runners: list[Runnable] = [IngestWorker(settings.database_url, settings.redis_url, config)]
+    worker_health = board.register("ingest", settings.ingest_stuck_s)
+
+    def worker() -> Runnable:
+        return ClosingWorker(IngestWorker(database_url, redis_url, config, health=worker_health))
+
+    tasks = [_Task("ingest", worker, worker_health, self_reporting=True)]
     if settings.pubsub_channel:
-        runners.append(PubSubListener(settings.redis_url, settings.pubsub_channel, config.stream))
-    return runners
+        channel = settings.pubsub_channel
+        tasks.append(
+            _Task(
+                "pubsub",
+                lambda: PubSubListener(redis_url, channel, config.stream),
+                board.register("pubsub", float("inf")),
+            )
+        )
+    return tasks
 
 
-def _checkpoint_runners(settings: Settings) -> list[Runnable]:
+def _checkpoint_tasks(settings: Settings, board: HealthBoard) -> list[_Task]:
     """A signed checkpoint every CLAIRE_CHECKPOINT_INTERVAL seconds into CLAIRE_CHECKPOINT_DIR."""
     if not settings.checkpoint_dir:
         return []
     from claire.audit.checkpoint import CheckpointTimer, load_or_create_key
 
     key = load_or_create_key()  # fail at start-up, not at the first tick, when the key is bad
-    store = store_from(settings.database_url)
-    directory = Path(settings.checkpoint_dir)
-    return [CheckpointTimer(store, directory, settings.checkpoint_interval_s, key=key)]
+    url, directory = settings.database_url, Path(settings.checkpoint_dir)
+    interval = settings.checkpoint_interval_s
+
+    def timer() -> Runnable:
+        return CheckpointTimer(store_from(url), directory, interval, key=key)
+
+    store_from(url).close()  # fail at start-up when the store cannot be opened
+    return [_Task("checkpoints", timer, board.register("checkpoints", float("inf")))]
 
 
-@contextmanager
-def _running(runners: list[Runnable]) -> Iterator[None]:
-    """Run each in a thread; on the way out ask each to stop and wait for it (graceful)."""
+class _Service:
+    """The background tasks, each under a Supervisor on its own thread, and the API.
 
-    def stop_all() -> None:
-        for runner in runners:
-            runner.stop()
+    When a supervisor gives up, everything stops gracefully and `gave_up` says why (the
+    command then exits 1)."""
 
-    _on_signal(stop_all)
-    threads = [threading.Thread(target=r.run, name=type(r).__name__) for r in runners]
-    for thread in threads:
-        thread.start()
-    try:
-        yield
-    finally:
-        for runner in runners:
-            runner.stop()
+    def __init__(self, tasks: list[_Task], board: HealthBoard, max_restarts: int) -> None:
+        self.board = board
+        self.gave_up: str | None = None
+        self._stopped = threading.Event()
+        self._server: Any = None
+        self.supervisors = [
+            Supervisor(
+                t.make,
+                t.health,
+                give_up=self._give_up,
+                max_restarts=max_restarts,
+                self_reporting=t.self_reporting,
+            )
+            for t in tasks
+        ]
+
+    def _give_up(self, message: str) -> None:
+        self.gave_up = self.gave_up or message
+        self.stop()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._server is not None:
+            self._server.should_exit = True
+        for supervisor in self.supervisors:
+            supervisor.stop()
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Run each supervisor in a thread; on the way out stop each and wait (graceful)."""
+        _on_signal(self.stop)
+        threads = [
+            threading.Thread(target=s.run, name=f"supervisor-{s.health.name}")
+            for s in self.supervisors
+        ]
         for thread in threads:
-            thread.join()
+            thread.start()
+        try:
+            yield
+        finally:
+            self.stop()
+            for thread in threads:
+                thread.join()
+
+    def wait(self) -> None:
+        while not self._stopped.wait(0.5):
+            pass
+
+    def serve_api(self, settings: Settings, log_level: str) -> None:
+        import uvicorn
+
+        from claire.api.app import create_app
+
+        # uvicorn handles SIGTERM/SIGINT while it runs and re-raises them to our handler after
+        # shutdown, which then stops the background tasks. An open SSE tail must not hold it up.
+        config = uvicorn.Config(
+            create_app(settings, health_board=self.board),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level=log_level,
+            timeout_graceful_shutdown=3,
+        )
+        self._server = uvicorn.Server(config)
+        if self._stopped.is_set():  # a task gave up before the API started
+            return
+        self._server.run()
 
 
 def _on_signal(action: Callable[[], None]) -> None:
@@ -173,36 +298,6 @@ def _on_signal(action: Callable[[], None]) -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
-
-
-def _wait_for_signal(runners: list[Runnable]) -> None:
-    stopped = threading.Event()
-
-    def stop_all() -> None:
-        for runner in runners:
-            runner.stop()
-        stopped.set()
-
-    _on_signal(stop_all)
-    while not stopped.wait(0.5):
-        pass
-
-
-def _serve_api(settings: Settings, log_level: str) -> None:
-    import uvicorn
-
-    from claire.api.app import create_app
-
-    # uvicorn handles SIGTERM/SIGINT while it runs and re-raises them to our handler after
-    # shutdown, which then stops the ingest threads. An open SSE tail must not hold it up.
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level=log_level,
-        timeout_graceful_shutdown=3,
-    )
-    uvicorn.Server(config).run()
 
 
 # --- dead letters ----------------------------------------------------------------------------
@@ -223,7 +318,7 @@ def _redis(
     try:
         yield client, config.stream, config.dead_stream
     except redis_module.RedisError as exc:
-        fail(f"Redis at {url}: {exc}")
+        fail(f"Redis at {redact_url(url)}: {redact_error(exc)}")
     finally:
         client.close()
 

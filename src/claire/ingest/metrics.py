@@ -1,13 +1,22 @@
-"""Prometheus metrics the ingest worker updates (served by the API's GET /metrics)."""
+"""Prometheus metrics the ingest worker updates (served by the API's GET /metrics).
+
+Label values come from fixed sets (event types, sources, kinds of reason, dependencies), never
+from error messages or URLs: a label must not carry a secret, nor grow without bound.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from collections import Counter as Tally
+from collections.abc import Sequence
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from claire.events.model import BaseEvent
 
 EVENTS_APPENDED = Counter(
     "claire_events_appended",
-    "Events committed to the store (ingest worker and POST /events), by event type; "
-    "idempotent re-deliveries count again",
+    "Events newly stored (new sequence numbers) by the ingest worker and POST /events, by "
+    "event type; an idempotent re-delivery of a stored event does not count",
     ["event_type", "source"],
 )
 APPEND_LATENCY = Histogram(
@@ -23,6 +32,25 @@ DEAD_LETTERS = Counter(
 )
 INGEST_ERRORS = Counter(
     "claire_ingest_reconnects",
-    "Times the ingest worker lost Redis or the store and backed off",
+    "Times the ingest worker met a passing outage (Redis or the store: unreachable, "
+    "read-only, locked, refusing privileges, ...) and backed off, keeping its messages pending",
     ["dependency"],
 )
+INGEST_DEGRADED = Gauge(
+    "claire_ingest_degraded",
+    "1 while the ingest worker is retrying through an outage (messages kept pending), else 0",
+)
+
+
+def count_stored(
+    events: Sequence[BaseEvent], sequence_numbers: Sequence[int], head_before: int, source: str
+) -> int:
+    """Count the events an append stored anew: those numbered above the head read before it
+    (a stored event that comes again keeps its old, lower number). Returns how many."""
+    new: dict[int, str] = {}
+    for event, number in zip(events, sequence_numbers, strict=True):
+        if number > head_before:
+            new[number] = event.event_type.value  # a repeat inside the batch counts once
+    for event_type, count in sorted(Tally(new.values()).items()):
+        EVENTS_APPENDED.labels(event_type, source).inc(count)
+    return len(new)

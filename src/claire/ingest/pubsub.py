@@ -15,9 +15,10 @@ import threading
 
 import redis
 
+from claire.ingest.faults import Backoff
 from claire.ingest.metrics import INGEST_ERRORS
 from claire.ingest.streams import EVENT_FIELD, connect_redis
-from claire.ingest.worker import Backoff
+from claire.redact import redact_error
 
 log = logging.getLogger("claire.ingest.pubsub")
 
@@ -45,7 +46,7 @@ class PubSubListener:
                 log.warning(
                     "Pub/Sub listener lost Redis (%s); messages published meanwhile are lost; "
                     "retrying in %.1f s",
-                    exc,
+                    redact_error(exc),
                     delay,
                 )
                 self.stop_event.wait(delay)

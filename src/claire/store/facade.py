@@ -9,6 +9,7 @@ from uuid import UUID
 
 from claire.errors import StoreError
 from claire.events.model import BaseEvent
+from claire.redact import redact_url
 from claire.store.port import EventStore
 
 DEFAULT_SQLITE_FILE = "claire_events.db"
@@ -35,7 +36,7 @@ def open_store(url: str | None = None) -> EventStore:
 
         return PostgresEventStore(url)
     raise StoreError(
-        f"unsupported store URL {url!r}: use memory://, sqlite:///path/to/file.db "
+        f"unsupported store URL {redact_url(url)!r}: use memory://, sqlite:///path/to/file.db "
         "or postgresql://user@host:port/dbname"
     )
 

@@ -31,6 +31,7 @@ from claire.events.codec import GENESIS_HASH, decode_event
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
+from claire.redact import redact_text, redact_url
 from claire.store.port import (
     DEFAULT_BATCH_SIZE,
     DISORDER_WINDOW,
@@ -199,8 +200,14 @@ class PostgresEventStore(EventStore):
             return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
         except psycopg.OperationalError as exc:
             raise StoreUnavailableError(
-                f"cannot connect to PostgreSQL at {self.url}: {_first_line(exc)}"
+                f"cannot connect to PostgreSQL at {redact_url(self.url)}: "
+                f"{redact_text(_first_line(exc))}"
             ) from exc
+        except psycopg.ProgrammingError as exc:  # libpq cannot parse the connection string
+            raise StoreError(
+                f"invalid PostgreSQL connection string {redact_url(self.url)!r}: "
+                f"{redact_text(_first_line(exc))}"
+            ) from None
 
     def _pending_migrations(self) -> list[str]:
         with self._direct() as conn:
