@@ -10,7 +10,10 @@ same way:
     waiting (so the worker's own recovery reopens the store);
   - a private Redis (append-only file, `appendfsync always`) really restarted several times
     while producers publish to it, half the time crashed (SIGKILL) rather than shut down,
-    and every other time with the worker frozen so acknowledged events exist in Redis alone.
+    and every other time with the worker frozen so acknowledged events exist in Redis alone;
+  - the database switched to `default_transaction_read_only = on` (as after a failover) for a
+    few seconds, several times, and INSERT revoked from the worker's role (claire_writer) for
+    a few seconds, several times: a passing outage, so nothing may be dead-lettered.
 Then the tamper matrix (case -> first bad sequence verify names) on SQLite and PostgreSQL.
 
 Restarts use private servers (tests/servers.py) on free loopback ports: restarting the
@@ -134,6 +137,7 @@ def tally(rig: Rig, producers: list[Producer], seconds: float) -> dict[str, Any]
         "stored": len(ids),
         "duplicated": len(ids) - len(set(ids)),
         "lost": len(published - set(ids)),
+        "dead_lettered": int(redis.Redis.from_url(rig.redis_url).xlen(f"{rig.stream}:dead")),
         "verifies": chain_ok,
         "publish_errors": sum(len(p.errors) for p in producers),
         "seconds": seconds,
@@ -251,6 +255,54 @@ def redis_restarted(
     return Injected(restarts, notes + stop_survivor(worker))
 
 
+OUTAGE_S = 3.0  # each read-only / revoked spell; the worker's backoff reaches ~1.6 s meanwhile
+
+
+def _admin(url: str) -> str:
+    """The same server's maintenance database (ALTER DATABASE cannot run on the target)."""
+    return url.rsplit("/", 1)[0] + "/postgres"
+
+
+def _spells(rig: Rig, rng: random.Random, begin: list[str], end: list[str], admin: str) -> int:
+    spells = max(2, scaled(6))
+    for _round in range(spells):
+        before = stored_count(rig.pg_url)
+        wait_for(lambda: stored_count(rig.pg_url) > before, timeout=120, what="progress")  # noqa: B023
+        time.sleep(rng.uniform(0.05, 0.3))
+        for statements in (begin, end):
+            with psycopg.connect(admin, autocommit=True) as conn:
+                for statement in statements:
+                    conn.execute(statement.encode())
+            if statements is begin:
+                time.sleep(OUTAGE_S)
+    return spells
+
+
+def postgres_read_only(
+    rig: Rig, producers: list[Producer], rng: random.Random, _: Servers
+) -> Injected:
+    worker = rig.start_worker("survivor")
+    name = rig.pg_url.rsplit("/", 1)[1]
+    begin = [
+        f'ALTER DATABASE "{name}" SET default_transaction_read_only = on',
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        f" WHERE datname = '{name}' AND pid <> pg_backend_pid()",
+    ]
+    end = [f'ALTER DATABASE "{name}" RESET default_transaction_read_only']
+    spells = _spells(rig, rng, begin, end, _admin(rig.pg_url))
+    return Injected(spells, stop_survivor(worker))
+
+
+def insert_revoked(rig: Rig, producers: list[Producer], rng: random.Random, _: Servers) -> Injected:
+    # The worker connects as the writer role (the migration created and granted it).
+    rig.env["DATABASE_URL"] = rig.pg_url.replace("://postgres@", "://claire_writer@", 1)
+    worker = rig.start_worker("survivor")
+    begin = ["REVOKE INSERT ON events FROM claire_writer"]
+    end = ["GRANT INSERT ON events TO claire_writer"]
+    spells = _spells(rig, rng, begin, end, rig.pg_url)  # this database's table only
+    return Injected(spells, stop_survivor(worker))
+
+
 def stop_survivor(worker: Any) -> list[tuple[str, str]]:
     """SIGTERM the worker that lived through every fault; its exit code says it never died."""
     alive = worker.poll() is None
@@ -272,6 +324,8 @@ def print_scenario(label: str, result: dict[str, Any], baseline: dict[str, Any])
     line("events stored", str(result["stored"]), f"baseline {baseline['stored']}")
     line("duplicated", str(result["duplicated"]), f"target 0: {verdict(result['duplicated'] == 0)}")
     line("lost", str(result["lost"]), f"target 0: {verdict(result['lost'] == 0)}")
+    dead = result["dead_lettered"]
+    line("dead-lettered", str(dead), f"target 0: {verdict(dead == 0)}")
     line("chain verifies", str(result["verifies"]), verdict(bool(result["verifies"])))
     line("publish errors retried by producers", str(result["publish_errors"]))
     line("wall time", f"{result['seconds']:.1f} s", f"baseline {baseline['seconds']:.1f} s")
@@ -317,6 +371,18 @@ def run() -> None:
             "redis-restart",
             redis_restarted,
             own_redis,
+        ),
+        (
+            f"PostgreSQL read-only for {OUTAGE_S:.0f} s at a time (default_transaction_read_only)",
+            "pg-read-only",
+            postgres_read_only,
+            shared_servers,
+        ),
+        (
+            f"INSERT revoked from the worker's role for {OUTAGE_S:.0f} s at a time",
+            "revoked",
+            insert_revoked,
+            shared_servers,
         ),
     ]
     for label, name, inject, servers in runs:
