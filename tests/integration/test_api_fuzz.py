@@ -66,6 +66,8 @@ OPERATIONS = [  # (method, path, takes input): only an operation with input has 
     ("GET", "/scene", True),
     ("GET", "/explain", True),
     ("GET", "/timeline/events", True),
+    ("POST", "/whatif", True),
+    ("GET", "/integrity", False),
 ]
 # The timeline reads take free text (times, symbols) whose meaning no schema states: a valid
 # request may name nothing stored (404) or a time that does not parse (422). Known values are
@@ -77,6 +79,7 @@ TIMELINE = (
     "/scene",
     "/explain",
     "/timeline/events",
+    "/whatif",
 )
 KNOWN_QUERY = {"symbol": "BTCUSDT", "at": "2025-02-14 13:00:02", "from": "2025-02-14T13:00Z"}
 # Schema-valid requests the API refuses with a documented 422 because the rule spans fields or

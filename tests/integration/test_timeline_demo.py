@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -345,3 +346,56 @@ def test_timeline_events_around_and_paging(demo: Demo) -> None:
     assert not page["has_more_before"] and page["has_more_after"]
     bad = demo.get("/timeline/events", around=1, types="trade")
     assert bad.status_code == 422 and "unknown event type 'trade'" in bad.json()["error"]
+
+
+def test_what_if_charts_both_sides_and_stores_nothing(demo: Demo) -> None:
+    head = demo.store.head()
+    body = {
+        "overrides": {"risk.max_open_positions": "1"},
+        "from": "2025-02-14 00:00",
+        "to": "2025-02-14 06:00",
+        "max_points": 100,
+    }
+    response = httpx.post(f"{demo.server.url}/whatif", json=body, timeout=120)
+    assert response.status_code == 200, response.text
+    chart = response.json()
+    summary = chart["summary"]
+    first, last = summary["range"]["from_sequence"], summary["range"]["to_sequence"]
+    assert chart["stored"] is False and demo.store.head() == head
+    assert len(chart["recorded"]["trades"]) == summary["trades_recorded"]
+    assert len(chart["whatif"]["trades"]) == summary["trades_whatif"]
+    assert summary["decisions_changed"] > 0 and chart["first_changed_decision"] is not None
+    for side in ("recorded", "whatif"):
+        curve = chart[side]["equity"]
+        assert 1 < len(curve["points"]) <= 100
+        assert curve["points"][-1]["equity"] == summary[side]["equity"]
+    cli = as_json(
+        claire(
+            demo.url,
+            "replay",
+            "--sequence",
+            str(first),
+            str(last),
+            "--set",
+            "risk.max_open_positions=1",
+            "--json",
+        )
+    )
+    assert cli["trades_appeared"] == summary["trades_appeared"]
+    assert cli["whatif"] == summary["whatif"] and cli["first_change"] == summary["first_change"]
+    refused = httpx.post(
+        f"{demo.server.url}/whatif", json={"overrides": {"risk.nope": "1"}}, timeout=30
+    )
+    assert refused.status_code == 422 and "risk.nope" in refused.json()["error"]
+
+
+def test_integrity_is_verified_in_the_background(demo: Demo) -> None:
+    head = demo.store.head().sequence_number
+    for _ in range(600):
+        answer = demo.get("/integrity").json()
+        if answer["status"] != "verifying":
+            break
+        time.sleep(0.1)
+    assert answer["status"] == "verified", answer
+    assert answer["verified_to_sequence"] == answer["head_sequence"] == head
+    assert answer["first_break"] is None

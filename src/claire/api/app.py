@@ -66,7 +66,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(stream.router)  # before /events/{event_id}
     app.include_router(routes.router)
-    timeline.install(app)
+    timeline.install(app, svc)
 
     @app.get(
         "/metrics",

@@ -7,24 +7,33 @@ them); a bad one is a 422 naming the parameter.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from claire.api.auth import ReadAccess
 from claire.api.errors import ApiError
-from claire.api.routes import Svc, json_response
+from claire.api.routes import Svc, json_response, read_body
 from claire.api.schemas import MAX_SEQUENCE, error_responses
+from claire.api.services import Services
+from claire.errors import NotFoundError
 from claire.events.payloads import EventType
+from claire.replay.pipelines import OverrideError, PipelineSpecError, RecordedConfigError
 from claire.timeline import browse
 from claire.timeline.equity import equity_curve
 from claire.timeline.explain_at import explain_at
+from claire.timeline.integrity import IntegrityMonitor
 from claire.timeline.markers import markers
+from claire.timeline.moment import sequence_range
 from claire.timeline.scene import build_scene
 from claire.timeline.series import DEFAULT_MAX_POINTS, series
 from claire.timeline.symbols import SymbolCatalog
+from claire.timeline.whatif import what_if_chart
 from claire.timeline.when import FORMS, TimeFormatError, parse_time
 
 router = APIRouter(tags=["timeline"])
@@ -44,16 +53,20 @@ SequenceParam = Annotated[int | None, Query(ge=1, le=MAX_SEQUENCE)]
 class TimelineState:
     """What the timeline keeps between requests, owned by the app."""
 
-    def __init__(self) -> None:
+    def __init__(self, svc: Services) -> None:
         self.symbols = SymbolCatalog()
+        # One what-if at a time: it re-executes a whole range and the service is shared.
+        self.what_if = threading.Semaphore(1)
+        # Started by the first GET /integrity: a service nobody asks does not verify.
+        self.integrity = IntegrityMonitor(lambda: svc.reader)
 
     def close(self) -> None:
-        """Stop what runs in the background (nothing yet)."""
+        self.integrity.stop()
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, svc: Services) -> None:
     """Mount the timeline endpoints and their state on the app."""
-    app.state.timeline = TimelineState()
+    app.state.timeline = TimelineState(svc)
     app.include_router(router)
 
 
@@ -248,3 +261,106 @@ def get_timeline_events(
     return json_response(
         browse.around(store, centre, before=before, after=after, symbol=symbol, types=wanted)
     )
+
+
+class WhatIfRequest(BaseModel):
+    """A what-if over a sequence range or a time range (not both); nothing is stored."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    overrides: dict[str, str] = Field(
+        min_length=1,
+        max_length=50,
+        description="path=value changes, as `claire replay --set` takes them",
+        examples=[{"risk.max_open_positions": "1"}],
+    )
+    from_sequence: int | None = Field(default=None, ge=1, le=MAX_SEQUENCE)
+    to_sequence: int | None = Field(default=None, ge=1, le=MAX_SEQUENCE)
+    start: str | None = Field(default=None, alias="from", description=f"Start. {TIME_HELP}")
+    end: str | None = Field(default=None, alias="to", description=f"End, exclusive. {TIME_HELP}")
+    max_points: int = Field(default=DEFAULT_MAX_POINTS, ge=1, le=MAX_POINTS)
+
+
+def _what_if_range(svc: Svc, body: WhatIfRequest) -> tuple[int, int | None]:
+    if body.start is None and body.end is None:
+        first, last = body.from_sequence or 1, body.to_sequence
+        if last is not None and last < first:
+            raise ApiError(
+                422,
+                f"empty range: to_sequence {last} is below from_sequence {first}",
+                [("body.to_sequence", f"must be {first} or more")],
+            )
+        return first, last
+    if body.from_sequence is not None or body.to_sequence is not None:
+        raise ApiError(
+            422,
+            "give a sequence range or a time range, not both",
+            [("body.from", "not with from_sequence/to_sequence")],
+        )
+    start, end = _range(body.start, body.end)
+    bounds = sequence_range(svc.reader, start, end)
+    if bounds is None:
+        raise NotFoundError(f"no events recorded between {body.start} and {body.end}")
+    return bounds
+
+
+WHAT_IF_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": WhatIfRequest.model_json_schema(by_alias=True)}},
+}
+
+
+def _what_if_request(raw: bytes) -> WhatIfRequest:
+    try:
+        return WhatIfRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = [
+            (".".join(["body", *(str(part) for part in error["loc"])]), error["msg"])
+            for error in exc.errors()
+        ]
+        summary = "; ".join(f"{field}: {reason}" for field, reason in problems)
+        raise ApiError(422, f"invalid what-if request: {summary}", problems) from None
+
+
+@router.post(
+    "/whatif",
+    response_model=None,
+    responses={200: {"model": dict[str, Any]}, **error_responses(401, 404, 413, 422, 429, 503)},
+    dependencies=[ReadAccess],
+    openapi_extra={"requestBody": WHAT_IF_BODY},
+    summary="Re-run a range's decisions with changed parameters; nothing is stored",
+)
+async def post_what_if(request: Request, svc: Svc) -> Response:
+    body = _what_if_request(await read_body(request))
+    gate = _state(request).what_if
+    if not gate.acquire(blocking=False):
+        raise ApiError(
+            429,
+            "a what-if is already running; try again when it has finished",
+            headers={"Retry-After": "1"},
+        )
+    try:
+        first, last = await anyio.to_thread.run_sync(_what_if_range, svc, body)
+        document = await anyio.to_thread.run_sync(
+            lambda: what_if_chart(
+                svc.reader, body.overrides, first, last, max_points=body.max_points
+            )
+        )
+    except (OverrideError, PipelineSpecError, RecordedConfigError) as exc:
+        raise ApiError(422, str(exc), [("body.overrides", str(exc))]) from None
+    finally:
+        gate.release()
+    return json_response(document)
+
+
+@router.get(
+    "/integrity",
+    response_model=None,
+    responses={200: {"model": dict[str, Any]}, **error_responses(401)},
+    dependencies=[ReadAccess],
+    summary="How far the hash chain is verified (a background check of the tail, never a scan)",
+)
+def get_integrity(request: Request) -> Response:
+    monitor = _state(request).integrity
+    monitor.start()
+    return json_response({**monitor.document(), "checkpoint": None})

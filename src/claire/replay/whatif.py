@@ -10,14 +10,14 @@ validation diff format.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from claire.replay.engine import ProgressCallback, ReplayEngine, SnapshotUsed
 from claire.replay.pipelines import PipelineRegistry, prepare
-from claire.replay.reexecute import Divergence, combine, reexecute
+from claire.replay.reexecute import DecisionPipeline, Divergence, combine, reexecute
 from claire.replay.validate import CONFIG_HASH_FIELD
 from claire.state.model import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
@@ -131,8 +131,12 @@ def what_if(
     use_snapshots: bool = True,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressCallback | None = None,
+    observe: Callable[[DecisionPipeline], DecisionPipeline] | None = None,
 ) -> WhatIfReport:
-    """Re-run first..last with `overrides` applied to each part's recorded configuration."""
+    """Re-run first..last with `overrides` applied to each part's recorded configuration.
+
+    `observe` wraps each part's pipeline (e.g. to chart what the what-if pipeline decides).
+    """
     engine = ReplayEngine(store, use_snapshots=use_snapshots, batch_size=batch_size)
     first, last = engine.resolve_sequence_range(first, last)
     # Decisions of a code version no pipeline is registered for cannot be asked what-if.
@@ -148,7 +152,7 @@ def what_if(
         results.append(
             reexecute(
                 store,
-                prepared.pipeline,
+                observe(prepared.pipeline) if observe else prepared.pipeline,
                 part.first,
                 part.last,
                 replayed,

@@ -1,10 +1,13 @@
-"""The equity and drawdown curve of a time range.
+"""The equity and drawdown curve of a range.
 
-The state at the range's start comes from the replay engine (snapshot + fold); then only what
-moves equity is read: the account events (fills' fees, position updates, the session's start)
-decoded, and the market data as undecoded prices that mark open positions. The peak and the
-maximum drawdown are exact over every step; the points are at most `max_points` samples (the
-state after each bucket of steps).
+`EquityCurve` watches a state being folded step by step: the peak and the maximum drawdown are
+exact over every step, and the points are at most `max_points` samples, one per equal slice of
+the sequence range (the state after the last step in the slice). The same curve charts the
+recorded log (`equity_curve`) and a what-if run (claire.timeline.whatif).
+
+For the recorded log the state at the range's start comes from the replay engine (snapshot +
+fold); then only what moves equity is read: the account events (fills' fees, position updates,
+the session's start) decoded, and the market data as undecoded prices that mark open positions.
 """
 
 from __future__ import annotations
@@ -28,15 +31,82 @@ PCT = Decimal("0.000001")
 ZERO = Decimal(0)
 
 Step = BarRow | BaseEvent
-_EMPTY: dict[str, Any] = {
-    "first_sequence": None,
-    "last_sequence": None,
-    "points": [],
-    "starting_equity": None,
-    "peak": None,
-    "max_drawdown": None,
-    "max_drawdown_pct": None,
-}
+
+
+class EquityCurve:
+    """Equity (realised, with unrealised) and drawdown of a state over first..last."""
+
+    def __init__(self, first: int, last: int, max_points: int = DEFAULT_MAX_POINTS) -> None:
+        if max_points < 1:
+            raise ValueError(f"max_points must be 1 or more, got {max_points}")
+        self.first, self.last, self.max_points = first, last, max_points
+        self.opening: Decimal | None = None  # equity when the range (or its session) began
+        self.peak = self.worst = self.worst_pct = ZERO
+        self.points: list[dict[str, Any]] = []
+        self._slice = -1
+        self._pending: tuple[int, datetime, Decimal, Decimal, Decimal] | None = None
+
+    def begin(self, state: SystemState) -> None:
+        """The state just before the range: where the curve starts (if a session has)."""
+        if state.starting_equity is not None:
+            self.opening = self.peak = state.equity + state.unrealized_pnl
+
+    def observe(self, state: SystemState, sequence: int, when: datetime) -> None:
+        """The state after the step at `sequence` (steps in sequence order)."""
+        if state.starting_equity is None:
+            return  # nothing to chart before the session says what it started with
+        unrealized = state.unrealized_pnl
+        total = state.equity + unrealized
+        if self.opening is None:
+            self.opening = self.peak = total
+        self.peak = max(self.peak, total)
+        drawdown = total - self.peak
+        if drawdown < self.worst:
+            self.worst, self.worst_pct = drawdown, self._pct(drawdown, self.peak)
+        span = self.last - self.first + 1
+        current = (sequence - self.first) * self.max_points // span if span > 0 else 0
+        if current != self._slice:
+            self._flush()
+            self._slice = current
+        self._pending = (sequence, when, state.equity, unrealized, self.peak)
+
+    @staticmethod
+    def _pct(drawdown: Decimal, peak: Decimal) -> Decimal:
+        return (drawdown / peak).quantize(PCT) if peak > 0 else ZERO
+
+    def _flush(self) -> None:
+        if self._pending is None:
+            return
+        sequence, when, equity, unrealized, peak = self._pending
+        total = equity + unrealized
+        drawdown = total - peak
+        self.points.append(
+            {
+                "time": format_utc(when),
+                "sequence_number": sequence,
+                "equity": decimal_to_str(equity),
+                "unrealized_pnl": decimal_to_str(unrealized),
+                "equity_with_unrealized": decimal_to_str(total),
+                "drawdown": decimal_to_str(drawdown),
+                "drawdown_pct": decimal_to_str(self._pct(drawdown, peak)),
+            }
+        )
+        self._pending = None
+
+    def to_document(self) -> dict[str, Any]:
+        self._flush()
+        opening = self.opening
+        charted = opening is not None
+        return {
+            "first_sequence": self.first,
+            "last_sequence": self.last,
+            "max_points": self.max_points,
+            "points": self.points,
+            "starting_equity": decimal_to_str(opening) if opening is not None else None,
+            "peak": decimal_to_str(self.peak) if charted else None,
+            "max_drawdown": decimal_to_str(self.worst) if charted else None,
+            "max_drawdown_pct": decimal_to_str(self.worst_pct) if charted else None,
+        }
 
 
 def _steps(store: EventStore, first: int, last: int) -> list[Step]:
@@ -60,6 +130,19 @@ def _apply(state: SystemState, step: Step) -> None:
         position.mark(price)
 
 
+def recorded_curve(
+    store: EventStore, first: int, last: int, max_points: int = DEFAULT_MAX_POINTS
+) -> EquityCurve:
+    """The curve of the recorded log over the sequence range first..last."""
+    curve = EquityCurve(first, last, max_points)
+    state = ReplayEngine(store).state_at(first - 1).state
+    curve.begin(state)
+    for step in _steps(store, first, last):
+        _apply(state, step)
+        curve.observe(state, step.sequence_number or 0, step.timestamp_utc)
+    return curve
+
+
 def equity_curve(
     store: EventStore,
     start: datetime | None = None,
@@ -67,53 +150,12 @@ def equity_curve(
     max_points: int = DEFAULT_MAX_POINTS,
 ) -> dict[str, Any]:
     """The document of `GET /equity` (start inclusive, end exclusive)."""
-    if max_points < 1:
-        raise ValueError(f"max_points must be 1 or more, got {max_points}")
     bounds = sequence_range(store, start, end)
-    document: dict[str, Any] = {"from": iso(start), "to": iso(end), "max_points": max_points}
     if bounds is None:
-        return {**document, **_EMPTY}
-    first, last = bounds
-    state = ReplayEngine(store).state_at(first - 1).state
-    steps = _steps(store, first, last)
-    size = max(1, -(-len(steps) // max_points))
-    opening: Decimal | None = None  # equity when the range (or its session) begins
-    peak = worst = worst_pct = ZERO
-    points: list[dict[str, Any]] = []
-    for index, step in enumerate(steps, start=1):
-        if opening is None and state.starting_equity is not None:
-            opening = peak = state.equity + state.unrealized_pnl
-        _apply(state, step)
-        if opening is None:
-            continue  # nothing to chart before the session says what it started with
-        unrealized = state.unrealized_pnl
-        total = state.equity + unrealized
-        peak = max(peak, total)
-        drawdown = total - peak
-        pct = (drawdown / peak).quantize(PCT) if peak > 0 else ZERO
-        if drawdown < worst:
-            worst, worst_pct = drawdown, pct
-        if index % size == 0 or index == len(steps):
-            points.append(
-                {
-                    "time": format_utc(step.timestamp_utc),
-                    "sequence_number": step.sequence_number,
-                    "equity": decimal_to_str(state.equity),
-                    "unrealized_pnl": decimal_to_str(unrealized),
-                    "equity_with_unrealized": decimal_to_str(total),
-                    "drawdown": decimal_to_str(drawdown),
-                    "drawdown_pct": decimal_to_str(pct),
-                }
-            )
-    if opening is None:
-        return {**document, **_EMPTY}
-    return {
-        **document,
-        "first_sequence": first,
-        "last_sequence": last,
-        "points": points,
-        "starting_equity": decimal_to_str(opening),
-        "peak": decimal_to_str(peak),
-        "max_drawdown": decimal_to_str(worst),
-        "max_drawdown_pct": decimal_to_str(worst_pct),
-    }
+        curve = EquityCurve(0, -1, max_points)
+    else:
+        curve = recorded_curve(store, *bounds, max_points=max_points)
+    document = curve.to_document()
+    if bounds is None:
+        document["first_sequence"] = document["last_sequence"] = None
+    return {"from": iso(start), "to": iso(end), **document}

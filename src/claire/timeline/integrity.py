@@ -1,0 +1,142 @@
+"""The integrity badge: "hash chain verified to sequence N", kept current in the background.
+
+`IntegrityMonitor` walks the hash chain once from the start, then only what was appended since:
+each pass continues from the last verified (sequence, hash) with the checks of `claire verify`
+(claire.audit.verify.check_chain), so a request never scans the log. Each pass also re-reads
+the last verified row: a tail cut off or rewritten after it was verified shows at once. (Edits
+further back are what `claire verify` and signed checkpoints catch.)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from claire.audit.verify import ChainBreak, Problem, check_chain
+from claire.events.codec import GENESIS_HASH
+from claire.store.port import EventStore
+
+log = logging.getLogger(__name__)
+
+CHUNK = 5000  # rows per pass: progress shows while a long log is first verified
+INTERVAL_S = 1.0
+
+
+class IntegrityMonitor:
+    """Verifies the chain incrementally on a daemon thread; `document()` is its latest word."""
+
+    def __init__(
+        self, store: Callable[[], EventStore], *, interval: float = INTERVAL_S, chunk: int = CHUNK
+    ) -> None:
+        self._store = store
+        self._interval, self._chunk = interval, chunk
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.verified_to, self.last_hash = 0, GENESIS_HASH
+        self.head = 0
+        self.first_break: ChainBreak | None = None
+        self.error: str | None = None
+        self._looked = False  # a pass has read the head at least once
+
+    # --- the thread ------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start verifying (once; later calls do nothing)."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="claire-integrity", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.step()
+                self.error = None
+            except Exception as exc:  # the store is down: say so, try again later
+                log.warning("integrity check failed: %s", exc)
+                self.error = str(exc) or type(exc).__name__
+                busy = False
+            if not busy:
+                self._stop.wait(self._interval)
+
+    # --- one pass --------------------------------------------------------------------------
+    def step(self) -> bool:
+        """Verify up to one chunk more; True while there is more to verify right away."""
+        if self.first_break is not None:
+            return False
+        store = self._store()
+        head = store.head().sequence_number
+        self.head, self._looked = head, True
+        if not self._tail_unchanged(store, head):
+            return False
+        if head <= self.verified_to:
+            return False
+        first = self.verified_to + 1
+        last = min(head, first + self._chunk - 1)
+        # One row beyond the chunk, so the chunk's last row is checked with its successor in
+        # view (a swap shows only then); the next pass checks that row again.
+        records = list(store.iter_records(first, min(head, last + 1)))
+        report = check_chain(records, from_sequence=first, prev_hash=self.last_hash)
+        if report.first_break is not None:
+            self.first_break = report.first_break
+            return False
+        if last < head and len(records) > last - first + 1:
+            self.verified_to, self.last_hash = last, records[last - first].hash
+        elif report.last_sequence is not None and report.last_hash is not None:
+            self.verified_to, self.last_hash = report.last_sequence, report.last_hash
+        return self.verified_to < head
+
+    def _tail_unchanged(self, store: EventStore, head: int) -> bool:
+        verified = self.verified_to
+        if verified == 0:
+            return True
+        if head < verified:
+            self.first_break = ChainBreak(
+                head + 1,
+                Problem.MISSING,
+                f"the log ends at sequence {head} but was verified up to {verified}: "
+                "its tail was cut off (or an older backup restored)",
+            )
+            return False
+        row = next(store.iter_records(verified, verified), None)
+        if row is None or row.hash != self.last_hash:
+            self.first_break = ChainBreak(
+                verified,
+                Problem.HASH,
+                f"sequence {verified} no longer has the hash it was verified with "
+                f"({self.last_hash[:16]}…): history was rewritten after verification",
+            )
+            return False
+        return True
+
+    # --- the answer ------------------------------------------------------------------------
+    def status(self) -> str:
+        if self.first_break is not None:
+            return "broken"
+        if self.error is not None:
+            return "unavailable"
+        if not self._looked or self.verified_to < self.head:
+            return "verifying"
+        return "verified"
+
+    def document(self) -> dict[str, Any]:
+        broken = self.first_break
+        return {
+            "status": self.status(),
+            "verified_to_sequence": self.verified_to,
+            "head_sequence": self.head,
+            "first_break": broken.to_document() if broken else None,
+            "error": self.error,
+        }
+
+
+__all__ = ["IntegrityMonitor"]
