@@ -15,6 +15,7 @@ from claire.api import health, routes, stream, timeline
 from claire.api.errors import install_error_handlers
 from claire.api.metrics import MetricsMiddleware, metrics_text, service_registry
 from claire.api.services import Services
+from claire.api.ui import mount_ui
 from claire.config import Settings, load_settings
 from claire.events.model import BaseEvent
 from claire.redact import install_log_redaction
@@ -67,6 +68,7 @@ def create_app(
     app.include_router(stream.router)  # before /events/{event_id}
     app.include_router(routes.router)
     timeline.install(app, svc)
+    mount_ui(app)  # the timeline UI's static files at /ui/
 
     @app.get(
         "/metrics",

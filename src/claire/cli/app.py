@@ -12,6 +12,7 @@ from claire.cli.replay import register as register_replay
 from claire.cli.serve import register as register_serve
 from claire.cli.timeline import register as register_timeline
 from claire.cli.versions import register as register_versions
+from claire.cli.ui import register as register_ui
 from claire.redact import install_log_redaction
 
 app = typer.Typer(
@@ -31,6 +32,7 @@ register_replay(app)
 register_timeline(app)
 register_versions(app)
 register_serve(app)
+register_ui(app)
 register_demo(app)
 
 

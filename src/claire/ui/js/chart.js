@@ -1,0 +1,426 @@
+// The price chart (candles + markers), the equity pane and the drawdown pane on one time
+// axis, with the time cursor drawn through all three. Built on TradingView Lightweight Charts.
+//
+// Everything is put on the candles' time grid: markers and equity points are snapped to the
+// bucket that holds them, so the three panes share one set of bars and a cursor between two
+// bars can be placed by interpolating the logical index (the library only knows bar times).
+
+import {
+  AreaSeries,
+  CandlestickSeries,
+  ColorType,
+  CrosshairMode,
+  LineSeries,
+  LineStyle,
+  createChart,
+  createSeriesMarkers,
+} from "../vendor/lightweight-charts/lightweight-charts.standalone.production.mjs";
+import { epochSeconds } from "./format.js";
+import { MARKER_STYLE, kindTypes } from "./markers.js";
+
+const COLORS = {
+  background: "#0f141b",
+  text: "#9fb0c3",
+  grid: "#1a222d",
+  border: "#2a3544",
+  up: "#26a69a",
+  down: "#ef5350",
+  equity: "#5aa9ff",
+  whatif: "#f0a63a",
+  drawdown: "#ef5350",
+  cursor: "#ffd166",
+};
+
+/** Index of the last value ≤ x in a sorted array (−1 when x is before the first). */
+export function floorIndex(sorted, x) {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] <= x) {
+      found = mid;
+      lo = mid + 1;
+    } else {
+      hi = mid - 1;
+    }
+  }
+  return found;
+}
+
+/** A vertical line at the cursor's time, with its label on the time axis. */
+class CursorLine {
+  constructor(owner, withLabel) {
+    this.owner = owner;
+    this.withLabel = withLabel;
+    this.x = null;
+    const line = this;
+    this.view = {
+      zOrder: () => "top",
+      renderer: () => ({
+        draw(target) {
+          if (line.x === null) return;
+          target.useBitmapCoordinateSpace(({ context, bitmapSize, horizontalPixelRatio }) => {
+            const width = Math.max(1, Math.floor(2 * horizontalPixelRatio));
+            const x = Math.round(line.x * horizontalPixelRatio) - Math.floor(width / 2);
+            context.fillStyle = COLORS.cursor;
+            context.fillRect(x, 0, width, bitmapSize.height);
+          });
+        },
+      }),
+    };
+    this.axis = {
+      coordinate: () => line.x ?? -100,
+      text: () => line.owner.cursorLabel,
+      textColor: () => "#10151c",
+      backColor: () => COLORS.cursor,
+      visible: () => line.x !== null,
+      tickVisible: () => true,
+    };
+  }
+  attached({ requestUpdate }) {
+    this.requestUpdate = requestUpdate;
+  }
+  updateAllViews() {
+    this.x = this.owner.timeToX(this.owner.cursorTime);
+  }
+  paneViews() {
+    return [this.view];
+  }
+  timeAxisViews() {
+    return this.withLabel ? [this.axis] : [];
+  }
+}
+
+export class TimelineChart {
+  constructor(container, { onMarker, onTime }) {
+    this.container = container;
+    this.times = []; // candle bucket times, epoch seconds, strictly increasing
+    this.markers = [];
+    this.types = null; // a Set of event types shown, null = all
+    this.selectedId = null;
+    this.cursorTime = null;
+    this.cursorLabel = "";
+    this.overlay = []; // what-if trade markers
+    this.chart = createChart(container, {
+      autoSize: true,
+      layout: {
+        background: { type: ColorType.Solid, color: COLORS.background },
+        textColor: COLORS.text,
+        fontFamily: "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+        fontSize: 11,
+        attributionLogo: true, // the licence's link to TradingView, on the chart itself
+        panes: { separatorColor: COLORS.border, separatorHoverColor: "#3b4a5e" },
+      },
+      grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
+      crosshair: { mode: CrosshairMode.Normal },
+      rightPriceScale: { borderColor: COLORS.border, minimumWidth: 78 },
+      timeScale: {
+        borderColor: COLORS.border,
+        timeVisible: true,
+        secondsVisible: false,
+        rightOffset: 4,
+      },
+    });
+    this.candles = this.chart.addSeries(
+      CandlestickSeries,
+      {
+        upColor: COLORS.up,
+        downColor: COLORS.down,
+        wickUpColor: COLORS.up,
+        wickDownColor: COLORS.down,
+        borderVisible: false,
+        priceLineVisible: false,
+      },
+      0,
+    );
+    this.equity = this.chart.addSeries(
+      LineSeries,
+      { color: COLORS.equity, lineWidth: 2, priceLineVisible: false, title: "equity" },
+      1,
+    );
+    this.whatifEquity = this.chart.addSeries(
+      LineSeries,
+      {
+        color: COLORS.whatif,
+        lineWidth: 2,
+        lineStyle: LineStyle.Dashed,
+        priceLineVisible: false,
+        lastValueVisible: false,
+        title: "what-if",
+        visible: false,
+      },
+      1,
+    );
+    this.drawdown = this.chart.addSeries(
+      AreaSeries,
+      {
+        lineColor: COLORS.drawdown,
+        topColor: "rgba(239, 83, 80, 0.05)",
+        bottomColor: "rgba(239, 83, 80, 0.35)",
+        lineWidth: 1,
+        priceLineVisible: false,
+        title: "drawdown %",
+        priceFormat: { type: "custom", formatter: (v) => `${v.toFixed(2)} %`, minMove: 0.01 },
+      },
+      2,
+    );
+    this.markerLayer = createSeriesMarkers(this.candles, [], { autoScale: true });
+    this.cursorLines = [
+      [this.candles, new CursorLine(this, false)],
+      [this.equity, new CursorLine(this, false)],
+      [this.drawdown, new CursorLine(this, true)],
+    ];
+    for (const [series, line] of this.cursorLines) series.attachPrimitive(line);
+    this.layoutPanes();
+    this.chart.subscribeClick((param) => this.clicked(param, onMarker, onTime));
+    new ResizeObserver(() => this.layoutPanes()).observe(container);
+  }
+
+  layoutPanes() {
+    const panes = this.chart.panes();
+    const height = this.container.clientHeight;
+    if (panes.length < 3 || height < 100) return;
+    panes[1].setHeight(Math.round(height * 0.2));
+    panes[2].setHeight(Math.round(height * 0.13));
+  }
+
+  /** Candles from GET /series points ({time, open, high, low, close} with decimal strings). */
+  setSeries(points) {
+    const bars = [];
+    for (const point of points) {
+      const time = epochSeconds(point.time);
+      const bar = {
+        time,
+        open: Number(point.open),
+        high: Number(point.high),
+        low: Number(point.low),
+        close: Number(point.close),
+      };
+      const last = bars[bars.length - 1];
+      if (last && last.time >= time) {
+        // two buckets in one second: merge, the chart needs strictly increasing times
+        last.high = Math.max(last.high, bar.high);
+        last.low = Math.min(last.low, bar.low);
+        last.close = bar.close;
+      } else {
+        bars.push(bar);
+      }
+    }
+    this.times = bars.map((bar) => bar.time);
+    this.candles.setData(bars);
+    const digits = decimalsOf(points[0]?.close);
+    this.candles.applyOptions({
+      priceFormat: { type: "price", precision: digits, minMove: 10 ** -digits },
+    });
+  }
+
+  /** Extend the chart live with one market_data price (a new bar, or the last bar updated). */
+  addPrice(iso, price) {
+    const time = epochSeconds(iso);
+    const value = Number(price);
+    const lastTime = this.times[this.times.length - 1];
+    if (lastTime === undefined || time > lastTime) {
+      this.times.push(time);
+      this.candles.update({ time, open: value, high: value, low: value, close: value });
+    } else {
+      const bars = this.candles.data();
+      const bar = bars[bars.length - 1];
+      if (!bar) return;
+      this.candles.update({
+        time: bar.time,
+        open: bar.open,
+        high: Math.max(bar.high, value),
+        low: Math.min(bar.low, value),
+        close: value,
+      });
+    }
+  }
+
+  /** The bucket time a moment belongs to (the chart's bars are bucket starts). */
+  snap(seconds) {
+    const index = floorIndex(this.times, seconds);
+    return this.times[Math.max(0, index)];
+  }
+
+  /** Equity and drawdown (GET /equity points), as of the end of each candle bucket. */
+  setEquity(points, target = this.equity, withDrawdown = true) {
+    const equity = [];
+    const drawdown = [];
+    let next = 0;
+    let current = null;
+    for (let i = 0; i < this.times.length; i += 1) {
+      const end = i + 1 < this.times.length ? this.times[i + 1] : Number.POSITIVE_INFINITY;
+      while (next < points.length && epochSeconds(points[next].time) < end) {
+        current = points[next];
+        next += 1;
+      }
+      if (!current) continue;
+      const time = this.times[i];
+      equity.push({ time, value: Number(current.equity_with_unrealized ?? current.equity) });
+      if (withDrawdown) drawdown.push({ time, value: -100 * Number(current.drawdown_pct ?? 0) });
+    }
+    target.setData(equity);
+    if (withDrawdown) this.drawdown.setData(drawdown);
+  }
+
+  /** Recorded vs what-if: a second equity curve and the what-if trades as extra markers. */
+  setWhatIf(whatifPoints, overlayMarkers) {
+    if (!whatifPoints) {
+      this.whatifEquity.applyOptions({ visible: false });
+      this.whatifEquity.setData([]);
+      this.overlay = [];
+    } else {
+      this.setEquity(whatifPoints, this.whatifEquity, false);
+      this.whatifEquity.applyOptions({ visible: true });
+      this.overlay = overlayMarkers;
+    }
+    this.drawMarkers();
+  }
+
+  /** Markers from GET /markers; `kinds` limits which are drawn (the event-type filter). */
+  setMarkers(markers) {
+    this.markers = markers.map((marker) => ({ ...marker, seconds: epochSeconds(marker.time) }));
+    this.drawMarkers();
+  }
+
+  setTypes(types) {
+    this.types = types;
+    this.drawMarkers();
+  }
+
+  select(eventId) {
+    if (this.selectedId === eventId) return;
+    this.selectedId = eventId;
+    this.drawMarkers();
+  }
+
+  visibleMarkers() {
+    if (!this.times.length) return [];
+    return this.markers.filter((m) => !this.types || kindTypes(m.kind).some((t) => this.types.has(t)));
+  }
+
+  drawMarkers() {
+    if (!this.times.length) return;
+    const drawn = [];
+    for (const marker of [...this.visibleMarkers(), ...this.overlay]) {
+      const style = MARKER_STYLE[marker.kind] || MARKER_STYLE.alert;
+      const side = marker.side === "SELL" ? "sell" : "buy";
+      const item = {
+        id: marker.event_id,
+        time: this.snap(marker.seconds ?? epochSeconds(marker.time)),
+        color: style.color,
+        shape: typeof style.shape === "object" ? style.shape[side] : style.shape,
+        position: typeof style.position === "object" ? style.position[side] : style.position,
+        size: marker.event_id === this.selectedId ? 2 : style.size,
+      };
+      if (style.text) item.text = style.text;
+      if (marker.price && item.position.startsWith("atPrice")) item.price = Number(marker.price);
+      else if (item.position.startsWith("atPrice")) item.position = "aboveBar";
+      drawn.push(item);
+    }
+    drawn.sort((a, b) => a.time - b.time);
+    this.markerLayer.setMarkers(drawn);
+  }
+
+  /** The x of a time, between bars by interpolating the logical index. */
+  timeToX(seconds) {
+    const times = this.times;
+    if (seconds === null || times.length === 0) return null;
+    let logical;
+    if (times.length === 1) {
+      logical = 0;
+    } else {
+      const i = Math.min(Math.max(floorIndex(times, seconds), 0), times.length - 2);
+      logical = i + (seconds - times[i]) / (times[i + 1] - times[i]);
+    }
+    return this.chart.timeScale().logicalToCoordinate(logical);
+  }
+
+  xToTime(x) {
+    const logical = this.chart.timeScale().coordinateToLogical(x);
+    if (logical === null || !this.times.length) return null;
+    const last = this.times.length - 1;
+    const i = Math.min(Math.max(Math.floor(logical), 0), last);
+    if (i === last) return this.times[last];
+    return Math.round(this.times[i] + (logical - i) * (this.times[i + 1] - this.times[i]));
+  }
+
+  setCursor(seconds, label) {
+    this.cursorTime = seconds;
+    this.cursorLabel = label;
+    for (const [, line] of this.cursorLines) line.requestUpdate?.();
+  }
+
+  /** Keep the cursor in view (scroll only when it left the visible range). */
+  reveal(seconds) {
+    const range = this.chart.timeScale().getVisibleRange();
+    if (!range || (seconds >= range.from && seconds <= range.to)) return;
+    const logical = this.chart.timeScale().getVisibleLogicalRange();
+    if (!logical) return;
+    const width = logical.to - logical.from;
+    const center = floorIndex(this.times, seconds);
+    this.chart.timeScale().setVisibleLogicalRange({
+      from: center - width / 2,
+      to: center + width / 2,
+    });
+  }
+
+  fit() {
+    this.chart.timeScale().fitContent();
+  }
+
+  /** Where a marker is on the screen (client coordinates): for keyboard-free tests. */
+  markerPoint(eventId) {
+    const marker = this.markers.find((m) => m.event_id === eventId);
+    if (!marker) return null;
+    const x = this.timeToX(this.snap(marker.seconds));
+    const price = marker.price ? Number(marker.price) : null;
+    const y = price === null ? 20 : this.candles.priceToCoordinate(price);
+    if (x === null || y === null) return null;
+    const box = this.container.getBoundingClientRect();
+    return { x: box.left + x, y: box.top + y };
+  }
+
+  clicked(param, onMarker, onTime) {
+    if (!param.point) return;
+    const hovered = param.hoveredInfo?.objectId ?? param.hoveredObjectId;
+    if (typeof hovered === "string" && this.markers.some((m) => m.event_id === hovered)) {
+      onMarker(hovered);
+      return;
+    }
+    // Markers are small: a click within a few pixels of one (in the price pane) selects it.
+    const priceHeight = this.chart.panes()[0]?.getHeight() ?? 0;
+    if (param.point.y <= priceHeight) {
+      const nearest = this.nearestMarker(param.point.x, param.point.y);
+      if (nearest) {
+        onMarker(nearest.event_id);
+        return;
+      }
+    }
+    const seconds = this.xToTime(param.point.x);
+    if (seconds !== null) onTime(seconds);
+  }
+
+  nearestMarker(x, y) {
+    let best = null;
+    let bestDistance = 8;
+    for (const marker of this.visibleMarkers()) {
+      const mx = this.timeToX(this.snap(marker.seconds));
+      if (mx === null || Math.abs(mx - x) > bestDistance) continue;
+      const my = marker.price ? this.candles.priceToCoordinate(Number(marker.price)) : null;
+      const distance = Math.abs(mx - x) + (my === null ? 4 : Math.min(Math.abs(my - y), 40) / 10);
+      if (distance < bestDistance) {
+        best = marker;
+        bestDistance = distance;
+      }
+    }
+    return best;
+  }
+}
+
+function decimalsOf(value) {
+  const text = String(value ?? "");
+  const dot = text.indexOf(".");
+  return dot < 0 ? 0 : Math.min(text.length - dot - 1, 8);
+}

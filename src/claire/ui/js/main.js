@@ -1,0 +1,447 @@
+// The timeline UI: wires the chart, the cursor, the scene, the explanation, the event table,
+// the integrity badge, the live tail and the what-if view to the URL (the URL is the state).
+
+import * as api from "./api.js";
+import { TimelineChart } from "./chart.js";
+import { Controls } from "./controls.js";
+import { renderRaw, renderTrade } from "./detail.js";
+import { $, afterPaint, el, replace } from "./dom.js";
+import { renderExplainAt, renderExplanation } from "./explain.js";
+import { EVENT_TYPES, epochSeconds, integer, isoFromSeconds, utc } from "./format.js";
+import { IntegrityBadge, LiveTail } from "./integrity.js";
+import { renderScene } from "./scene.js";
+import { EventTable } from "./table.js";
+import { readUrl, writeUrl } from "./urlstate.js";
+import { WhatIfView, overlayMarkers, overridesText, parseOverrides } from "./whatif.js";
+
+const DEFAULT_TYPES = EVENT_TYPES.filter((t) => t !== "market_data" && t !== "state_snapshot");
+const TABS = ["explain", "trade", "raw", "whatif"];
+
+const app = {
+  symbols: [],
+  symbol: null,
+  types: new Set(DEFAULT_TYPES),
+  range: { from: 0, to: 0 }, // the symbol's first and last time, epoch seconds
+  head: 0,
+  cursor: { seq: null, seconds: null },
+  selected: null, // event id whose explanation is shown
+  at: null, // the time of an "explain at" answer shown instead
+  scene: null,
+  tab: "explain",
+  trace: null,
+  overrides: null,
+  decisions: [], // risk-decision markers of the symbol, by sequence (for shift+←/→)
+  chartDrawn: false,
+};
+
+const sceneFetch = api.latest();
+const explainFetch = api.latest();
+
+function toast(message) {
+  const node = $("#toast");
+  node.textContent = message;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => {
+    node.textContent = "";
+  }, 6000);
+}
+
+function failed(what) {
+  return (error) => {
+    if (!api.aborted(error)) toast(`${what}: ${error.message}`);
+  };
+}
+
+// --- the URL ---------------------------------------------------------------------------------
+function urlState() {
+  const types = [...app.types].sort().join(",");
+  return {
+    symbol: app.symbol,
+    event: app.selected,
+    at: app.selected ? null : app.at,
+    types: types === [...DEFAULT_TYPES].sort().join(",") ? null : types,
+    tab: app.tab === "explain" ? null : app.tab,
+    trace: app.tab === "trade" ? app.trace : null,
+    set: app.overrides ? overridesText(app.overrides) : null,
+  };
+}
+
+function remember(mode = "push") {
+  writeUrl(urlState(), mode);
+}
+
+// --- symbol: chart data ----------------------------------------------------------------------
+async function loadSymbol(symbol) {
+  if (symbol === app.symbol && app.chartDrawn) return;
+  app.symbol = symbol;
+  controls.showSymbol(symbol);
+  table.filter = { symbol, types: app.types };
+  table.lines = []; // the next cursor move reloads the table for this symbol
+  const info = app.symbols.find((s) => s.symbol === symbol);
+  replace($("#chart-status"), `Loading ${symbol}…`);
+  const [series, markers, equity] = await Promise.all([
+    api.get(`/series/${encodeURIComponent(symbol)}`, { max_points: 2000 }),
+    api.get(`/markers/${encodeURIComponent(symbol)}`),
+    api.get("/equity", { max_points: 4000 }),
+  ]);
+  chart.setSeries(series.points);
+  chart.setMarkers(markers.markers);
+  chart.setEquity(equity.points);
+  chart.fit();
+  app.decisions = markers.markers
+    .filter((m) => m.kind.startsWith("decision_") || m.kind === "stop_loss" || m.kind === "take_profit")
+    .sort((a, b) => a.sequence_number - b.sequence_number);
+  app.range = { from: epochSeconds(info.first_time), to: epochSeconds(info.last_time) };
+  controls.setRange(app.range);
+  const note = series.downsampled ? ` · ${integer(series.source_points)} prices in ${integer(series.points.length)} candles` : "";
+  replace($("#chart-status"), `${symbol}${note} · ${integer(markers.markers.length)} markers`);
+  if (whatif.result) applyWhatIf(whatif.result);
+  await afterPaint();
+  if (!app.chartDrawn) {
+    app.chartDrawn = true;
+    performance.mark("claire:chart-drawn");
+  }
+}
+
+// --- the cursor and the scene ----------------------------------------------------------------
+function placeCursor(seq, seconds) {
+  app.cursor = { seq, seconds };
+  const label = seconds === null ? "" : utc(isoFromSeconds(seconds)).slice(11);
+  chart.setCursor(seconds, label);
+  controls.showCursor(seconds, seq);
+}
+
+/** Fetch and show the scene for `query` ({sequence} or {at}); resolves when it is painted. */
+async function showScene(query) {
+  const scene = await sceneFetch("/scene", { params: { ...query, symbol: app.symbol } });
+  renderScene($("#scene"), scene, app.scene, { onTrade: openTrade, focusSymbol: app.symbol });
+  app.scene = scene;
+  const seconds = query.sequence ? app.cursor.seconds : epochSeconds(scene.at || scene.as_of_time);
+  placeCursor(scene.as_of_sequence, seconds);
+  syncTable(scene.as_of_sequence);
+  return scene;
+}
+
+function syncTable(seq) {
+  const lines = table.lines;
+  const inside = lines.length && seq >= lines[0].sequence_number && seq <= lines[lines.length - 1].sequence_number;
+  if (inside || (lines.length && !table.more.after && seq >= lines[lines.length - 1].sequence_number)) {
+    table.highlight(seq);
+  } else {
+    table.load(seq, { symbol: app.symbol, types: app.types }).catch(failed("Events"));
+  }
+}
+
+/** Select an event: cursor on it, its scene and its explanation. */
+async function select(eventId, { line = null, mode = "push", measure = null } = {}) {
+  app.selected = eventId;
+  app.at = null;
+  chart.select(eventId);
+  const explained = explainFetch(`/events/${encodeURIComponent(eventId)}/explain`);
+  let scene = null;
+  if (line) {
+    placeCursor(line.sequence_number, epochSeconds(line.time));
+    chart.reveal(app.cursor.seconds);
+    scene = showScene({ sequence: line.sequence_number });
+  }
+  const doc = await explained;
+  const event = doc.event;
+  const symbol = event.payload?.symbol;
+  if (symbol && symbol !== app.symbol && app.symbols.some((s) => s.symbol === symbol)) {
+    await loadSymbol(symbol);
+    chart.select(eventId);
+  }
+  if (!line) {
+    placeCursor(event.sequence_number, epochSeconds(event.timestamp_utc));
+    chart.reveal(app.cursor.seconds);
+    scene = showScene({ sequence: event.sequence_number });
+  }
+  app.trace = event.correlation_id;
+  renderExplanation($("#panel-explain"), doc, actions);
+  if (app.tab === "trade") openTrade(app.trace, { keepTab: true });
+  if (app.tab === "raw") openRaw(eventId, { keepTab: true });
+  if (app.tab === "whatif") showTab("explain");
+  remember(mode);
+  await scene;
+  if (measure !== null) {
+    await afterPaint();
+    performance.measure("claire:step", { start: measure, end: performance.now() });
+  }
+}
+
+/** The cursor at a time: the scene then, and "why in or out of SYMBOL at that time". */
+async function atTime(at, { mode = "push", explain = true } = {}) {
+  app.selected = null;
+  chart.select(null);
+  const scene = await showScene({ at });
+  app.at = scene.at || at;
+  chart.reveal(app.cursor.seconds);
+  remember(mode);
+  if (!explain) return;
+  try {
+    const doc = await explainFetch("/explain", { params: { at: app.at, symbol: app.symbol } });
+    renderExplainAt($("#panel-explain"), doc, actions);
+    if (doc.explanation) app.trace = doc.explanation.event.correlation_id;
+  } catch (error) {
+    if (api.aborted(error)) return;
+    replace($("#panel-explain"), el("p", { class: "empty" }, error.message));
+  }
+}
+
+function stepEvent(direction) {
+  const start = performance.now();
+  const line = table.step(app.cursor.seq ?? 0, direction);
+  if (!line) {
+    toast(direction > 0 ? "No later event with these filters." : "No earlier event with these filters.");
+    return;
+  }
+  select(line.event_id, { line, mode: "step", measure: start }).catch(failed("Step"));
+}
+
+function stepDecision(direction) {
+  const start = performance.now();
+  const seq = app.cursor.seq ?? 0;
+  const list = app.decisions;
+  const marker =
+    direction > 0 ? list.find((m) => m.sequence_number > seq) : list.findLast((m) => m.sequence_number < seq);
+  if (!marker) {
+    toast(direction > 0 ? "No later decision on this symbol." : "No earlier decision on this symbol.");
+    return;
+  }
+  const line = { event_id: marker.event_id, sequence_number: marker.sequence_number, time: marker.time };
+  select(marker.event_id, { line, mode: "step", measure: start }).catch(failed("Step"));
+}
+
+// --- detail tabs -----------------------------------------------------------------------------
+function showTab(name, { focus = false } = {}) {
+  app.tab = name;
+  for (const tab of TABS) {
+    const button = $(`#tab-${tab}`);
+    const selected = tab === name;
+    button.setAttribute("aria-selected", String(selected));
+    button.tabIndex = selected ? 0 : -1;
+    $(`#panel-${tab}`).hidden = !selected;
+    if (selected && focus) button.focus();
+  }
+  if (name === "whatif" && !$("#panel-whatif").childElementCount) whatif.mount();
+}
+
+async function openTrade(correlationId, { keepTab = false } = {}) {
+  if (!correlationId) return;
+  app.trace = correlationId;
+  showTab("trade");
+  try {
+    const doc = await api.get(`/correlations/${encodeURIComponent(correlationId)}`);
+    renderTrade($("#panel-trade"), doc, actions, app.selected);
+  } catch (error) {
+    replace($("#panel-trade"), el("p", { class: "empty" }, error.message));
+  }
+  if (!keepTab) remember();
+}
+
+async function openRaw(eventId, { keepTab = false } = {}) {
+  showTab("raw");
+  const path = `/events/${encodeURIComponent(eventId)}`;
+  try {
+    let found;
+    try {
+      found = { record: await api.get(`${path}/record`) };
+    } catch (error) {
+      if (error.status !== 404 || !String(error.message).includes("Not Found")) throw error;
+      found = { event: await api.get(path) }; // the service has no /record yet
+    }
+    renderRaw($("#panel-raw"), found, actions);
+  } catch (error) {
+    replace($("#panel-raw"), el("p", { class: "empty" }, error.message));
+  }
+  if (!keepTab) remember();
+}
+
+const actions = {
+  select: (id) => select(id).catch(failed("Event")),
+  raw: (id) => openRaw(id),
+  trade: (id) => openTrade(id),
+};
+
+// --- what-if ---------------------------------------------------------------------------------
+function applyWhatIf(result) {
+  chart.setWhatIf(result.whatif?.equity || [], overlayMarkers(result.whatif?.trades || [], app.symbol));
+  whatif.show(app.symbol);
+}
+
+const whatif = new WhatIfView($("#panel-whatif"), {
+  actions,
+  onResult: (result, overrides) => {
+    app.overrides = overrides;
+    applyWhatIf(result);
+    remember();
+  },
+  onClear: () => {
+    app.overrides = null;
+    chart.setWhatIf(null, []);
+    remember();
+  },
+});
+
+// --- search ----------------------------------------------------------------------------------
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TIME = /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
+
+async function search(text) {
+  const query = text.trim();
+  const error = $("#search-error");
+  error.textContent = "";
+  if (UUID.test(query)) {
+    try {
+      await api.get(`/events/${query}`);
+      await select(query.toLowerCase());
+      return;
+    } catch (problem) {
+      if (problem.status !== 404) throw problem;
+    }
+    try {
+      await api.get(`/correlations/${query}`);
+      await openTrade(query.toLowerCase());
+    } catch (problem) {
+      if (problem.status !== 404) throw problem;
+      error.textContent = `No event and no trade has the id ${query}.`;
+    }
+    return;
+  }
+  if (TIME.test(query)) {
+    await atTime(query);
+    return;
+  }
+  error.textContent = "Enter an event id, a correlation id, or a time like 2025-02-14 13:05 (UTC unless it has an offset).";
+}
+
+// --- applying a URL (first load and the back button) -----------------------------------------
+async function apply(state) {
+  app.types = state.types ? new Set(state.types.split(",").filter((t) => EVENT_TYPES.includes(t))) : new Set(DEFAULT_TYPES);
+  controls.showTypes(app.types);
+  chart.setTypes(app.types);
+  let symbol = app.symbols.some((s) => s.symbol === state.symbol) ? state.symbol : null;
+  if (state.symbol && !symbol) toast(`Unknown symbol ${state.symbol}; showing ${app.symbols[0]?.symbol ?? "nothing"}.`);
+  if (!symbol && state.event && !state.symbol) {
+    const event = await api.get(`/events/${encodeURIComponent(state.event)}`).catch(() => null);
+    symbol = app.symbols.some((s) => s.symbol === event?.payload?.symbol) ? event.payload.symbol : null;
+  }
+  await loadSymbol(symbol || app.symbols[0].symbol);
+  table.filter = { symbol: app.symbol, types: app.types };
+  table.lines = [];
+  app.tab = TABS.includes(state.tab) ? state.tab : "explain";
+  showTab(app.tab);
+  if (state.set) {
+    try {
+      const overrides = parseOverrides(state.set);
+      if (overridesText(overrides) !== overridesText(app.overrides || {})) whatif.submit(state.set);
+    } catch (error) {
+      toast(`What-if in the link: ${error.message}`);
+    }
+  }
+  if (state.event) {
+    await select(state.event, { mode: "none" });
+  } else {
+    await atTime(state.at || isoFromSeconds(app.range.to + 1), { mode: "none", explain: Boolean(state.at) });
+  }
+  if (state.tab === "trade" && state.trace) await openTrade(state.trace, { keepTab: true });
+}
+
+// --- live ------------------------------------------------------------------------------------
+let liveTimer = null;
+function onLiveEvent(event) {
+  const wasAtHead = app.cursor.seq !== null && app.cursor.seq >= app.head;
+  app.head = Math.max(app.head, event.sequence_number);
+  const symbol = event.payload?.symbol;
+  if (event.event_type === "market_data" && symbol === app.symbol) {
+    chart.addPrice(event.timestamp_utc, event.payload.price);
+    app.range.to = Math.max(app.range.to, epochSeconds(event.timestamp_utc));
+    controls.setRange(app.range);
+  }
+  clearTimeout(liveTimer);
+  liveTimer = setTimeout(async () => {
+    if (event.event_type !== "market_data") {
+      const markers = await api.get(`/markers/${encodeURIComponent(app.symbol)}`).catch(() => null);
+      if (markers) chart.setMarkers(markers.markers);
+    }
+    if (wasAtHead && !app.selected) {
+      atTime(isoFromSeconds(app.range.to + 1), { mode: "replace", explain: false }).catch(failed("Live"));
+    } else if (!table.more.after) {
+      table.extend("after").catch(() => {});
+    }
+  }, 250);
+}
+
+const live = new LiveTail({
+  onEvent: onLiveEvent,
+  onState: (state, detail) => {
+    const node = $("#live");
+    node.className = `live ${state === "live" ? "on" : "off"}`;
+    node.textContent = state === "live" ? "● live" : "○ offline";
+    node.title = state === "live" ? "New events appear as they are stored" : `Live tail lost: ${detail}; retrying`;
+  },
+});
+
+// --- start -----------------------------------------------------------------------------------
+const chart = new TimelineChart($("#chart"), {
+  onMarker: (id) => select(id).catch(failed("Marker")),
+  onTime: (seconds) => atTime(isoFromSeconds(seconds)).catch(failed("Cursor")),
+});
+const table = new EventTable($("#events-body"), $("#events-status"), {
+  onSelect: (id, line) => select(id, { line }).catch(failed("Event")),
+});
+const controls = new Controls({
+  stepEvent,
+  stepDecision,
+  showTab: (name) => {
+    showTab(name, { focus: true });
+    remember();
+  },
+  search: (text) => search(text).catch(failed("Search")),
+  symbol: async (symbol) => {
+    const seconds = app.cursor.seconds ?? app.range.to;
+    await loadSymbol(symbol);
+    await atTime(isoFromSeconds(seconds));
+  },
+  types: (types) => {
+    app.types = types;
+    chart.setTypes(types);
+    table.load(app.cursor.seq ?? 1, { symbol: app.symbol, types }).catch(failed("Events"));
+    remember();
+  },
+  scrub: (seconds, settled) => {
+    const at = isoFromSeconds(seconds);
+    if (settled) atTime(at).catch(failed("Cursor"));
+    else atTime(at, { mode: "replace", explain: false }).catch(failed("Cursor"));
+  },
+  chart,
+});
+
+async function start() {
+  const symbols = await api.get("/symbols");
+  app.symbols = symbols.symbols;
+  app.head = symbols.head_sequence;
+  if (!app.symbols.length) {
+    replace($("#chart-status"), "The store has no market data yet: record a session (claire demo) and reload.");
+    replace($("#scene"), el("p", { class: "empty" }, "Nothing recorded yet."));
+    return;
+  }
+  controls.setSymbols(app.symbols.map((s) => s.symbol));
+  new IntegrityBadge($("#integrity"), {
+    onBreak: (seq) => showScene({ sequence: seq }).catch(failed("Integrity")),
+  }).start();
+  await apply(readUrl());
+  live.start(app.head + 1);
+  window.addEventListener("popstate", () => apply(readUrl()).catch(failed("Back")));
+}
+
+// For the browser tests and the UI benchmark: where a marker is drawn, and when it is ready.
+window.claire = {
+  ready: start().catch((error) => {
+    replace($("#chart-status"), `Could not load: ${error.message}`);
+    throw error;
+  }),
+  markerPoint: (id) => chart.markerPoint(id),
+  markers: () => chart.markers.map(({ event_id, kind, sequence_number, time }) => ({ event_id, kind, sequence_number, time })),
+  state: () => ({ ...app, types: [...app.types] }),
+};
