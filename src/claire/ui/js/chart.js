@@ -31,6 +31,9 @@ const COLORS = {
   cursor: "#ffd166",
 };
 
+const BAR_POSITION = { atPriceTop: "aboveBar", atPriceBottom: "belowBar", atPriceMiddle: "inBar" };
+const BAR_OFFSET = 14; // px from the bar's high or low to a marker drawn above or below it
+
 /** Index of the last value ≤ x in a sorted array (−1 when x is before the first). */
 export function floorIndex(sorted, x) {
   let lo = 0;
@@ -120,6 +123,7 @@ export class TimelineChart {
         timeVisible: true,
         secondsVisible: false,
         rightOffset: 4,
+        minBarSpacing: 0.05, // a whole day (2,000 buckets) fits the width; zoom in for candles
       },
     });
     this.candles = this.chart.addSeries(
@@ -136,7 +140,13 @@ export class TimelineChart {
     );
     this.equity = this.chart.addSeries(
       LineSeries,
-      { color: COLORS.equity, lineWidth: 2, priceLineVisible: false, title: "equity" },
+      {
+        color: COLORS.equity,
+        lineWidth: 2,
+        priceLineVisible: false,
+        title: "equity",
+        priceFormat: { type: "price", precision: 0, minMove: 1 },
+      },
       1,
     );
     this.whatifEquity = this.chart.addSeries(
@@ -149,6 +159,7 @@ export class TimelineChart {
         lastValueVisible: false,
         title: "what-if",
         visible: false,
+        priceFormat: { type: "price", precision: 0, minMove: 1 },
       },
       1,
     );
@@ -315,26 +326,29 @@ export class TimelineChart {
         size: marker.event_id === this.selectedId ? 2 : style.size,
       };
       if (style.text) item.text = style.text;
-      if (marker.price && item.position.startsWith("atPrice")) item.price = Number(marker.price);
-      else if (item.position.startsWith("atPrice")) item.position = "aboveBar";
+      if (item.position.startsWith("atPrice")) {
+        if (marker.price) item.price = Number(marker.price);
+        else item.position = BAR_POSITION[item.position]; // no price: place it by the bar
+      }
+      marker.drawnAt = item.position;
       drawn.push(item);
     }
     drawn.sort((a, b) => a.time - b.time);
     this.markerLayer.setMarkers(drawn);
   }
 
-  /** The x of a time, between bars by interpolating the logical index. */
+  /** The x of a time, between bars by interpolating (the library maps whole bars only). */
   timeToX(seconds) {
     const times = this.times;
     if (seconds === null || times.length === 0) return null;
-    let logical;
-    if (times.length === 1) {
-      logical = 0;
-    } else {
-      const i = Math.min(Math.max(floorIndex(times, seconds), 0), times.length - 2);
-      logical = i + (seconds - times[i]) / (times[i + 1] - times[i]);
-    }
-    return this.chart.timeScale().logicalToCoordinate(logical);
+    const scale = this.chart.timeScale();
+    if (times.length === 1) return scale.logicalToCoordinate(0);
+    const i = Math.min(Math.max(floorIndex(times, seconds), 0), times.length - 2);
+    const fraction = (seconds - times[i]) / (times[i + 1] - times[i]);
+    const left = scale.logicalToCoordinate(i);
+    const right = scale.logicalToCoordinate(i + 1);
+    if (left === null || right === null) return null;
+    return left + fraction * (right - left);
   }
 
   xToTime(x) {
@@ -352,31 +366,41 @@ export class TimelineChart {
     for (const [, line] of this.cursorLines) line.requestUpdate?.();
   }
 
-  /** Keep the cursor in view (scroll only when it left the visible range). */
+  /** Keep the cursor in view: scroll (keeping the zoom) only when it is off the chart. */
   reveal(seconds) {
-    const range = this.chart.timeScale().getVisibleRange();
-    if (!range || (seconds >= range.from && seconds <= range.to)) return;
+    const x = this.timeToX(seconds);
+    const width = this.chart.timeScale().width();
+    if (x === null || (x >= 0 && x <= width)) return;
     const logical = this.chart.timeScale().getVisibleLogicalRange();
     if (!logical) return;
-    const width = logical.to - logical.from;
+    const half = (logical.to - logical.from) / 2;
     const center = floorIndex(this.times, seconds);
-    this.chart.timeScale().setVisibleLogicalRange({
-      from: center - width / 2,
-      to: center + width / 2,
-    });
+    this.chart.timeScale().setVisibleLogicalRange({ from: center - half, to: center + half });
   }
 
   fit() {
     this.chart.timeScale().fitContent();
   }
 
-  /** Where a marker is on the screen (client coordinates): for keyboard-free tests. */
+  /** The y of a marker as drawn: at its price, or above/below/in its bar. */
+  markerY(marker) {
+    const position = marker.drawnAt || "inBar";
+    if (marker.price && position.startsWith("atPrice")) {
+      return this.candles.priceToCoordinate(Number(marker.price));
+    }
+    const bar = this.candles.data()[floorIndex(this.times, marker.seconds)];
+    if (!bar) return null;
+    if (position === "aboveBar") return this.candles.priceToCoordinate(bar.high) - BAR_OFFSET;
+    if (position === "belowBar") return this.candles.priceToCoordinate(bar.low) + BAR_OFFSET;
+    return this.candles.priceToCoordinate(bar.close);
+  }
+
+  /** Where a marker is on the screen (client coordinates): for tests and the benchmark. */
   markerPoint(eventId) {
     const marker = this.markers.find((m) => m.event_id === eventId);
     if (!marker) return null;
     const x = this.timeToX(this.snap(marker.seconds));
-    const price = marker.price ? Number(marker.price) : null;
-    const y = price === null ? 20 : this.candles.priceToCoordinate(price);
+    const y = this.markerY(marker);
     if (x === null || y === null) return null;
     const box = this.container.getBoundingClientRect();
     return { x: box.left + x, y: box.top + y };
@@ -404,13 +428,13 @@ export class TimelineChart {
 
   nearestMarker(x, y) {
     let best = null;
-    let bestDistance = 8;
+    let bestDistance = Number.POSITIVE_INFINITY;
     for (const marker of this.visibleMarkers()) {
       const mx = this.timeToX(this.snap(marker.seconds));
-      if (mx === null || Math.abs(mx - x) > bestDistance) continue;
-      const my = marker.price ? this.candles.priceToCoordinate(Number(marker.price)) : null;
-      const distance = Math.abs(mx - x) + (my === null ? 4 : Math.min(Math.abs(my - y), 40) / 10);
-      if (distance < bestDistance) {
+      if (mx === null || Math.abs(mx - x) > 8) continue;
+      const my = this.markerY(marker);
+      const distance = Math.abs(mx - x) + (my === null ? 20 : Math.abs(my - y));
+      if (distance < bestDistance && distance < 40) {
         best = marker;
         bestDistance = distance;
       }

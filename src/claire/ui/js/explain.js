@@ -120,7 +120,7 @@ export function explanationNodes(doc, actions) {
     el(
       "header",
       { class: "explain-head" },
-      el("h2", null, typeLabel(event.event_type), " ", decisionBadge(event.approved ?? decision?.approved), verifiedMark(event)),
+      el("h2", null, typeLabel(event.event_type), " ", event.event_type === "risk_decision" ? decisionBadge(event.approved) : null, verifiedMark(event)),
       el(
         "p",
         { class: "muted" },

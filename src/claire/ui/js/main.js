@@ -23,6 +23,7 @@ const app = {
   types: new Set(DEFAULT_TYPES),
   range: { from: 0, to: 0 }, // the symbol's first and last time, epoch seconds
   head: 0,
+  lastSeconds: 0, // the newest event's time (the cursor's default: "now" in the log)
   cursor: { seq: null, seconds: null },
   selected: null, // event id whose explanation is shown
   at: null, // the time of an "explain at" answer shown instead
@@ -87,15 +88,19 @@ async function loadSymbol(symbol) {
   chart.setSeries(series.points);
   chart.setMarkers(markers.markers);
   chart.setEquity(equity.points);
-  chart.fit();
   app.decisions = markers.markers
     .filter((m) => m.kind.startsWith("decision_") || m.kind === "stop_loss" || m.kind === "take_profit")
     .sort((a, b) => a.sequence_number - b.sequence_number);
-  app.range = { from: epochSeconds(info.first_time), to: epochSeconds(info.last_time) };
+  app.range = {
+    from: epochSeconds(info.first_time),
+    to: Math.max(epochSeconds(info.last_time), app.lastSeconds),
+  };
   controls.setRange(app.range);
   const note = series.downsampled ? ` · ${integer(series.source_points)} prices in ${integer(series.points.length)} candles` : "";
   replace($("#chart-status"), `${symbol}${note} · ${integer(markers.markers.length)} markers`);
   if (whatif.result) applyWhatIf(whatif.result);
+  await afterPaint(); // the chart sizes itself on a frame: fit once it has its width
+  chart.fit();
   await afterPaint();
   if (!app.chartDrawn) {
     app.chartDrawn = true;
@@ -342,7 +347,7 @@ async function apply(state) {
   if (state.event) {
     await select(state.event, { mode: "none" });
   } else {
-    await atTime(state.at || isoFromSeconds(app.range.to + 1), { mode: "none", explain: Boolean(state.at) });
+    await atTime(state.at || isoFromSeconds(app.lastSeconds), { mode: "none", explain: Boolean(state.at) });
   }
   if (state.tab === "trade" && state.trace) await openTrade(state.trace, { keepTab: true });
 }
@@ -358,6 +363,7 @@ function onLiveEvent(event) {
     app.range.to = Math.max(app.range.to, epochSeconds(event.timestamp_utc));
     controls.setRange(app.range);
   }
+  app.lastSeconds = Math.max(app.lastSeconds, epochSeconds(event.timestamp_utc));
   clearTimeout(liveTimer);
   liveTimer = setTimeout(async () => {
     if (event.event_type !== "market_data") {
@@ -365,7 +371,7 @@ function onLiveEvent(event) {
       if (markers) chart.setMarkers(markers.markers);
     }
     if (wasAtHead && !app.selected) {
-      atTime(isoFromSeconds(app.range.to + 1), { mode: "replace", explain: false }).catch(failed("Live"));
+      atTime(isoFromSeconds(app.lastSeconds), { mode: "replace", explain: false }).catch(failed("Live"));
     } else if (!table.more.after) {
       table.extend("after").catch(() => {});
     }
@@ -421,6 +427,7 @@ async function start() {
   const symbols = await api.get("/symbols");
   app.symbols = symbols.symbols;
   app.head = symbols.head_sequence;
+  app.lastSeconds = epochSeconds(symbols.last_time);
   if (!app.symbols.length) {
     replace($("#chart-status"), "The store has no market data yet: record a session (claire demo) and reload.");
     replace($("#scene"), el("p", { class: "empty" }, "Nothing recorded yet."));
@@ -442,6 +449,7 @@ window.claire = {
     throw error;
   }),
   markerPoint: (id) => chart.markerPoint(id),
+  _chart: chart,
   markers: () => chart.markers.map(({ event_id, kind, sequence_number, time }) => ({ event_id, kind, sequence_number, time })),
   state: () => ({ ...app, types: [...app.types] }),
 };

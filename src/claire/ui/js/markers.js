@@ -84,6 +84,7 @@ export const LEGEND = ["decision_approved", "decision_rejected", "fill", "stop_l
 export function glyph(kind, side) {
   const style = MARKER_STYLE[kind];
   if (!style) return "•";
+  if (typeof style.shape === "object" && side === undefined) return "▲▼";
   const shape = typeof style.shape === "object" ? style.shape[side === "SELL" ? "sell" : "buy"] : style.shape;
   return { arrowUp: "▲", arrowDown: "▼", circle: "●", square: "■" }[shape] || "•";
 }

@@ -33,7 +33,7 @@ function stat(label, field, value, previous, { pct = null, signedValue = false }
   );
 }
 
-const POSITION_FIELDS = ["size", "entry_price", "last_price", "unrealized_pnl", "stop_loss_price"];
+const POSITION_FIELDS = ["size", "entry_price", "unrealized_pnl", "stop_loss_price"];
 
 function positionRow(position, before, onTrade) {
   const changedFields = new Set(
@@ -48,6 +48,7 @@ function positionRow(position, before, onTrade) {
       },
       text,
     );
+  const long = position.side === "BUY";
   return el(
     "tr",
     { class: [!before && "added"], dataset: { symbol: position.symbol } },
@@ -64,12 +65,20 @@ function positionRow(position, before, onTrade) {
         },
         position.symbol,
       ),
+      " ",
+      el("span", { class: ["side", long ? "long" : "short"], dataset: { field: "side", value: position.side } }, long ? "long" : "short"),
     ),
-    el("td", { class: ["side", position.side === "BUY" ? "long" : "short"] }, position.side === "BUY" ? "long" : "short"),
     cell("size", decimal(position.size)),
     cell("entry_price", decimal(position.entry_price)),
-    cell("last_price", decimal(position.last_price)),
-    cell("unrealized_pnl", signed(position.unrealized_pnl, 2), tone(position.unrealized_pnl)),
+    el(
+      "td",
+      {
+        class: ["num", tone(position.unrealized_pnl), before && changedFields.has("unrealized_pnl") && "changed"],
+        title: `marked at the last price ${position.last_price}`,
+        dataset: { field: "unrealized_pnl", value: position.unrealized_pnl, lastPrice: position.last_price },
+      },
+      signed(position.unrealized_pnl, 2),
+    ),
     cell("stop_loss_price", decimal(position.stop_loss_price)),
   );
 }
@@ -90,7 +99,7 @@ function positionsTable(positions, previous, onTrade) {
         "tr",
         { class: "closed", title: "Closed at this step" },
         el("td", null, p.symbol),
-        el("td", { colspan: 6 }, `${p.side === "BUY" ? "long" : "short"} closed at this step`),
+        el("td", { colspan: 4 }, `${p.side === "BUY" ? "long" : "short"} closed at this step`),
       ),
     );
   }
@@ -103,7 +112,7 @@ function positionsTable(positions, previous, onTrade) {
       el(
         "tr",
         null,
-        ["Symbol", "Side", "Size", "Entry", "Last", "Unreal. PnL", "Stop"].map((h) =>
+        ["Position", "Size", "Entry", "Unreal. PnL", "Stop"].map((h) =>
           el("th", { scope: "col" }, h),
         ),
       ),

@@ -92,7 +92,7 @@ export class EventTable {
           { class: "summary" },
           el(
             "button",
-            { type: "button", class: "row-button", title: "Select this event", onclick: (e) => {
+            { type: "button", class: "row-button", title: line.summary, onclick: (e) => {
               e.stopPropagation();
               this.onSelect(line.event_id, line);
             } },
@@ -133,7 +133,7 @@ export class EventTable {
     if (index < 0) return;
     const row = this.rows.get(this.lines[index].sequence_number);
     row?.classList.add("current");
-    row?.scrollIntoView({ block: "nearest" });
+    row?.scrollIntoView({ block: "center" });
   }
 
   indexAtOrBefore(seq) {
