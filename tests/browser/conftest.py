@@ -114,8 +114,16 @@ class UiServer:
 def start_ui(database_url: str, env: dict[str, str] | None = None) -> UiServer:
     """`claire ui --port 0`: it prints the URL it listens on, which the tests then open."""
     process = subprocess.Popen(
-        [sys.executable, "-c", "from claire.cli.app import main; main()", "ui", "--port", "0",
-         "--database-url", database_url],  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "from claire.cli.app import main; main()",
+            "ui",
+            "--port",
+            "0",
+            "--database-url",
+            database_url,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -13,17 +13,18 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from claire.events import EventFactory, LogicalClock, Side
 from claire.store import open_store
 from tests.browser.conftest import (
+    VIEWPORT,
     UiServer,
     claire,
     open_ui,
     shot,
     start_ui,
     stop_ui,
-    VIEWPORT,
 )
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 SYMBOL = "BTCUSDT"
 AT = "2025-02-14T13:05:00Z"
+AT_OPEN = "2025-02-14T13:14:30+00:00"  # a long BTCUSDT position is open then (demo session)
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -86,10 +88,13 @@ def test_deep_link_shows_the_scene_of_claire_scene(
 ) -> None:
     from playwright.sync_api import expect
 
-    cli = claire("scene", "--at", AT, "--symbol", SYMBOL, "--json", "--database-url", ui.database_url)
+    cli = claire(
+        "scene", "--at", AT_OPEN, "--symbol", SYMBOL, "--json", "--database-url", ui.database_url
+    )
     assert cli.returncode == 0, cli.stderr
     expected = json.loads(cli.stdout)
-    open_ui(page, f"{ui.url}?symbol={SYMBOL}&at={AT}")
+    assert expected["state"]["positions"], "the moment is chosen with an open position"
+    open_ui(page, f"{ui.url}?symbol={SYMBOL}&at={quote(AT_OPEN)}")
 
     assert scene_value(page, "as_of_sequence") == str(expected["as_of_sequence"])
     assert scene_value(page, "as_of_time") == expected["as_of_time"]
@@ -110,7 +115,8 @@ def test_deep_link_shows_the_scene_of_claire_scene(
         assert cell.get_attribute("data-value") == price, symbol
     # and the explanation of "why in or out of BTCUSDT at that time" beside it
     expect(page.locator("#panel-explain .why h2")).to_contain_text(SYMBOL)
-    expect(page.locator("#cursor-label")).to_contain_text("2025-02-14 13:05:00 UTC")
+    expect(page.locator("#cursor-label")).to_contain_text("2025-02-14 13:14:30 UTC")
+    expect(page.locator("#panel-explain .why")).to_contain_text("long")
     shot(page, artifacts, "03-deep-link-scene")
 
 

@@ -63,7 +63,7 @@ def test_the_chart_library_ships_with_its_licence_notice_and_credit() -> None:
 
 
 def test_ui_is_served_open_while_data_needs_the_read_token() -> None:
-    settings = Settings(CLAIRE_READ_TOKEN="read-secret")  # type: ignore[call-arg]
+    settings = Settings(CLAIRE_READ_TOKEN="read-secret")
     with TestClient(create_app(settings, store=MemoryEventStore())) as client:
         page = client.get("/ui/")
         assert page.status_code == 200
@@ -71,7 +71,9 @@ def test_ui_is_served_open_while_data_needs_the_read_token() -> None:
         assert page.headers["x-content-type-options"] == "nosniff"
         module = client.get("/ui/js/main.js")
         assert module.headers["content-type"].startswith("text/javascript")
-        bundle = client.get("/ui/vendor/lightweight-charts/lightweight-charts.standalone.production.mjs")
+        bundle = client.get(
+            "/ui/vendor/lightweight-charts/lightweight-charts.standalone.production.mjs"
+        )
         assert bundle.status_code == 200
         assert bundle.headers["content-type"].startswith("text/javascript")
         assert client.get("/ui", follow_redirects=False).headers["location"] == "/ui/"
