@@ -15,6 +15,7 @@ BENCHMARKS = {
     "replay": "benchmarks.bench_replay",
     "service": "benchmarks.bench_service",
     "faults": "benchmarks.faults",
+    "ui": "benchmarks.bench_ui",
 }
 
 

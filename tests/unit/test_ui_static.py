@@ -81,3 +81,11 @@ def test_ui_is_served_open_while_data_needs_the_read_token() -> None:
         assert client.get("/ui/../config.py").status_code == 404
         assert client.get("/events").status_code == 401  # the data stays behind the token
         assert "/ui/" not in client.get("/openapi.json").json()["paths"]
+
+
+def test_every_module_is_preloaded() -> None:
+    """index.html fetches all modules at once (modulepreload) rather than import by import."""
+    page = (UI_DIRECTORY / "index.html").read_text()
+    for source in SOURCES:
+        if source.name != "main.js":
+            assert f'rel="modulepreload" href="js/{source.name}"' in page, source.name

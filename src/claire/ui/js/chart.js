@@ -15,6 +15,7 @@ import {
   createChart,
   createSeriesMarkers,
 } from "../vendor/lightweight-charts/lightweight-charts.standalone.production.mjs";
+import { el, perFrame } from "./dom.js";
 import { epochSeconds } from "./format.js";
 import { MARKER_STYLE, kindTypes } from "./markers.js";
 
@@ -51,47 +52,28 @@ export function floorIndex(sorted, x) {
   return found;
 }
 
-/** A vertical line at the cursor's time, with its label on the time axis. */
-class CursorLine {
-  constructor(owner, withLabel) {
-    this.owner = owner;
-    this.withLabel = withLabel;
-    this.x = null;
-    const line = this;
-    this.view = {
-      zOrder: () => "top",
-      renderer: () => ({
-        draw(target) {
-          if (line.x === null) return;
-          target.useBitmapCoordinateSpace(({ context, bitmapSize, horizontalPixelRatio }) => {
-            const width = Math.max(1, Math.floor(2 * horizontalPixelRatio));
-            const x = Math.round(line.x * horizontalPixelRatio) - Math.floor(width / 2);
-            context.fillStyle = COLORS.cursor;
-            context.fillRect(x, 0, width, bitmapSize.height);
-          });
-        },
-      }),
-    };
-    this.axis = {
-      coordinate: () => line.x ?? -100,
-      text: () => line.owner.cursorLabel,
-      textColor: () => "#10151c",
-      backColor: () => COLORS.cursor,
-      visible: () => line.x !== null,
-      tickVisible: () => true,
-    };
+/**
+ * The cursor: a vertical line through the three panes and its time on the axis. Plain
+ * elements over the canvas, so moving it costs no chart redraw (stepping stays fast).
+ */
+class CursorOverlay {
+  constructor(container) {
+    this.line = el("div", { class: "cursor-line", "aria-hidden": "true" });
+    this.label = el("div", { class: "cursor-axis-label", "aria-hidden": "true" });
+    container.append(this.line, this.label);
   }
-  attached({ requestUpdate }) {
-    this.requestUpdate = requestUpdate;
-  }
-  updateAllViews() {
-    this.x = this.owner.timeToX(this.owner.cursorTime);
-  }
-  paneViews() {
-    return [this.view];
-  }
-  timeAxisViews() {
-    return this.withLabel ? [this.axis] : [];
+
+  place(x, axisTop, width, text) {
+    const visible = x !== null && x >= 0 && x <= width;
+    this.line.hidden = !visible;
+    this.label.hidden = !visible;
+    if (!visible) return;
+    this.line.style.transform = `translateX(${Math.round(x)}px)`;
+    this.line.style.height = `${axisTop}px`;
+    this.label.textContent = text;
+    this.label.style.top = `${axisTop}px`;
+    const half = this.label.offsetWidth / 2;
+    this.label.style.transform = `translateX(${Math.round(Math.min(Math.max(x - half, 0), width - 2 * half))}px)`;
   }
 }
 
@@ -177,12 +159,10 @@ export class TimelineChart {
       2,
     );
     this.markerLayer = createSeriesMarkers(this.candles, [], { autoScale: true });
-    this.cursorLines = [
-      [this.candles, new CursorLine(this, false)],
-      [this.equity, new CursorLine(this, false)],
-      [this.drawdown, new CursorLine(this, true)],
-    ];
-    for (const [series, line] of this.cursorLines) series.attachPrimitive(line);
+    this.cursor = new CursorOverlay(container);
+    const redraw = perFrame(() => this.drawCursor());
+    this.chart.timeScale().subscribeVisibleLogicalRangeChange(redraw);
+    this.chart.timeScale().subscribeSizeChange(redraw);
     this.layoutPanes();
     this.chart.subscribeClick((param) => this.clicked(param, onMarker, onTime));
     new ResizeObserver(() => this.layoutPanes()).observe(container);
@@ -302,8 +282,10 @@ export class TimelineChart {
 
   select(eventId) {
     if (this.selectedId === eventId) return;
+    const drawn = (id) => id !== null && this.markers.some((m) => m.event_id === id);
+    const redraw = drawn(this.selectedId) || drawn(eventId);
     this.selectedId = eventId;
-    this.drawMarkers();
+    if (redraw) this.drawMarkers(); // a redraw costs a frame: only when a marker changes
   }
 
   visibleMarkers() {
@@ -363,7 +345,13 @@ export class TimelineChart {
   setCursor(seconds, label) {
     this.cursorTime = seconds;
     this.cursorLabel = label;
-    for (const [, line] of this.cursorLines) line.requestUpdate?.();
+    this.drawCursor();
+  }
+
+  drawCursor() {
+    const scale = this.chart.timeScale();
+    const axisTop = this.container.clientHeight - scale.height();
+    this.cursor.place(this.timeToX(this.cursorTime), axisTop, scale.width(), this.cursorLabel);
   }
 
   /** Keep the cursor in view: scroll (keeping the zoom) only when it is off the chart. */

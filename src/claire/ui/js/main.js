@@ -31,6 +31,7 @@ const app = {
   tab: "explain",
   trace: null,
   overrides: null,
+  equity: null, // the promise of GET /equity (the whole bot's curve, fetched once)
   decisions: [], // risk-decision markers of the symbol, by sequence (for shift+←/→)
   chartDrawn: false,
 };
@@ -80,14 +81,16 @@ async function loadSymbol(symbol) {
   table.lines = []; // the next cursor move reloads the table for this symbol
   const info = app.symbols.find((s) => s.symbol === symbol);
   replace($("#chart-status"), `Loading ${symbol}…`);
-  const [series, markers, equity] = await Promise.all([
+  // Candles and markers first: the equity curve (one for the whole bot, fetched once) follows
+  // without holding up the chart, the scene or the explanation.
+  app.equity ??= api.get("/equity", { max_points: 4000 });
+  const [series, markers] = await Promise.all([
     api.get(`/series/${encodeURIComponent(symbol)}`, { max_points: 2000 }),
     api.get(`/markers/${encodeURIComponent(symbol)}`),
-    api.get("/equity", { max_points: 4000 }),
   ]);
   chart.setSeries(series.points);
   chart.setMarkers(markers.markers);
-  chart.setEquity(equity.points);
+  app.equity.then((equity) => symbol === app.symbol && chart.setEquity(equity.points)).catch(failed("Equity"));
   app.decisions = markers.markers
     .filter((m) => m.kind.startsWith("decision_") || m.kind === "stop_loss" || m.kind === "take_profit")
     .sort((a, b) => a.sequence_number - b.sequence_number);
@@ -142,14 +145,21 @@ async function select(eventId, { line = null, mode = "push", measure = null } = 
   app.selected = eventId;
   app.at = null;
   chart.select(eventId);
-  const explained = explainFetch(`/events/${encodeURIComponent(eventId)}/explain`);
   let scene = null;
   if (line) {
+    // A step: the scene first (what the person watches), the explanation right after it, so
+    // the two requests do not compete for the server.
     placeCursor(line.sequence_number, epochSeconds(line.time));
     chart.reveal(app.cursor.seconds);
     scene = showScene({ sequence: line.sequence_number });
+    remember(mode);
+    await scene;
+    if (measure !== null) {
+      await afterPaint();
+      performance.measure("claire:step", { start: measure, end: performance.now() });
+    }
   }
-  const doc = await explained;
+  const doc = await explainFetch(`/events/${encodeURIComponent(eventId)}/explain`);
   const event = doc.event;
   const symbol = event.payload?.symbol;
   if (symbol && symbol !== app.symbol && app.symbols.some((s) => s.symbol === symbol)) {
@@ -168,10 +178,6 @@ async function select(eventId, { line = null, mode = "push", measure = null } = 
   if (app.tab === "whatif") showTab("explain");
   remember(mode);
   await scene;
-  if (measure !== null) {
-    await afterPaint();
-    performance.measure("claire:step", { start: measure, end: performance.now() });
-  }
 }
 
 /** The cursor at a time: the scene then, and "why in or out of SYMBOL at that time". */
