@@ -39,6 +39,9 @@ export class Controls {
         ),
       );
     }
+    $("#search-input").addEventListener("input", () => {
+      $("#search-error").textContent = "";
+    });
     $("#search").addEventListener("submit", (event) => {
       event.preventDefault();
       this.on.search($("#search-input").value);

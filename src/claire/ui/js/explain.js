@@ -213,7 +213,8 @@ function outcomeText(outcome) {
   if (outcome.status === "open") return "Still open at the end of the log.";
   const exit = { stop_loss: "stop-loss", take_profit: "take-profit", signal: "a signal", other: "another event" }[outcome.exit] || outcome.exit || "an exit";
   const pnl = outcome.realized_pnl !== null && outcome.realized_pnl !== undefined ? `, realised PnL ${signed(outcome.realized_pnl)}` : "";
-  return `Closed later by ${exit} at seq ${integer(outcome.closed_at_sequence)} (${utc(outcome.closed_at_time)} UTC)${pnl}.`;
+  const fees = outcome.fees ? ` after ${decimal(outcome.fees)} fees` : "";
+  return `Closed later by ${exit} at seq ${integer(outcome.closed_at_sequence)} (${utc(outcome.closed_at_time)} UTC)${pnl}${fees}.`;
 }
 
 /** GET /explain?at=&symbol=: why the bot was in (or out of) SYMBOL at TIME. */
@@ -222,9 +223,10 @@ export function renderExplainAt(root, doc, actions) {
   const heading = doc.position_open
     ? `In ${doc.symbol} at ${utc(doc.at)} UTC: ${position.side === "BUY" ? "long" : "short"} ${decimal(position.size)} @ ${decimal(position.entry_price)}`
     : `Not in ${doc.symbol} at ${utc(doc.at)} UTC`;
-  const lead = doc.position_open
-    ? "The decision that opened this position:"
-    : "No position was open. The last decision on this symbol at or before that time:";
+  const lead =
+    doc.decision_role === "opened_position" || (doc.decision_role === undefined && doc.position_open)
+      ? "The decision that opened this position:"
+      : "No position was open. The last decision on this symbol at or before that time:";
   const next = doc.next_decision;
   replace(
     root,
@@ -236,6 +238,7 @@ export function renderExplainAt(root, doc, actions) {
         ? el("p", null, `Unrealised PnL at that time: ${signed(position.unrealized_pnl, 2)}`)
         : null,
       outcomeText(doc.outcome) ? el("p", null, outcomeText(doc.outcome)) : null,
+      doc.outcome?.exit_reason ? el("p", { class: "muted" }, doc.outcome.exit_reason) : null,
       next
         ? el(
             "p",
@@ -245,8 +248,8 @@ export function renderExplainAt(root, doc, actions) {
             ` — ${next.summary}`,
           )
         : el("p", { class: "muted" }, "No later decision on this symbol."),
-      el("p", { class: "lead" }, lead),
+      doc.explanation ? el("p", { class: "lead" }, lead) : null,
     ),
-    doc.explanation ? explanationNodes(doc.explanation, actions) : el("p", { class: "empty" }, "No decision on this symbol before that time."),
+    doc.explanation ? explanationNodes(doc.explanation, actions) : el("p", { class: "empty" }, `No decision on ${doc.symbol} was made at or before that time.`),
   );
 }

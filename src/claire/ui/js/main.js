@@ -25,7 +25,8 @@ const app = {
   head: 0,
   lastSeconds: 0, // the newest event's time (the cursor's default: "now" in the log)
   cursor: { seq: null, seconds: null },
-  selected: null, // event id whose explanation is shown
+  selected: null, // the selected event (the cursor stands on it)
+  explained: null, // the event whose explanation is shown (the decision of an "at" answer)
   at: null, // the time of an "explain at" answer shown instead
   scene: null,
   tab: "explain",
@@ -172,6 +173,7 @@ async function select(eventId, { line = null, mode = "push", measure = null } = 
     scene = showScene({ sequence: event.sequence_number });
   }
   app.trace = event.correlation_id;
+  app.explained = event.event_id;
   renderExplanation($("#panel-explain"), doc, actions);
   if (app.tab === "trade") openTrade(app.trace, { keepTab: true });
   if (app.tab === "raw") openRaw(eventId, { keepTab: true });
@@ -186,12 +188,14 @@ async function atTime(at, { mode = "push", explain = true } = {}) {
   chart.select(null);
   const scene = await showScene({ at });
   app.at = scene.at || at;
+  if (explain && app.tab !== "whatif") showTab("explain");
   chart.reveal(app.cursor.seconds);
   remember(mode);
   if (!explain) return;
   try {
     const doc = await explainFetch("/explain", { params: { at: app.at, symbol: app.symbol } });
     renderExplainAt($("#panel-explain"), doc, actions);
+    app.explained = doc.explanation?.event.event_id ?? null;
     if (doc.explanation) app.trace = doc.explanation.event.correlation_id;
   } catch (error) {
     if (api.aborted(error)) return;
@@ -258,14 +262,26 @@ async function openRaw(eventId, { keepTab = false } = {}) {
     try {
       found = { record: await api.get(`${path}/record`) };
     } catch (error) {
-      if (error.status !== 404 || !String(error.message).includes("Not Found")) throw error;
-      found = { event: await api.get(path) }; // the service has no /record yet
+      if (error.status !== 404) throw error;
+      found = { event: await api.get(path) }; // a service without /record: the event itself
     }
     renderRaw($("#panel-raw"), found, actions);
   } catch (error) {
     replace($("#panel-raw"), el("p", { class: "empty" }, error.message));
   }
   if (!keepTab) remember();
+}
+
+/** A tab chosen by the person: its content is that of the event shown. */
+function openTab(name) {
+  const shown = app.selected || app.explained;
+  if (name === "trade" && app.trace) openTrade(app.trace);
+  else if (name === "raw" && shown) openRaw(shown);
+  else {
+    showTab(name);
+    remember();
+  }
+  $(`#tab-${name}`).focus();
 }
 
 const actions = {
@@ -405,10 +421,7 @@ const table = new EventTable($("#events-body"), $("#events-status"), {
 const controls = new Controls({
   stepEvent,
   stepDecision,
-  showTab: (name) => {
-    showTab(name, { focus: true });
-    remember();
-  },
+  showTab: (name) => openTab(name),
   search: (text) => search(text).catch(failed("Search")),
   symbol: async (symbol) => {
     const seconds = app.cursor.seconds ?? app.range.to;

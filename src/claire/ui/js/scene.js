@@ -198,5 +198,6 @@ export function renderScene(root, scene, previous, { onTrade, focusSymbol }) {
     el("h3", null, "Last prices"),
     pricesList(state.last_prices, prev?.last_prices, focusSymbol),
     el("p", { class: "footnote muted" }, `Built ${snapshot}, never a full replay.`),
+    scene.snapshot_rejected ? el("p", { class: "problem" }, `⚠ snapshot not used: ${scene.snapshot_rejected}`) : null,
   );
 }
