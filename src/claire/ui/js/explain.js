@@ -148,6 +148,11 @@ export function explanationNodes(doc, actions) {
       ),
     );
   }
+  if (doc.decision) {
+    // Right after the decision: the checks are the "why".
+    const title = failed.length ? `Risk checks — ${failed.length} failed` : "Risk checks — all passed";
+    nodes.push(section(title, riskChecks(doc.risk_checks)));
+  }
   if (signal) {
     nodes.push(
       section(
@@ -189,10 +194,6 @@ export function explanationNodes(doc, actions) {
         ]),
       ),
     );
-  }
-  if (doc.decision) {
-    const title = failed.length ? `Risk checks — ${failed.length} failed` : "Risk checks — all passed";
-    nodes.push(section(title, riskChecks(doc.risk_checks)));
   }
   nodes.push(section("Causation chain (root first)", chain(doc.causation_chain, event.event_id, actions)));
   nodes.push(
