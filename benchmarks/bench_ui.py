@@ -37,7 +37,8 @@ STEP_TARGET_MS = 100.0
 CHART_DATA = """async (symbol) => {
   const t0 = performance.now();
   await Promise.all([
-    "/symbols", `/series/${symbol}?max_points=2000`, `/markers/${symbol}`, "/equity?max_points=4000",
+    "/symbols", `/series/${symbol}?max_points=2000`, `/markers/${symbol}`,
+    "/equity?max_points=4000",
   ].map((path) => fetch(path).then((r) => r.json())));
   return performance.now() - t0;
 }"""
@@ -72,7 +73,9 @@ def _serve(database_url: str) -> tuple[subprocess.Popen[str], str]:
         except httpx.TransportError:
             time.sleep(0.05)
     process.kill()
-    raise RuntimeError(f"claire ui did not start: {process.stderr.read() if process.stderr else ''}")
+    raise RuntimeError(
+        f"claire ui did not start: {process.stderr.read() if process.stderr else ''}"
+    )
 
 
 def _subject_round(browser: Any, url: str, steps: int) -> tuple[float, list[float], list[int]]:
@@ -89,9 +92,7 @@ def _subject_round(browser: Any, url: str, steps: int) -> tuple[float, list[floa
             "n => performance.getEntriesByName('claire:step').length >= n", arg=count
         )
         sequences.append(page.evaluate("window.claire.state().cursor.seq"))
-    durations = page.evaluate(
-        "performance.getEntriesByName('claire:step').map((e) => e.duration)"
-    )
+    durations = page.evaluate("performance.getEntriesByName('claire:step').map((e) => e.duration)")
     context.close()
     return float(drawn), [float(d) for d in durations], [int(s) for s in sequences]
 

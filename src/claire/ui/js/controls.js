@@ -46,6 +46,15 @@ export class Controls {
       event.preventDefault();
       this.on.search($("#search-input").value);
     });
+    const types = $("#types");
+    document.addEventListener("click", (event) => {
+      if (types.open && !types.contains(event.target)) types.open = false; // a dropdown closes outside
+    });
+    types.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || !types.open) return;
+      types.open = false;
+      types.querySelector("summary").focus();
+    });
     $("#help-button").addEventListener("click", () => $("#help-dialog").showModal());
     $("#zoom-in").addEventListener("click", () => this.zoom(0.5));
     $("#zoom-out").addEventListener("click", () => this.zoom(2));

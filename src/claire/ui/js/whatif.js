@@ -42,28 +42,40 @@ function summaryList(summary) {
   );
 }
 
+function differences(items) {
+  if (!Array.isArray(items) || !items.length) return null;
+  return el(
+    "table",
+    { class: "grid" },
+    el("thead", null, el("tr", null, ["Field", "Recorded", "What-if"].map((h) => el("th", { scope: "col" }, h)))),
+    el(
+      "tbody",
+      null,
+      items.map((d) =>
+        el("tr", null, el("td", { class: "mono" }, String(d.field)), el("td", null, String(d.recorded ?? "—")), el("td", null, String(d.replayed ?? d.whatif ?? "—"))),
+      ),
+    ),
+  );
+}
+
 function firstChange(change, actions) {
   if (!change) return el("p", { class: "same" }, "No decision changed: the overrides leave every recorded decision as it was.");
-  const id = change.event_id || change.recorded?.event_id;
+  const id = change.recorded_event_id || change.event_id || change.recorded?.event_id;
   const seq = change.sequence_number ?? change.recorded?.sequence_number;
-  const details = Object.entries(change).filter(([, v]) => v !== null && typeof v !== "object");
+  const details = Object.entries(change).filter(([k, v]) => v !== null && typeof v !== "object" && !k.endsWith("event_id"));
   return el(
     "div",
     { class: "first-change" },
     el(
       "p",
       null,
-      "First changed decision",
+      el("strong", null, "First changed decision"),
       seq !== undefined ? ` at seq ${integer(seq)}` : "",
       id ? " — " : "",
       id ? el("button", { type: "button", class: "link", onclick: () => actions.select(id) }, "explain the recorded one") : null,
     ),
     el("dl", { class: "fields" }, details.map(([k, v]) => el("div", null, el("dt", null, k.replaceAll("_", " ")), el("dd", null, String(v))))),
-    ["recorded", "whatif"].map((side) =>
-      change[side] && typeof change[side] === "object"
-        ? el("details", null, el("summary", null, side === "recorded" ? "recorded decision" : "what-if decision"), el("pre", { class: "raw" }, JSON.stringify(change[side], null, 2)))
-        : null,
-    ),
+    differences(change.differences),
   );
 }
 
