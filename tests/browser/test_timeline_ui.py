@@ -243,3 +243,34 @@ def test_read_token_is_asked_once_per_tab(
         context.close()
     finally:
         stop_ui(server)
+
+
+def test_a_broken_chain_and_unverified_events_are_shown(
+    ui: UiServer, page: Page, artifacts: Path
+) -> None:
+    """States a demo cannot show (a broken chain, an event that does not verify), given to the
+    page by rewriting the service's answers in the browser."""
+    from playwright.sync_api import Route, expect
+
+    broken = {
+        "status": "broken",
+        "verified_to_sequence": 1554,
+        "head_sequence": 26581,
+        "first_break": {"sequence_number": 1555, "problem": "hash_mismatch", "message": "edited"},
+        "checkpoint": None,
+    }
+    page.route("**/integrity", lambda route: route.fulfill(json=broken))
+
+    def unverified(route: Route) -> None:
+        document = route.fetch().json()
+        document["events"][0].update(verified=False, problem="hash does not match its record")
+        route.fulfill(json=document)
+
+    page.route("**/timeline/events?**", unverified)
+    open_ui(page, f"{ui.url}?symbol={SYMBOL}&at={AT}")
+    badge = page.locator("#integrity")
+    expect(badge).to_have_class("badge-integrity broken")
+    expect(badge).to_contain_text("hash chain broken at sequence 1,555")
+    mark = page.locator("#events-body tr[data-seq]").first.locator(".warn-mark")
+    expect(mark).to_have_attribute("title", "hash does not match its record")
+    shot(page, artifacts, "09-broken-chain-and-unverified-event")

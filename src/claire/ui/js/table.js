@@ -90,6 +90,7 @@ export class EventTable {
         el(
           "td",
           { class: "summary" },
+          verifiedMark(line), // first: a long summary is cut at the right edge
           el(
             "button",
             { type: "button", class: "row-button", title: line.summary, onclick: (e) => {
@@ -98,7 +99,6 @@ export class EventTable {
             } },
             line.summary,
           ),
-          verifiedMark(line),
         ),
       );
       this.rows.set(line.sequence_number, row);
