@@ -298,10 +298,10 @@ function applyWhatIf(result) {
 
 const whatif = new WhatIfView($("#panel-whatif"), {
   actions,
-  onResult: (result, overrides) => {
+  onResult: (result, overrides, mode) => {
     app.overrides = overrides;
     applyWhatIf(result);
-    remember();
+    remember(mode);
   },
   onClear: () => {
     app.overrides = null;
@@ -361,7 +361,7 @@ async function apply(state) {
   if (state.set) {
     try {
       const overrides = parseOverrides(state.set);
-      if (overridesText(overrides) !== overridesText(app.overrides || {})) whatif.submit(state.set);
+      if (overridesText(overrides) !== overridesText(app.overrides || {})) whatif.submit(state.set, "none");
     } catch (error) {
       toast(`What-if in the link: ${error.message}`);
     }

@@ -34,8 +34,9 @@ let lastStepPush = 0;
 
 /**
  * Put `state` in the address bar. `mode`: "push" (a new view: back returns here), "step"
- * (a cursor step: pushed, but a burst of steps within 1.5 s makes one history entry) or
- * "replace" (continuous changes such as dragging or playing).
+ * (a cursor step: pushed, but a burst of steps within 1.5 s makes one history entry),
+ * "replace" (continuous changes such as dragging or playing) or "none" (showing a URL that is
+ * already in the history: only its canonical form replaces it).
  */
 export function writeUrl(state, mode = "push") {
   const search = toSearch(state);
@@ -43,7 +44,7 @@ export function writeUrl(state, mode = "push") {
   const target = `${window.location.pathname}${search}`;
   const now = performance.now();
   const coalesce = mode === "step" && now - lastStepPush < STEP_COALESCE_MS;
-  if (mode === "replace" || coalesce) {
+  if (mode === "replace" || mode === "none" || coalesce) {
     window.history.replaceState(null, "", target);
   } else {
     window.history.pushState(null, "", target);

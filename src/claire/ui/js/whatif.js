@@ -152,7 +152,8 @@ export class WhatIfView {
     replace(this.root, el("h2", null, "What if…"), this.form, this.output);
   }
 
-  async submit(text = this.input.value) {
+  /** Run the overrides; `mode` is how the URL records it (see urlstate.writeUrl). */
+  async submit(text = this.input.value, mode = "push") {
     this.input.value = text;
     this.message.textContent = "";
     let overrides;
@@ -170,7 +171,7 @@ export class WhatIfView {
       this.message.textContent = error.message;
       return;
     }
-    this.onResult(this.result, overrides);
+    this.onResult(this.result, overrides, mode);
     this.show();
   }
 
