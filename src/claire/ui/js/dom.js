@@ -108,3 +108,13 @@ export function perFrame(fn) {
 export function afterPaint() {
   return new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
 }
+
+/** A data table: column headers and rows (<tr> nodes) under one class. */
+export function grid(className, headers, rows) {
+  return el(
+    "table",
+    { class: ["grid", className] },
+    el("thead", null, el("tr", null, headers.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", null, rows),
+  );
+}

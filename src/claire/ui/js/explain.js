@@ -3,7 +3,7 @@
 // can be selected and its raw record opened. Also the "why in or out of SYMBOL at TIME"
 // answer of GET /explain?at=&symbol= (issue 10 §1), which wraps such an explanation.
 
-import { el, replace } from "./dom.js";
+import { el, grid, replace } from "./dom.js";
 import { decimal, integer, percent, signed, typeLabel, utc } from "./format.js";
 
 /** "⚠ problem" for an event whose stored record did not verify; nothing when it did. */
@@ -59,25 +59,20 @@ function section(title, ...children) {
 
 function riskChecks(checks) {
   if (!checks.length) return el("p", { class: "empty" }, "No risk checks recorded.");
-  return el(
-    "table",
-    { class: "grid checks" },
-    el("thead", null, el("tr", null, ["Check", "Value", "Limit", "Result"].map((h) => el("th", { scope: "col" }, h)))),
-    el(
-      "tbody",
-      null,
-      checks.map((check) => {
-        const result = !check.checked ? "not checked" : check.passed ? "passed" : "FAILED";
-        return el(
-          "tr",
-          { class: [check.checked && !check.passed && "failed"], dataset: { check: check.name } },
-          el("th", { scope: "row" }, check.name),
-          el("td", { class: "num", dataset: { field: "current_value" } }, check.current_value ?? "—"),
-          el("td", { class: "num", dataset: { field: "limit" } }, check.limit ?? "—"),
-          el("td", { class: "result" }, check.checked && !check.passed ? "✗ " : check.checked ? "✓ " : "", result),
-        );
-      }),
-    ),
+  return grid(
+    "checks",
+    ["Check", "Value", "Limit", "Result"],
+    checks.map((check) => {
+      const result = !check.checked ? "not checked" : check.passed ? "passed" : "FAILED";
+      return el(
+        "tr",
+        { class: [check.checked && !check.passed && "failed"], dataset: { check: check.name } },
+        el("th", { scope: "row" }, check.name),
+        el("td", { class: "num", dataset: { field: "current_value" } }, check.current_value ?? "—"),
+        el("td", { class: "num", dataset: { field: "limit" } }, check.limit ?? "—"),
+        el("td", { class: "result" }, check.checked && !check.passed ? "✗ " : check.checked ? "✓ " : "", result),
+      );
+    }),
   );
 }
 

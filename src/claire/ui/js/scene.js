@@ -2,7 +2,7 @@
 // changed since the previous step highlighted. Each value keeps its exact decimal string in
 // data-value, so tests compare with `claire scene --json` without parsing formatted text.
 
-import { el, replace } from "./dom.js";
+import { el, grid, replace } from "./dom.js";
 import { decimal, difference, integer, percent, sign, signed, utc } from "./format.js";
 
 function tone(value) {
@@ -103,22 +103,7 @@ function positionsTable(positions, previous, onTrade) {
       ),
     );
   }
-  return el(
-    "table",
-    { class: "grid positions" },
-    el(
-      "thead",
-      null,
-      el(
-        "tr",
-        null,
-        ["Position", "Size", "Entry", "Unreal. PnL", "Stop"].map((h) =>
-          el("th", { scope: "col" }, h),
-        ),
-      ),
-    ),
-    el("tbody", null, rows),
-  );
+  return grid("positions", ["Position", "Size", "Entry", "Unreal. PnL", "Stop"], rows);
 }
 
 function ordersList(orders, previous) {

@@ -3,7 +3,7 @@
 // that came out differently. Nothing is stored.
 
 import * as api from "./api.js";
-import { el, replace } from "./dom.js";
+import { el, grid, replace } from "./dom.js";
 import { decimal, integer, signed, utc } from "./format.js";
 
 /** "a=1; b=2" or one per line → {"a": "1", "b": "2"}; throws naming the bad entry. */
@@ -44,16 +44,11 @@ function summaryList(summary) {
 
 function differences(items) {
   if (!Array.isArray(items) || !items.length) return null;
-  return el(
-    "table",
-    { class: "grid" },
-    el("thead", null, el("tr", null, ["Field", "Recorded", "What-if"].map((h) => el("th", { scope: "col" }, h)))),
-    el(
-      "tbody",
-      null,
-      items.map((d) =>
-        el("tr", null, el("td", { class: "mono" }, String(d.field)), el("td", null, String(d.recorded ?? "—")), el("td", null, String(d.replayed ?? d.whatif ?? "—"))),
-      ),
+  return grid(
+    "differences",
+    ["Field", "Recorded", "What-if"],
+    items.map((d) =>
+      el("tr", null, el("td", { class: "mono" }, String(d.field)), el("td", null, String(d.recorded ?? "—")), el("td", null, String(d.replayed ?? d.whatif ?? "—"))),
     ),
   );
 }
@@ -82,22 +77,17 @@ function firstChange(change, actions) {
 function tradesTable(trades, symbol) {
   const mine = trades.filter((t) => !symbol || t.symbol === symbol);
   if (!mine.length) return el("p", { class: "empty" }, `No trades${symbol ? ` in ${symbol}` : ""}.`);
-  return el(
-    "table",
-    { class: "grid" },
-    el("thead", null, el("tr", null, ["Side", "Entry", "Exit", "PnL"].map((h) => el("th", { scope: "col" }, h)))),
-    el(
-      "tbody",
-      null,
-      mine.map((t) =>
-        el(
-          "tr",
-          null,
-          el("td", null, t.side ?? ""),
-          el("td", null, utc(t.entry_time)),
-          el("td", null, t.exit_time ? utc(t.exit_time) : "open"),
-          el("td", { class: "num" }, t.pnl === null || t.pnl === undefined ? "—" : signed(t.pnl, 2)),
-        ),
+  return grid(
+    "trades",
+    ["Side", "Entry", "Exit", "PnL"],
+    mine.map((t) =>
+      el(
+        "tr",
+        null,
+        el("td", null, t.side ?? ""),
+        el("td", null, utc(t.entry_time)),
+        el("td", null, t.exit_time ? utc(t.exit_time) : "open"),
+        el("td", { class: "num" }, t.pnl === null || t.pnl === undefined ? "—" : signed(t.pnl, 2)),
       ),
     ),
   );
