@@ -3,12 +3,13 @@ and served at /ui/ open (no token) with a strict Content-Security-Policy."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
 
-from fastapi.testclient import TestClient
+import httpx
 
 from claire.api.app import create_app
 from claire.api.ui import UI_DIRECTORY
@@ -16,6 +17,7 @@ from claire.config import Settings
 from claire.store.memory import MemoryEventStore
 
 ROOT = Path(__file__).resolve().parents[2]
+BUNDLE = "lightweight-charts.standalone.production.mjs"
 SOURCES = sorted((UI_DIRECTORY / "js").glob("*.js"))
 # Ways of turning a string into markup or code; data goes through textContent / Text nodes.
 HTML_SINKS = re.compile(
@@ -55,7 +57,7 @@ def test_the_chart_library_ships_with_its_licence_notice_and_credit() -> None:
     vendor = UI_DIRECTORY / "vendor" / "lightweight-charts"
     assert "Apache License" in (vendor / "LICENSE").read_text()
     assert "TradingView, Inc." in (vendor / "NOTICE").read_text()
-    bundle = (vendor / "lightweight-charts.standalone.production.mjs").read_text()
+    bundle = (vendor / BUNDLE).read_text()
     assert "TradingView Lightweight Charts" in bundle[:400]
     page = (UI_DIRECTORY / "index.html").read_text()
     assert 'href="https://www.tradingview.com/"' in page
@@ -64,23 +66,29 @@ def test_the_chart_library_ships_with_its_licence_notice_and_credit() -> None:
 
 def test_ui_is_served_open_while_data_needs_the_read_token() -> None:
     settings = Settings(CLAIRE_READ_TOKEN="read-secret")
-    with TestClient(create_app(settings, store=MemoryEventStore())) as client:
-        page = client.get("/ui/")
-        assert page.status_code == 200
-        assert "script-src 'self'" in page.headers["content-security-policy"]
-        assert page.headers["x-content-type-options"] == "nosniff"
-        module = client.get("/ui/js/main.js")
-        assert module.headers["content-type"].startswith("text/javascript")
-        bundle = client.get(
-            "/ui/vendor/lightweight-charts/lightweight-charts.standalone.production.mjs"
-        )
-        assert bundle.status_code == 200
-        assert bundle.headers["content-type"].startswith("text/javascript")
-        assert client.get("/ui", follow_redirects=False).headers["location"] == "/ui/"
-        assert client.get("/", follow_redirects=False).headers["location"] == "/ui/"
-        assert client.get("/ui/../config.py").status_code == 404
-        assert client.get("/events").status_code == 401  # the data stays behind the token
-        assert "/ui/" not in client.get("/openapi.json").json()["paths"]
+    app = create_app(settings, store=MemoryEventStore())
+
+    async def requests() -> dict[str, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ui.test") as client:
+            paths = ["/ui/", "/ui/js/main.js", f"/ui/vendor/lightweight-charts/{BUNDLE}", "/ui",
+                     "/", "/ui/../config.py", "/events", "/openapi.json"]  # fmt: skip
+            return {path: await client.get(path) for path in paths}
+
+    answers = asyncio.run(requests())
+    page = answers["/ui/"]
+    assert page.status_code == 200
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert answers["/ui/js/main.js"].headers["content-type"].startswith("text/javascript")
+    bundle = answers[f"/ui/vendor/lightweight-charts/{BUNDLE}"]
+    assert bundle.status_code == 200
+    assert bundle.headers["content-type"].startswith("text/javascript")
+    assert answers["/ui"].headers["location"] == "/ui/"
+    assert answers["/"].headers["location"] == "/ui/"
+    assert answers["/ui/../config.py"].status_code == 404
+    assert answers["/events"].status_code == 401  # the data stays behind the token
+    assert "/ui/" not in answers["/openapi.json"].json()["paths"]
 
 
 def test_every_module_is_preloaded() -> None:
