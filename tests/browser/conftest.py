@@ -69,8 +69,10 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"UI screenshots (browser tests): {folder}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Module-scoped: Playwright's sync API runs an event loop in this thread while it is open,
+    which would break asyncio.run() in the tests that follow."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
