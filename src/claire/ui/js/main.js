@@ -35,6 +35,7 @@ const app = {
   equity: null, // the promise of GET /equity (the whole bot's curve, fetched once)
   decisions: [], // risk-decision markers of the symbol, by sequence (for shift+←/→)
   chartDrawn: false,
+  navigation: 0, // counts navigations (select, atTime): a stale one stops
 };
 
 const sceneFetch = api.latest();
@@ -143,6 +144,7 @@ function syncTable(seq) {
 
 /** Select an event: cursor on it, its scene and its explanation. */
 async function select(eventId, { line = null, mode = "push", measure = null } = {}) {
+  const navigation = ++app.navigation; // a newer navigation makes this one stop at its next await
   app.selected = eventId;
   app.at = null;
   chart.select(eventId);
@@ -161,10 +163,12 @@ async function select(eventId, { line = null, mode = "push", measure = null } = 
     }
   }
   const doc = await explainFetch(`/events/${encodeURIComponent(eventId)}/explain`);
+  if (navigation !== app.navigation) return;
   const event = doc.event;
   const symbol = event.payload?.symbol;
   if (symbol && symbol !== app.symbol && app.symbols.some((s) => s.symbol === symbol)) {
     await loadSymbol(symbol);
+    if (navigation !== app.navigation) return;
     chart.select(eventId);
   }
   if (!line) {
@@ -184,9 +188,11 @@ async function select(eventId, { line = null, mode = "push", measure = null } = 
 
 /** The cursor at a time: the scene then, and "why in or out of SYMBOL at that time". */
 async function atTime(at, { mode = "push", explain = true } = {}) {
+  const navigation = ++app.navigation;
   app.selected = null;
   chart.select(null);
   const scene = await showScene({ at });
+  if (navigation !== app.navigation) return;
   app.at = scene.at || at;
   if (explain && app.tab !== "whatif") showTab("explain");
   chart.reveal(app.cursor.seconds);
@@ -194,6 +200,7 @@ async function atTime(at, { mode = "push", explain = true } = {}) {
   if (!explain) return;
   try {
     const doc = await explainFetch("/explain", { params: { at: app.at, symbol: app.symbol } });
+    if (navigation !== app.navigation) return;
     renderExplainAt($("#panel-explain"), doc, actions);
     app.explained = doc.explanation?.event.event_id ?? null;
     if (doc.explanation) app.trace = doc.explanation.event.correlation_id;
