@@ -11,8 +11,8 @@ from claire.cli.demo import register as register_demo
 from claire.cli.replay import register as register_replay
 from claire.cli.serve import register as register_serve
 from claire.cli.timeline import register as register_timeline
-from claire.cli.versions import register as register_versions
 from claire.cli.ui import register as register_ui
+from claire.cli.versions import register as register_versions
 from claire.redact import install_log_redaction
 
 app = typer.Typer(
