@@ -282,3 +282,20 @@ def test_a_broken_chain_and_unverified_events_are_shown(
     mark = page.locator("#events-body tr[data-seq]").first.locator(".warn-mark")
     expect(mark).to_have_attribute("title", "hash does not match its record")
     shot(page, artifacts, "09-broken-chain-and-unverified-event")
+
+
+def test_what_if_link_shows_both_curves_and_the_first_changed_decision(
+    ui: UiServer, page: Page, artifacts: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    open_ui(page, f"{ui.url}?symbol={SYMBOL}&tab=whatif&set=risk.max_open_positions=1")
+    change = page.locator("#panel-whatif .first-change")
+    expect(change).to_be_visible(timeout=30_000)  # a replay of the whole demo
+    expect(change).to_contain_text("payload.risk_checks.max_open_positions.limit")
+    assert page.evaluate("window.claire.whatifMarkers()") > 0, "what-if trades on the chart"
+    expect(page.locator("#legend")).to_contain_text("what-if")
+    shot(page, artifacts, "10-what-if")
+    page.click("#panel-whatif button:has-text('Clear')")
+    page.wait_for_function("() => !window.location.search.includes('set=')")
+    assert page.evaluate("window.claire.whatifMarkers()") == 0

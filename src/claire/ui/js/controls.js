@@ -84,10 +84,11 @@ export class Controls {
     this.on.types(types);
   }
 
-  renderLegend() {
+  renderLegend(whatif = false) {
+    const kinds = whatif ? [...LEGEND, "whatif_entry"] : LEGEND;
     replace(
       $("#legend"),
-      LEGEND.map((kind) =>
+      kinds.map((kind) =>
         el(
           "li",
           null,

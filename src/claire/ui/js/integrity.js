@@ -6,6 +6,7 @@ import { el, replace } from "./dom.js";
 import { integer, shortId, utc } from "./format.js";
 
 const POLL_MS = 10000;
+const POLL_VERIFYING_MS = 2000; // while the background verifier catches up, watch it move
 
 export class IntegrityBadge {
   constructor(root, { onBreak }) {
@@ -16,23 +17,31 @@ export class IntegrityBadge {
 
   start() {
     this.refresh();
-    this.timer = setInterval(() => this.refresh(), POLL_MS);
   }
 
   async refresh() {
+    let next = POLL_MS;
     try {
-      this.render(await api.get("/integrity"));
+      const doc = await api.get("/integrity");
+      this.render(doc);
+      if (doc.status === "verifying") next = POLL_VERIFYING_MS;
     } catch (error) {
       const text = error.status === 404 ? "integrity not served" : `integrity unknown: ${error.message}`;
       this.root.className = "badge-integrity unknown";
       replace(this.root, el("span", null, "? ", text));
     }
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.refresh(), next);
   }
 
   render(doc) {
-    const checkpoint = doc.checkpoint
-      ? `newest signed checkpoint: seq ${integer(doc.checkpoint.sequence_number)}, ${utc(doc.checkpoint.created_at)} UTC, key ${shortId(doc.checkpoint.key_fingerprint)}${doc.checkpoint.trusted ? " (trusted)" : " (key not trusted)"}`
-      : "no signed checkpoint yet";
+    const cp = doc.checkpoint;
+    let checkpoint = "no signed checkpoint";
+    if (cp) {
+      const trust = cp.trusted ? "trusted key" : "key not trusted";
+      const problem = cp.problem || (cp.matches_log === false ? "does not match the log" : null);
+      checkpoint = `signed checkpoint at seq ${integer(cp.sequence_number)}, ${utc(cp.created_at)} UTC (${trust}, ${shortId(cp.key_fingerprint)})${problem ? ` ⚠ ${problem}` : ""}`;
+    }
     let status;
     let text;
     if (doc.status === "broken" && doc.first_break) {
@@ -41,9 +50,14 @@ export class IntegrityBadge {
     } else if (doc.status === "verified") {
       status = "verified";
       text = `✓ hash chain verified to sequence ${integer(doc.verified_to_sequence)}`;
+    } else if (doc.status === "unavailable") {
+      status = "unknown";
+      text = `? integrity unknown: ${doc.error || "the store is unavailable"}`;
     } else {
       status = "verifying";
-      text = `… verifying hash chain (${integer(doc.verified_to_sequence)} of ${integer(doc.head_sequence)})`;
+      text = doc.head_sequence
+        ? `… verifying hash chain (${integer(doc.verified_to_sequence)} of ${integer(doc.head_sequence)})`
+        : "… verifying hash chain";
     }
     const detail =
       status === "broken"

@@ -12,7 +12,7 @@ import { IntegrityBadge, LiveTail } from "./integrity.js";
 import { renderScene } from "./scene.js";
 import { EventTable } from "./table.js";
 import { readUrl, writeUrl } from "./urlstate.js";
-import { WhatIfView, overlayMarkers, overridesText, parseOverrides } from "./whatif.js";
+import { WhatIfView, curvePoints, overlayMarkers, overridesText, parseOverrides } from "./whatif.js";
 
 const DEFAULT_TYPES = EVENT_TYPES.filter((t) => t !== "market_data" && t !== "state_snapshot");
 const TABS = ["explain", "trade", "raw", "whatif"];
@@ -299,7 +299,8 @@ const actions = {
 
 // --- what-if ---------------------------------------------------------------------------------
 function applyWhatIf(result) {
-  chart.setWhatIf(result.whatif?.equity || [], overlayMarkers(result.whatif?.trades || [], app.symbol));
+  chart.setWhatIf(curvePoints(result.whatif?.equity), overlayMarkers(result.whatif?.trades || [], app.symbol));
+  controls.renderLegend(true);
   whatif.show(app.symbol);
 }
 
@@ -313,6 +314,7 @@ const whatif = new WhatIfView($("#panel-whatif"), {
   onClear: () => {
     app.overrides = null;
     chart.setWhatIf(null, []);
+    controls.renderLegend(false);
     remember();
   },
 });
@@ -475,7 +477,7 @@ window.claire = {
     throw error;
   }),
   markerPoint: (id) => chart.markerPoint(id),
-  _chart: chart,
+  whatifMarkers: () => chart.overlay.length,
   markers: () => chart.markers.map(({ event_id, kind, sequence_number, time }) => ({ event_id, kind, sequence_number, time })),
   state: () => ({ ...app, types: [...app.types] }),
 };

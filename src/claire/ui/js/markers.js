@@ -54,7 +54,7 @@ export const MARKER_STYLE = {
     type: "alert",
   },
   whatif_entry: {
-    label: "what-if entry",
+    label: "what-if trade (■ x exit)",
     color: "#f0a63a",
     shape: { buy: "arrowUp", sell: "arrowDown" },
     position: { buy: "belowBar", sell: "aboveBar" },

@@ -26,7 +26,13 @@ export function toSearch(state) {
   for (const key of KEYS) {
     if (state[key]) query.set(key, state[key]);
   }
-  const text = query.toString().replaceAll("%2C", ",").replaceAll("%3A", ":");
+  // , : = ; are safe in a query value: keep links readable
+  const text = query
+    .toString()
+    .replaceAll("%2C", ",")
+    .replaceAll("%3A", ":")
+    .replaceAll("%3D", "=")
+    .replaceAll("%3B", ";");
   return text ? `?${text}` : "";
 }
 

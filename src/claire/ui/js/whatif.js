@@ -32,8 +32,19 @@ function tradeTotals(trades) {
   return `${integer(trades.length)} trades, ${integer(wins)} winning`;
 }
 
+/** An equity curve: the /equity document ({points}) or, as first drafted, its points. */
+export function curvePoints(curve) {
+  return Array.isArray(curve) ? curve : curve?.points || [];
+}
+
+// What the replay report says that a person compares first (the rest is in `claire replay`).
+const SUMMARY_KEYS = [
+  "decisions_recorded", "decisions_whatif", "decisions_changed", "trades_recorded",
+  "trades_whatif", "pnl_difference", "total_difference", "inputs", "elapsed_seconds",
+];
+
 function summaryList(summary) {
-  const rows = Object.entries(summary || {}).filter(([, v]) => v === null || typeof v !== "object");
+  const rows = SUMMARY_KEYS.filter((k) => summary && summary[k] !== undefined && typeof summary[k] !== "object").map((k) => [k, summary[k]]);
   if (!rows.length) return null;
   return el(
     "dl",
@@ -171,15 +182,18 @@ export class WhatIfView {
     if (!result) return;
     const recorded = result.recorded?.trades || [];
     const whatif = result.whatif?.trades || [];
-    const last = (points) => (points?.length ? points[points.length - 1].equity : null);
+    const last = (side) => {
+      const points = curvePoints(side?.equity);
+      return points.length ? points[points.length - 1].equity_with_unrealized ?? points[points.length - 1].equity : null;
+    };
     replace(
       this.output,
       firstChange(result.first_changed_decision, this.actions),
       el(
         "div",
         { class: "compare" },
-        el("div", null, el("h3", null, el("span", { class: "swatch recorded" }), "Recorded"), el("p", null, tradeTotals(recorded)), el("p", null, `final equity ${decimal(last(result.recorded?.equity))}`)),
-        el("div", null, el("h3", null, el("span", { class: "swatch whatif" }), "What-if"), el("p", null, tradeTotals(whatif)), el("p", null, `final equity ${decimal(last(result.whatif?.equity))}`)),
+        el("div", null, el("h3", null, el("span", { class: "swatch recorded" }), "Recorded"), el("p", null, tradeTotals(recorded)), el("p", null, `final equity ${decimal(last(result.recorded))}`)),
+        el("div", null, el("h3", null, el("span", { class: "swatch whatif" }), "What-if"), el("p", null, tradeTotals(whatif)), el("p", null, `final equity ${decimal(last(result.whatif))}`)),
       ),
       summaryList(result.summary),
       el("h3", null, `What-if trades in ${symbol}`),
