@@ -9,12 +9,14 @@ import threading
 import webbrowser
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import typer
 
 from claire.cli.common import DatabaseUrl, UsageError, console, fail, handle_errors
 from claire.config import load_settings
+from claire.errors import ClaireError
+from claire.redact import redact_error, redact_url
+from claire.store import open_store
 from claire.store.facade import default_url
 
 
@@ -44,16 +46,16 @@ def ui(
     if not 0 <= port < 65536:
         raise UsageError(f"--port must be between 0 and 65535, got {port}")
     url = database_url or default_url()
+    sock = _bind(host, port)
     _require_store(url)
     settings = load_settings().model_copy(
         update={"database_url": url, "redis_url": None, "api_host": host, "api_port": port}
     )
-    sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
     shown_host = f"[{host}]" if ":" in host else host
     address = f"http://{shown_host}:{bound_port}/ui/"
     console.print(f"Claire timeline UI: {address}", markup=False)
-    console.print(f"Store: {_describe(url)}   (Ctrl-C stops)", markup=False)
+    console.print(f"Store: {redact_url(url)}   (Ctrl-C stops)", markup=False)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
 
     import uvicorn
@@ -73,13 +75,22 @@ def ui(
 
 
 def _require_store(url: str) -> None:
-    """The UI reads; it never creates a store. Say how to get one when there is none."""
+    """The UI reads; it never creates a store. Fail at start, not in the page, when there is
+    none or it cannot be read, and say how to get one."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not path.is_absolute():
             path = Path.cwd() / path
         if not path.exists():
             fail(f"no event store at {path}: record a session first (claire demo)")
+    try:
+        store = open_store(url)
+        try:
+            store.head()
+        finally:
+            store.close()
+    except ClaireError as exc:
+        fail(f"cannot read the event store: {redact_error(exc)}")
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -99,15 +110,6 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
-
-
-def _describe(url: str) -> str:
-    """The store without credentials: a file path, or scheme://host:port/dbname."""
-    if url.startswith("sqlite:///"):
-        return url
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}{parts.path}"
 
 
 def _open_when_started(server: object, address: str) -> None:
