@@ -462,10 +462,11 @@ async function start() {
     return;
   }
   controls.setSymbols(app.symbols.map((s) => s.symbol));
+  await apply(readUrl());
+  // After the first view: the verifier's first pass and the tail must not slow the chart down.
   new IntegrityBadge($("#integrity"), {
     onBreak: (seq) => showScene({ sequence: seq }).catch(failed("Integrity")),
   }).start();
-  await apply(readUrl());
   live.start(app.head + 1);
   window.addEventListener("popstate", () => apply(readUrl()).catch(failed("Back")));
 }

@@ -36,7 +36,7 @@ export function toSearch(state) {
   return text ? `?${text}` : "";
 }
 
-let lastStepPush = 0;
+let lastStepPush = Number.NEGATIVE_INFINITY; // the first step always makes a history entry
 
 /**
  * Put `state` in the address bar. `mode`: "push" (a new view: back returns here), "step"
