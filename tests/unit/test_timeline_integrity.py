@@ -45,6 +45,7 @@ def test_verifies_in_chunks_then_only_what_is_appended(store: EventStore) -> Non
         "head_sequence": 20,
         "first_break": None,
         "error": None,
+        "checkpoint": None,
     }
     store.append(trade())
     assert not monitor.step()
@@ -91,3 +92,31 @@ def test_the_thread_runs_and_stops(store: EventStore) -> None:
         assert monitor.document()["verified_to_sequence"] == 20
     finally:
         monitor.stop()
+
+
+def test_names_the_newest_signed_checkpoint(store: EventStore, tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from claire.audit.checkpoint import write_checkpoint
+    from claire.audit.keys import fingerprint, load_or_create_key, public_hex
+
+    directory = tmp_path / "checkpoints"
+    ours = load_or_create_key()  # the local key pair: trusted
+    write_checkpoint(store, directory, key=ours)
+    monitor = IntegrityMonitor(lambda: store, checkpoints=directory)
+    monitor.step()
+    assert monitor.document()["checkpoint"] == {
+        "sequence_number": 20,
+        "created_at": monitor.document()["checkpoint"]["created_at"],
+        "key_fingerprint": fingerprint(public_hex(ours)),
+        "trusted": True,
+        "matches_log": True,
+        "problem": None,
+    }
+    store.append(trade())
+    stranger = Ed25519PrivateKey.generate()
+    write_checkpoint(store, directory, key=stranger)
+    monitor.step()
+    newest = monitor.document()["checkpoint"]
+    assert newest["sequence_number"] == 25 and not newest["trusted"]
+    assert "untrusted key" in newest["problem"] and newest["matches_log"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -58,7 +59,10 @@ class TimelineState:
         # One what-if at a time: it re-executes a whole range and the service is shared.
         self.what_if = threading.Semaphore(1)
         # Started by the first GET /integrity: a service nobody asks does not verify.
-        self.integrity = IntegrityMonitor(lambda: svc.reader)
+        directory = svc.settings.checkpoint_dir
+        self.integrity = IntegrityMonitor(
+            lambda: svc.reader, checkpoints=Path(directory) if directory else None
+        )
 
     def close(self) -> None:
         self.integrity.stop()
@@ -363,4 +367,4 @@ async def post_what_if(request: Request, svc: Svc) -> Response:
 def get_integrity(request: Request) -> Response:
     monitor = _state(request).integrity
     monitor.start()
-    return json_response({**monitor.document(), "checkpoint": None})
+    return json_response(monitor.document())

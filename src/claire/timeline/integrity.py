@@ -5,6 +5,10 @@ each pass continues from the last verified (sequence, hash) with the checks of `
 (claire.audit.verify.check_chain), so a request never scans the log. Each pass also re-reads
 the last verified row: a tail cut off or rewritten after it was verified shows at once. (Edits
 further back are what `claire verify` and signed checkpoints catch.)
+
+With a checkpoint directory it also names the newest signed checkpoint there: whether a trusted
+key signed it and whether the log still holds its sequence with its hash (re-read only when the
+directory changes).
 """
 
 from __future__ import annotations
@@ -12,8 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from claire.audit.checkpoint import read_directory
+from claire.audit.checkpoint_verify import check_against_log
+from claire.audit.keys import SigningKeyError, fingerprint, resolve_trusted_key, signature_problem
 from claire.audit.verify import ChainBreak, Problem, check_chain
 from claire.events.codec import GENESIS_HASH
 from claire.store.port import EventStore
@@ -28,9 +36,17 @@ class IntegrityMonitor:
     """Verifies the chain incrementally on a daemon thread; `document()` is its latest word."""
 
     def __init__(
-        self, store: Callable[[], EventStore], *, interval: float = INTERVAL_S, chunk: int = CHUNK
+        self,
+        store: Callable[[], EventStore],
+        *,
+        checkpoints: Path | None = None,
+        interval: float = INTERVAL_S,
+        chunk: int = CHUNK,
     ) -> None:
         self._store = store
+        self._checkpoints = checkpoints
+        self._checkpoint_seen: tuple[float, int] | None = None  # directory mtime, head
+        self.checkpoint: dict[str, Any] | None = None
         self._interval, self._chunk = interval, chunk
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -76,6 +92,7 @@ class IntegrityMonitor:
         store = self._store()
         head = store.head().sequence_number
         self.head, self._looked = head, True
+        self._look_at_checkpoints(store, head)
         if not self._tail_unchanged(store, head):
             return False
         if head <= self.verified_to:
@@ -118,6 +135,16 @@ class IntegrityMonitor:
             return False
         return True
 
+    def _look_at_checkpoints(self, store: EventStore, head: int) -> None:
+        directory = self._checkpoints
+        if directory is None or not directory.is_dir():
+            return
+        seen = (directory.stat().st_mtime, head)
+        if seen == self._checkpoint_seen:
+            return
+        self._checkpoint_seen = seen
+        self.checkpoint = newest_checkpoint(store, directory)
+
     # --- the answer ------------------------------------------------------------------------
     def status(self) -> str:
         if self.first_break is not None:
@@ -136,7 +163,30 @@ class IntegrityMonitor:
             "head_sequence": self.head,
             "first_break": broken.to_document() if broken else None,
             "error": self.error,
+            "checkpoint": self.checkpoint,
         }
+
+
+def newest_checkpoint(store: EventStore, directory: Path) -> dict[str, Any] | None:
+    """The newest checkpoint file in `directory`: who signed it, whether that key is trusted
+    (claire.audit.keys), and whether the log still holds its sequence with its hash."""
+    found = [f.checkpoint for f in read_directory(directory) if f.checkpoint is not None]
+    if not found:
+        return None
+    newest = max(found, key=lambda c: (c.number or 0, c.sequence_number, c.created_at))
+    try:
+        problem = signature_problem(newest.statement, resolve_trusted_key())
+    except SigningKeyError as exc:
+        problem = str(exc)
+    (held,) = check_against_log(store, [newest])
+    return {
+        "sequence_number": newest.sequence_number,
+        "created_at": newest.created_at,
+        "key_fingerprint": fingerprint(newest.public_key),
+        "trusted": problem is None,
+        "matches_log": held.ok,
+        "problem": problem or held.problem,
+    }
 
 
 __all__ = ["IntegrityMonitor"]
