@@ -14,6 +14,7 @@ BENCHMARKS = {
     "pipeline": "benchmarks.bench_pipeline",
     "replay": "benchmarks.bench_replay",
     "service": "benchmarks.bench_service",
+    "timeline": "benchmarks.bench_timeline",
     "faults": "benchmarks.faults",
     "ui": "benchmarks.bench_ui",
 }

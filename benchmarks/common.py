@@ -67,3 +67,56 @@ def line(label: str, value: str, note: str = "") -> None:
 
 def verdict(ok: bool) -> str:
     return "MET" if ok else "NOT MET"
+
+
+@contextmanager
+def served(database_url: str) -> Iterator[str]:
+    """`claire serve --no-ingest` on a free port over DATABASE_URL; yields its base URL."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "DATABASE_URL": database_url, "PYTHONPATH": str(root / "src")}
+    for name in ("REDIS_URL", "CLAIRE_READ_TOKEN", "CLAIRE_READ_DATABASE_URL"):
+        env.pop(name, None)
+    command = "from claire.cli.app import main; main()"
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            command,
+            "serve",
+            "--no-ingest",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("claire serve did not come up")
+            time.sleep(0.1)
+        yield url
+    finally:
+        server.terminate()
+        server.wait()

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 
 from claire.events import BaseEvent, EventType
 from claire.store import EventStore
+from claire.store.memory import MemoryEventStore
 from tests.factories import START, factory, trade
 
 
@@ -56,6 +58,39 @@ class TimelineConformance:
         assert (btc.price, btc.volume, btc.open, btc.high) == ("50000.0", "1500", None, None)
         assert btc.timestamp_utc == START
         assert store.bars("BTCUSDT", 2) == []
+
+    def test_bar_buckets_cut_like_ntile_and_keep_the_extremes(self, store: EventStore) -> None:
+        f = factory()
+        prices = ["100.50", "101.25", "99.10", "100.00", "102.5", "98.75", "100"]
+        bars = [
+            f.create_market_data(
+                symbol="BTCUSDT",
+                price=Decimal(price),
+                volume=Decimal("1.5"),
+                high=Decimal(price) + 1 if i % 2 else None,
+                correlation_id=uuid.uuid4(),
+            )
+            for i, price in enumerate(prices)
+        ]
+        store.append([*bars, *trade(f, symbol="ETHUSDT")])
+        reference = MemoryEventStore()
+        reference.append(list(store.read()))
+        for buckets in (1, 3, 7, 50):
+            found = store.bar_buckets("BTCUSDT", buckets=buckets)
+            assert found == reference.bar_buckets("BTCUSDT", buckets=buckets)
+        three = store.bar_buckets("BTCUSDT", buckets=3)
+        assert [b.bars for b in three] == [3, 2, 2]
+        first = three[0]
+        assert (first.open, first.high, first.low, first.close) == (
+            "100.50",
+            "102.25",
+            "99.10",
+            "99.10",
+        )
+        assert (first.volume, first.first_sequence, first.last_sequence) == ("4.5", 1, 3)
+        assert [b.close for b in store.bar_buckets("BTCUSDT", buckets=50)] == prices
+        assert store.bar_buckets("BTCUSDT", 2, 3, buckets=5)[0].time == START + timedelta(seconds=1)
+        assert store.bar_buckets("SOLUSDT", buckets=5) == []
 
     def test_symbol_stats(self, store: EventStore) -> None:
         self._two_symbols(store)

@@ -36,6 +36,7 @@ from claire.store.port import (
     DEFAULT_BATCH_SIZE,
     DISORDER_WINDOW,
     LAST_SEQUENCE,
+    BarBucket,
     BarRow,
     Batch,
     ChainRecord,
@@ -118,6 +119,24 @@ BARS = f"""
 SELECT sequence_number, timestamp_utc, {SYMBOL}, payload->>'price', payload->>'open',
        payload->>'high', payload->>'low', payload->>'volume'
 FROM events WHERE event_type = 'market_data' AND sequence_number BETWEEN %s AND %s
+"""
+# The buckets computed where the rows are: only the buckets cross the wire.
+BAR_BUCKETS = f"""
+SELECT min(sequence_number), max(sequence_number),
+       (array_agg(timestamp_utc ORDER BY sequence_number))[1],
+       (array_agg(COALESCE(payload->>'open', payload->>'price') ORDER BY sequence_number))[1],
+       max(COALESCE(payload->>'high', payload->>'price')::numeric)::text,
+       min(COALESCE(payload->>'low', payload->>'price')::numeric)::text,
+       (array_agg(payload->>'price' ORDER BY sequence_number DESC))[1],
+       sum((payload->>'volume')::numeric)::text,
+       count(*)
+FROM (
+    SELECT sequence_number, timestamp_utc, payload,
+           ntile(%s) OVER (ORDER BY sequence_number) AS bucket
+    FROM events
+    WHERE event_type = 'market_data' AND {SYMBOL} = %s AND sequence_number BETWEEN %s AND %s
+) bars
+GROUP BY bucket ORDER BY bucket
 """
 SYMBOL_STATS = f"""
 SELECT {SYMBOL}, count(*), min(sequence_number), max(sequence_number), min(timestamp_utc),
@@ -476,6 +495,21 @@ class PostgresEventStore(EventStore):
             sql += f" AND {SYMBOL} = %s"
             params.append(symbol)
         return [BarRow(*row) for row in self._query(sql + " ORDER BY sequence_number", params)]
+
+    def bar_buckets(
+        self,
+        symbol: str,
+        from_sequence: int = 1,
+        to_sequence: int | None = None,
+        *,
+        buckets: int,
+    ) -> list[BarBucket]:
+        check_range(from_sequence, to_sequence, None)
+        if buckets < 1:
+            raise StoreError(f"the number of buckets must be 1 or more, got {buckets}")
+        last = LAST_SEQUENCE if to_sequence is None else to_sequence
+        rows = self._query(BAR_BUCKETS, (buckets, symbol, from_sequence, last))
+        return [BarBucket(*row) for row in rows]
 
     def symbol_stats(
         self, from_sequence: int = 1, to_sequence: int | None = None

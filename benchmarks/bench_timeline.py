@@ -1,0 +1,260 @@
+"""Timeline benchmark (issue 10 §4): ask a 1,000,000-event PostgreSQL log by time and symbol.
+
+The log is real pipeline data: demo days recorded one after the other through `record_demo`
+(market data of three symbols every 10 s, decisions, fills, a snapshot every 1,000 events)
+until it holds a million events. `claire serve` answers over HTTP; every figure is the median
+of 3 rounds (min-max), each round a subject batch interleaved with its baselines:
+
+- GET /scene?at= and GET /explain?at=&symbol= at random times: p99 <= 50 ms. Baselines:
+  GET /events/{id} (the floor of an HTTP read on this stack), the raw SQL fetch of exactly the
+  rows a scene folds (snapshot + events after it, binary, undecoded), and GET
+  /events/{id}/explain of the decision /explain?at= explains.
+- GET /series/{symbol} for one symbol-day at 2,000 points: <= 100 ms; GET /markers/{symbol} for
+  a day: <= 50 ms. Baseline: the raw SQL fetch of the same rows, undecoded.
+- For context: GET /equity of a day, GET /symbols, and the background verifier behind
+  GET /integrity (time until the whole log is verified).
+
+`CLAIRE_BENCH_SCALE=0.1` for a quick look (100,000 events).
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import psycopg
+
+from benchmarks.common import (
+    Timer,
+    heading,
+    line,
+    percentile,
+    scaled,
+    served,
+    throwaway_postgres,
+    verdict,
+)
+from claire.pipeline import record_demo
+from claire.store import EventStore, open_store
+from claire.store.postgres import BARS, SYMBOL
+from claire.timeline.moment import sequence_range
+
+LOG_SIZE = 1_000_000
+SAMPLES = 200  # requests per round
+DAY_SAMPLES = 60  # symbol-days per round
+ROUNDS = 3
+SCENE_TARGET_MS = EXPLAIN_TARGET_MS = MARKERS_TARGET_MS = 50.0
+SERIES_TARGET_MS = 100.0
+VERIFY_BUDGET_S = 600.0
+SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+
+FOLDED_ROWS = (
+    "SELECT sequence_number, canonical FROM events WHERE sequence_number BETWEEN %s AND %s"
+)
+MARKER_ROWS = f"""
+SELECT sequence_number, canonical FROM events
+WHERE sequence_number BETWEEN %s AND %s AND {SYMBOL} = %s
+  AND event_type = ANY('{{risk_decision,order_result}}')
+UNION ALL
+SELECT sequence_number, canonical FROM events
+WHERE sequence_number BETWEEN %s AND %s AND event_type = 'alert'
+"""
+
+Sample = Callable[[], float]  # one timed request or query, in ms
+
+
+def build_log(store: EventStore, size: int) -> int:
+    days = 0
+    while store.head().sequence_number < size:
+        record_demo(store)
+        days += 1
+    return days
+
+
+def timed_get(client: httpx.Client, path: str, params: dict[str, Any] | None = None) -> float:
+    started = time.perf_counter()
+    client.get(path, params=params).raise_for_status()
+    return (time.perf_counter() - started) * 1000
+
+
+def timed_sql(conn: psycopg.Connection[Any], sql: str, params: tuple[Any, ...]) -> float:
+    started = time.perf_counter()
+    conn.execute(sql, params, binary=True).fetchall()
+    return (time.perf_counter() - started) * 1000
+
+
+def rounds(subjects: dict[str, list[Sample]]) -> dict[str, list[float]]:
+    """ROUNDS rounds; in each, every subject's samples run in turn (interleaved). Returns each
+    subject's p99 per round."""
+    found: dict[str, list[float]] = {name: [] for name in subjects}
+    for samples in subjects.values():  # warm up connections, caches and the planner
+        for sample in samples[:5]:
+            sample()
+    for _ in range(ROUNDS):
+        for name, samples in subjects.items():
+            found[name].append(percentile([sample() for sample in samples], 99))
+    return found
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ms ({min(values):.2f}-{max(values):.2f})"
+
+
+class Scenario:
+    """The log, its server, and the random questions asked of it (seeded)."""
+
+    def __init__(self, store: EventStore, client: httpx.Client, conn: psycopg.Connection[Any]):
+        self.store, self.client, self.conn = store, client, conn
+        self.rng = random.Random(10)
+        head = store.head().sequence_number
+        first = next(iter(store.read(1, 1))).timestamp_utc
+        last = next(iter(store.read(head, head))).timestamp_utc
+        span = (last - first).total_seconds()
+        self.times = [first + timedelta(seconds=self.rng.uniform(0, span)) for _ in range(SAMPLES)]
+        self.days = sorted({t.date() for t in self.times})
+        self.head = head
+
+    def text(self, moment: datetime) -> str:
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def symbol(self) -> str:
+        return self.rng.choice(SYMBOLS)
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Sample:
+        return lambda: timed_get(self.client, path, params)
+
+    def sql(self, query: str, params: tuple[Any, ...]) -> Sample:
+        return lambda: timed_sql(self.conn, query, params)
+
+
+def scene_and_explain(s: Scenario) -> None:
+    heading(f"timeline: GET /scene and GET /explain?at= on {s.head:,} events (PostgreSQL)")
+    scene_paths, folded, events = [], [], []
+    explain_paths, decision_paths = [], []
+    for moment in s.times:
+        scene_paths.append(s.get("/scene", {"at": s.text(moment)}))
+        scene = s.client.get("/scene", params={"at": s.text(moment)}).json()
+        last = scene["as_of_sequence"]
+        start = scene["snapshot"]["sequence_number"] if scene["snapshot"] else 1
+        folded.append(s.sql(FOLDED_ROWS, (min(start, last), last)))
+        events.append(s.get(f"/events/{scene['before'][-1]['event_id']}"))
+        params = {"at": s.text(moment), "symbol": s.symbol()}
+        explain_paths.append(s.get("/explain", params))
+        answer = s.client.get("/explain", params=params).json()
+        if answer["explanation"] is not None:
+            decision_paths.append(s.get(f"/events/{answer['explanation']['event_id']}/explain"))
+    found = rounds(
+        {
+            "events": events,
+            "scene": scene_paths,
+            "folded": folded,
+            "explain-at": explain_paths,
+            "explain-id": decision_paths,
+        }
+    )
+    line("baseline: GET /events/{id} p99", spread(found["events"]))
+    line("baseline: raw SQL fetch of the rows a scene folds, p99", spread(found["folded"]))
+    line("baseline: GET /events/{id}/explain (same decisions) p99", spread(found["explain-id"]))
+    for name, label, target in (
+        ("scene", "GET /scene?at= p99", SCENE_TARGET_MS),
+        ("explain-at", "GET /explain?at=&symbol= p99", EXPLAIN_TARGET_MS),
+    ):
+        median = statistics.median(found[name])
+        line(
+            label,
+            spread(found[name]),
+            f"{median / statistics.median(found['events']):.1f}x GET /events/{{id}}; "
+            f"target <= {target:.0f} ms: {verdict(median <= target)}",
+        )
+
+
+def series_and_markers(s: Scenario) -> None:
+    heading("timeline: one symbol-day (8,640 bars) of GET /series and GET /markers")
+    series, raw_series, markers, raw_markers, equity = [], [], [], [], []
+    for index in range(DAY_SAMPLES):
+        day = s.days[index % len(s.days)]
+        start = datetime(day.year, day.month, day.day, tzinfo=s.times[0].tzinfo)
+        window = {"from": s.text(start), "to": s.text(start + timedelta(days=1))}
+        bounds = sequence_range(s.store, start, start + timedelta(days=1))
+        assert bounds is not None
+        first, last = bounds
+        symbol = s.symbol()
+        series.append(s.get(f"/series/{symbol}", {**window, "max_points": 2000}))
+        by_symbol = BARS + f" AND {SYMBOL} = %s ORDER BY sequence_number"
+        raw_series.append(s.sql(by_symbol, (first, last, symbol)))
+        markers.append(s.get(f"/markers/{symbol}", window))
+        raw_markers.append(s.sql(MARKER_ROWS, (first, last, symbol, first, last)))
+        equity.append(s.get("/equity", window))
+    found = rounds(
+        {
+            "raw-series": raw_series,
+            "series": series,
+            "raw-markers": raw_markers,
+            "markers": markers,
+            "equity": equity[:10],
+        }
+    )
+    line("baseline: raw SQL of a symbol-day's bars p99", spread(found["raw-series"]))
+    median = statistics.median(found["series"])
+    line(
+        "GET /series/{symbol} (a day, 2,000 points) p99",
+        spread(found["series"]),
+        f"target <= {SERIES_TARGET_MS:.0f} ms: {verdict(median <= SERIES_TARGET_MS)}",
+    )
+    line("baseline: raw SQL of a symbol-day's marker rows p99", spread(found["raw-markers"]))
+    median = statistics.median(found["markers"])
+    line(
+        "GET /markers/{symbol} (a day) p99",
+        spread(found["markers"]),
+        f"target <= {MARKERS_TARGET_MS:.0f} ms: {verdict(median <= MARKERS_TARGET_MS)}",
+    )
+    line("GET /equity (a day, 2,000 points) p99", spread(found["equity"]), "no target")
+
+
+def symbols_and_integrity(s: Scenario) -> None:
+    heading("timeline: GET /symbols and the background verifier of GET /integrity")
+    cold = timed_get(s.client, "/symbols")
+    warm = percentile([timed_get(s.client, "/symbols") for _ in range(20)], 50)
+    line("GET /symbols, first request (scans the market data)", f"{cold:.1f} ms")
+    line("GET /symbols, later requests (only what was appended) p50", f"{warm:.2f} ms")
+    timer = Timer()
+    answer = s.client.get("/integrity").json()
+    request = percentile([timed_get(s.client, "/integrity") for _ in range(20)], 99)
+    while answer["status"] == "verifying" and timer.seconds < VERIFY_BUDGET_S:
+        time.sleep(1)
+        answer = s.client.get("/integrity").json()
+    done = answer["verified_to_sequence"]
+    line("GET /integrity p99 while verifying", f"{request:.2f} ms")
+    line(
+        f"background verification: {answer['status']} to {done:,}",
+        f"{timer.seconds:.0f} s",
+        f"{done / timer.seconds:,.0f} events/s",
+    )
+
+
+def run() -> None:
+    size = scaled(LOG_SIZE)
+    with throwaway_postgres("claire_bench_timeline") as url, open_store(url) as store:
+        timer = Timer()
+        days = build_log(store, size)
+        head = store.head().sequence_number
+        line(f"log recorded: {days} demo days", f"{head:,} events", f"{timer.seconds:.0f} s")
+        with (
+            served(url) as base,
+            httpx.Client(base_url=base, timeout=60) as client,
+            psycopg.connect(url, autocommit=True) as conn,
+        ):
+            conn.execute("ANALYZE events")
+            scenario = Scenario(store, client, conn)
+            scene_and_explain(scenario)
+            series_and_markers(scenario)
+            symbols_and_integrity(scenario)
+
+
+if __name__ == "__main__":
+    run()
