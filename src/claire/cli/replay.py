@@ -56,7 +56,7 @@ PipelineOption = Annotated[
     str | None,
     typer.Option(
         "--pipeline",
-        metavar="MODULE:FACTORY",
+        metavar="PIPELINE",
         help="Decision pipeline to re-execute: a name or code version registered in the "
         "entry point group claire.pipelines, or module:attribute (default: reference).",
     ),

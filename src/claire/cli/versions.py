@@ -16,6 +16,7 @@ from claire.cli.common import (
 )
 from claire.cli.ranges import FromOption, SequenceOption, ToOption
 from claire.cli.replay import (
+    NoSnapshots,
     _banner,
     _say,
     parse_range,
@@ -36,10 +37,6 @@ PipelinesOption = Annotated[
         help="Give it twice: the old version, then the new one. A name or code version "
         "registered in the entry point group claire.pipelines, or module:attribute.",
     ),
-]
-NoSnapshots = Annotated[
-    bool,
-    typer.Option("--no-snapshots", help="Fold from the first event instead of a snapshot."),
 ]
 
 
