@@ -10,9 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from claire.errors import CausationError, EventConflictError, StoreError
+from claire.errors import CausationError, EventConflictError, EventValidationError, StoreError
 from claire.events import (
     GENESIS_HASH,
+    BaseEvent,
     EventType,
     canonical_bytes,
     chain_hash,
@@ -216,3 +217,39 @@ class StoreConformance:
         assert store.latest_snapshot(4) is None
         assert store.latest_snapshot(6).payload["at_sequence"] == 5  # type: ignore[union-attr]
         assert store.latest_snapshot(100).payload["at_sequence"] == 7  # type: ignore[union-attr]
+
+    def test_the_first_snapshot_written_for_a_point_wins(self, store: EventStore) -> None:
+        f = factory()
+        store.append(trade(f))
+        corr = uuid.uuid4()
+
+        def snapshot(n: int) -> BaseEvent:
+            return f.create_state_snapshot(
+                at_sequence=5, state={"n": n}, state_hash="a" * 64, correlation_id=corr
+            )
+
+        store.append(snapshot(1))  # sequence 6, the pipeline's
+        store.append(snapshot(2))  # sequence 7: a later row for the same point
+        chosen = store.latest_snapshot(100)
+        assert chosen is not None
+        assert (chosen.sequence_number, chosen.payload["state"]) == (6, {"n": 1})
+
+    def test_a_snapshot_must_describe_a_point_before_its_own_position(
+        self, store: EventStore
+    ) -> None:
+        f = factory()
+        store.append(trade(f))
+        corr = uuid.uuid4()
+        for at, batch_index in ((6, 0), (7, 1), (99, 0)):
+            events = [*trade(f)[:batch_index]]
+            events.append(
+                f.create_state_snapshot(
+                    at_sequence=at, state={}, state_hash="a" * 64, correlation_id=corr
+                )
+            )
+            with pytest.raises(EventValidationError) as refused:
+                store.append(events)
+            assert refused.value.problems[0][0] == f"events[{batch_index}].payload.at_sequence"
+            assert "not before the snapshot's own position" in str(refused.value)
+            assert store.head().sequence_number == 5  # the whole batch refused
+        assert store.latest_snapshot(100) is None

@@ -234,7 +234,11 @@ class MemoryEventStore(EventStore):
             event = row.event
             if event.event_type is EventType.STATE_SNAPSHOT:
                 at = int(event.payload["at_sequence"])
-                if at <= at_or_below and (best is None or at >= int(best.payload["at_sequence"])):
+                if (
+                    at <= at_or_below
+                    and at < row.sequence_number
+                    and (best is None or at > int(best.payload["at_sequence"]))  # first wins
+                ):
                     best = event
         return best
 

@@ -255,12 +255,29 @@ def plan_append(
                     "(a cause must be stored before, or earlier in the same batch)"
                 )
         sequence += 1
+        if event.event_type is EventType.STATE_SNAPSHOT:
+            _check_snapshot_position(index, event, sequence)
         digest = chain_hash(prev, data)
         rows.append(Row(sequence, event, document, data, prev, digest))
         seen[event.event_id] = (sequence, data)
         result.append(sequence)
         prev = digest
     return AppendPlan(rows, result)
+
+
+def _check_snapshot_position(index: int, event: BaseEvent, sequence: int) -> None:
+    """A snapshot describes the log up to an event before it, never itself or the future."""
+    at = event.payload.get("at_sequence")
+    if not isinstance(at, int) or at >= sequence:
+        raise EventValidationError(
+            [
+                (
+                    f"events[{index}].payload.at_sequence",
+                    f"{at} is not before the snapshot's own position (sequence {sequence}): a "
+                    "snapshot describes the state after an event stored before it",
+                )
+            ]
+        )
 
 
 class EventStore(ABC):
@@ -374,7 +391,11 @@ class EventStore(ABC):
 
     @abstractmethod
     def latest_snapshot(self, at_or_below: int) -> BaseEvent | None:
-        """The state_snapshot with the highest `at_sequence` <= the given sequence."""
+        """The state_snapshot with the highest `at_sequence` <= the given sequence.
+
+        Of several snapshots for the same `at_sequence` the first written wins, never a later
+        one (a later row cannot replace what the pipeline recorded for that point); a snapshot
+        whose `at_sequence` is not before its own sequence number is never returned."""
 
     @abstractmethod
     def iter_records(

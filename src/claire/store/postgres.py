@@ -100,10 +100,12 @@ ANCESTORS = (
 # One level of descendants at a time: a recursive CTE over `events` is planned as a hash join
 # that scans the whole table per level (seconds at a million events); `= ANY` uses the index.
 CHILDREN = "SELECT event_id, sequence_number, canonical FROM events WHERE causation_id = ANY(%s)"
+# Of several snapshots for one point the first written wins (see EventStore.latest_snapshot).
 LATEST_SNAPSHOT = """
 SELECT sequence_number, canonical FROM events
 WHERE event_type = 'state_snapshot' AND (payload->>'at_sequence')::bigint <= %s
-ORDER BY (payload->>'at_sequence')::bigint DESC, sequence_number DESC LIMIT 1
+  AND (payload->>'at_sequence')::bigint < sequence_number
+ORDER BY (payload->>'at_sequence')::bigint DESC, sequence_number LIMIT 1
 """
 STATS = "SELECT * FROM get_event_stats(%s::timestamptz, %s::timestamptz)"
 RECORDS = """

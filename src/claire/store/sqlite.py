@@ -391,8 +391,9 @@ class SqliteEventStore(EventStore):
         rows = self._query(
             "SELECT sequence_number, canonical FROM events WHERE event_type = 'state_snapshot'"
             " AND CAST(json_extract(payload, '$.at_sequence') AS INTEGER) <= ?"
+            " AND CAST(json_extract(payload, '$.at_sequence') AS INTEGER) < sequence_number"
             " ORDER BY CAST(json_extract(payload, '$.at_sequence') AS INTEGER) DESC,"
-            " sequence_number DESC LIMIT 1",
+            " sequence_number LIMIT 1",  # the first written for that point wins
             (at_or_below,),
         )
         return decode_event(rows[0][1], rows[0][0]) if rows else None
