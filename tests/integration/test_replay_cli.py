@@ -26,7 +26,8 @@ def test_replay_from_a_snapshot_prints_the_rebuilt_state(recorded: Recorded) -> 
     assert out[3] == f"Range: {head - 100} → {head} (101 events)"
     assert out[4] == (
         f"Snapshot: state_snapshot at sequence {snapshot.sequence_number} (state as of sequence "
-        f"{snapshot.at_sequence}); folded {head - snapshot.at_sequence:,} events after it"
+        f"{snapshot.at_sequence}), not yet verified; folded {head - snapshot.at_sequence:,} "
+        "events after it"
     )
     assert f"  Equity:          {expected.equity}" in out
     assert f"  Open positions:  {len(expected.positions)}" in out

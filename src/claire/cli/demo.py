@@ -35,6 +35,14 @@ FreshFlag = Annotated[
     bool,
     typer.Option("--fresh", help="Delete the embedded SQLite store first and start empty."),
 ]
+VerifySnapshotFlag = Annotated[
+    bool,
+    typer.Option(
+        "--verify-snapshot",
+        help="Check the snapshot the state is rebuilt from if nobody verified it: fold from "
+        "the newest verified point before it and compare hashes.",
+    ),
+]
 MarketDataOption = Annotated[
     Path,
     typer.Option(
@@ -78,7 +86,10 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def demo(
-    fresh: FreshFlag = False, database_url: DatabaseUrl = None, json: JsonFlag = False
+    fresh: FreshFlag = False,
+    verify_snapshot: VerifySnapshotFlag = False,
+    database_url: DatabaseUrl = None,
+    json: JsonFlag = False,
 ) -> None:
     """Record a simulated trading day (3 symbols, ~26,000 events) and show what to try next.
 
@@ -98,7 +109,7 @@ def demo(
         for path in doomed:
             path.unlink(missing_ok=True)
         with store_from(url) as store, _progress(not json, "Recording demo day") as progress:
-            result = record_demo(store, progress=progress)
+            result = record_demo(store, progress=progress, verify_snapshot=verify_snapshot)
     _report(result, url, database_url, json)
 
 
@@ -111,6 +122,7 @@ def record(
     fmt: FormatOption = CsvFormat.BARS,
     column: ColumnOption = None,
     append_overlap: AppendOverlapFlag = False,
+    verify_snapshot: VerifySnapshotFlag = False,
     database_url: DatabaseUrl = None,
     json: JsonFlag = False,
 ) -> None:
@@ -144,6 +156,7 @@ def record(
             config=pipeline_config,
             progress=progress,
             append_overlap=append_overlap,
+            verify_snapshot=verify_snapshot,
         )
     _report(result, url, database_url, json)
 
@@ -229,6 +242,7 @@ def _report(result: SessionResult, url: str, given_url: str | None, json: bool) 
             markup=False,
         )
     console.print(f"Store:     {redact_url(url)}", markup=False)
+    console.print(f"Continues: {_origin_line(result)}", markup=False)
     console.print(
         f"Sequences: {summary['first_sequence']} → {summary['last_sequence']}"
         f"  ({summary['events']:,} events, {summary['snapshots']} snapshots)"
@@ -253,6 +267,23 @@ def _report(result: SessionResult, url: str, given_url: str | None, json: bool) 
     console.print("\nNext, try:")
     for command in commands:
         console.print(f"  {command}", markup=False, highlight=False)
+
+
+def _origin_line(result: SessionResult) -> str:
+    if result.first_sequence == 1:
+        return "an empty store"
+    snap = result.started_from
+    line = f"the log up to sequence {result.first_sequence - 1}"
+    if snap is None:
+        line += ", folded from the first event"
+    else:
+        line += (
+            f", from the snapshot at sequence {snap.sequence_number} (state as of "
+            f"{snap.at_sequence}): {snap.status()}"
+        )
+    if result.snapshot_rejected:
+        line += f" (snapshot not used: {result.snapshot_rejected})"
+    return line
 
 
 def _next_commands(result: SessionResult, given_url: str | None) -> list[str]:

@@ -34,6 +34,7 @@ from claire.pipeline.config import PipelineConfigError, parse_overrides
 from claire.replay.engine import ReplayEngine, ReplayResult
 from claire.replay.pipelines import OverrideError, PipelineSpecError, VersionUnavailableError
 from claire.replay.validate import INCOMPLETE, NO, CheckResult, ValidationReport, Validator
+from claire.replay.verification import RecordedVerifications, record_verifications
 from claire.replay.whatif import WhatIfReport, what_if
 from claire.store.port import EventStore
 
@@ -43,6 +44,22 @@ EXIT_INCOMPLETE = 3
 NoSnapshots = Annotated[
     bool,
     typer.Option("--no-snapshots", help="Fold from the first event instead of a snapshot."),
+]
+VerifySnapshot = Annotated[
+    bool,
+    typer.Option(
+        "--verify-snapshot",
+        help="Check a snapshot nobody verified before using it: fold from the newest verified "
+        "point before it (or the start) and compare hashes.",
+    ),
+]
+RecordVerification = Annotated[
+    bool,
+    typer.Option(
+        "--record-verification",
+        help="Write: append a snapshot_verified alert for each snapshot this run verified, "
+        "so replay and the recorder can say 'verified' (plain validate never writes).",
+    ),
 ]
 SetOption = Annotated[
     list[str] | None,
@@ -76,6 +93,7 @@ def replay(
     start: FromOption = None,
     end: ToOption = None,
     no_snapshots: NoSnapshots = False,
+    verify_snapshot: VerifySnapshot = False,
     overrides: SetOption = None,
     pipeline: PipelineOption = None,
     database_url: DatabaseUrl = None,
@@ -84,7 +102,10 @@ def replay(
     """Rebuild the system state by replaying a range of the log (or ask what-if with --set).
 
     Without a range the whole log is replayed. The replay starts from the latest snapshot at or
-    below the range's start and folds only the delta (--no-snapshots folds from the start).
+    below the range's start (the first written for that point) and folds only the delta
+    (--no-snapshots folds from the start). The output says whether that snapshot was ever
+    verified against a fold (claire validate --record-verification); --verify-snapshot checks
+    it first.
 
     Examples:
 
@@ -96,7 +117,9 @@ def replay(
     """
     changes = _overrides(overrides)
     with store_from(database_url) as store:
-        engine = ReplayEngine(store, use_snapshots=not no_snapshots)
+        engine = ReplayEngine(
+            store, use_snapshots=not no_snapshots, verify_snapshot=verify_snapshot
+        )
         first, last = parse_range(engine, sequence, start, end)
         if changes:
             report = _run_what_if(
@@ -106,6 +129,7 @@ def replay(
                 changes,
                 pipeline=pipeline,
                 use_snapshots=not no_snapshots,
+                verify_snapshot=verify_snapshot,
                 json=json,
             )
             if json:
@@ -131,6 +155,7 @@ def validate(
     end: ToOption = None,
     pipeline: PipelineOption = None,
     overrides: SetOption = None,
+    record_verification: RecordVerification = False,
     database_url: DatabaseUrl = None,
     json: JsonFlag = False,
 ) -> None:
@@ -139,7 +164,9 @@ def validate(
     Each session (and each code version) in the range is re-executed with the configuration
     and the pipeline that recorded it. Exit code 0 only if all three checks pass, 1 if any
     fails, 3 if nothing failed but some decisions were made by a code version no registered
-    pipeline re-executes. Without a range the whole log is validated.
+    pipeline re-executes. Without a range the whole log is validated. It never writes, unless
+    --record-verification asks it to record the snapshots it verified (one snapshot_verified
+    alert each, appended to the log).
 
     Examples:
 
@@ -160,14 +187,27 @@ def validate(
                 ).validate(first, last)
             except (OverrideError, PipelineSpecError) as exc:
                 raise UsageError(str(exc)) from None
+        recorded = _record_verification(store, report) if record_verification else None
     if json:
-        print_json(report.to_document())
+        document = report.to_document()
+        if recorded is not None:
+            document["verification_recorded"] = recorded.to_document()
+        print_json(document)
     else:
         render_validation(report)
+        if recorded is not None:
+            render_recorded(recorded)
     if report.verdict == NO:
         raise typer.Exit(EXIT_FAILURE)
     if report.verdict == INCOMPLETE:
         raise typer.Exit(EXIT_INCOMPLETE)
+
+
+def _record_verification(store: EventStore, report: ValidationReport) -> RecordedVerifications:
+    """Only a fold that gave the same state twice vouches for the snapshots it matched."""
+    if not report.check("replay_twice").passed:
+        return RecordedVerifications([], 0)
+    return record_verifications(store, report.matched_snapshots)
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -203,6 +243,7 @@ def _run_what_if(
     *,
     pipeline: str | None,
     use_snapshots: bool,
+    verify_snapshot: bool,
     json: bool,
 ) -> WhatIfReport:
     with progress_bar(not json, "what-if") as progress:
@@ -214,6 +255,7 @@ def _run_what_if(
                 changes,
                 pipeline=pipeline,
                 use_snapshots=use_snapshots,
+                verify_snapshot=verify_snapshot,
                 progress=progress,
             )
         except (OverrideError, PipelineSpecError) as exc:
@@ -324,7 +366,16 @@ def _snapshot_line(result: ReplayResult) -> str:
     snap = result.snapshot
     return (
         f"state_snapshot at sequence {snap.sequence_number} (state as of sequence "
-        f"{snap.at_sequence}); folded {result.events_folded:,} events after it"
+        f"{snap.at_sequence}), {snap.status()}; folded {result.events_folded:,} events after it"
+    )
+
+
+def render_recorded(recorded: RecordedVerifications) -> None:
+    sequences = recorded.recorded
+    where = f" at sequences {sequences[0]}..{sequences[-1]}" if sequences else ""
+    _say(
+        f"Recorded: {len(sequences)} snapshot verification(s) (snapshot_verified alerts{where});"
+        f" {recorded.already} already recorded"
     )
 
 

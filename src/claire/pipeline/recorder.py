@@ -45,6 +45,7 @@ from claire.pipeline.interruptions import (
 from claire.pipeline.pipeline import PIPELINE_VERSION, Pipeline
 from claire.pipeline.writer import BatchWriter
 from claire.state.model import SESSION_STARTED, SystemState
+from claire.state.snapshots import SnapshotUsed, StartingPoint, fold, starting_point
 from claire.store.locks import recording_lock
 from claire.store.port import EventStore
 
@@ -89,6 +90,8 @@ class SessionResult:
     example_decision_id: UUID | None = None
     example_correlation_id: UUID | None = None
     interrupted: InterruptedSession | None = None  # the unfinished session noted first
+    started_from: SnapshotUsed | None = None  # the snapshot the state was rebuilt from
+    snapshot_rejected: str | None = None  # why the newest snapshot was not used
 
     @property
     def total_events(self) -> int:
@@ -132,23 +135,23 @@ class SessionResult:
             if self.example_correlation_id
             else None,
             "interrupted_session": self.interrupted.to_document() if self.interrupted else None,
+            "started_from_snapshot": self.started_from.to_document() if self.started_from else None,
+            "snapshot_rejected": self.snapshot_rejected,
         }
 
 
 def rebuild_state(store: EventStore) -> SystemState:
-    """The state of the whole log: the latest snapshot (if its hash holds) plus the delta."""
+    """The state of the whole log: the pipeline's latest snapshot (if it holds) plus the delta."""
+    return rebuild(store).state
+
+
+def rebuild(store: EventStore, *, verify_snapshot: bool = False) -> StartingPoint:
+    """The state of the whole log and the snapshot it started from (see claire.state.snapshots;
+    `verify_snapshot` checks an unverified one against a fold first)."""
     head = store.head().sequence_number
-    state, start = SystemState(), 1
-    snapshot = store.latest_snapshot(head) if head else None
-    if snapshot is not None:
-        payload = snapshot.payload
-        candidate = SystemState.from_document(payload["state"])
-        if candidate.hash() == payload["state_hash"]:
-            state, start = candidate, int(payload["at_sequence"]) + 1
-    if start <= head:
-        for event in store.read(start, head):
-            state.apply(event)
-    return state
+    start = starting_point(store, head, verify=verify_snapshot)
+    fold(store, start.state, start.state.last_sequence + 1, head)
+    return start
 
 
 class SessionRecorder:
@@ -166,18 +169,22 @@ class SessionRecorder:
         bars: Iterable[Bar],
         total_bars: int | None = None,
         *,
-        state: SystemState | None = None,
+        origin: StartingPoint | None = None,
     ) -> SessionResult:
-        """Record `bars`; `state` is the store's current state if the caller rebuilt it (holding
-        the recording lock since: see claire.store.locks)."""
+        """Record `bars`; `origin` is the store's current state if the caller rebuilt it
+        (holding the recording lock since: see claire.store.locks)."""
         with recording_lock(self.store.url):
-            run = _Run(self, session, total_bars, state or rebuild_state(self.store))
+            run = _Run(self, session, total_bars, origin or rebuild(self.store))
             return run.execute(iter(bars))
 
 
 class _Run:
     def __init__(
-        self, recorder: SessionRecorder, session: SessionSpec, total: int | None, state: SystemState
+        self,
+        recorder: SessionRecorder,
+        session: SessionSpec,
+        total: int | None,
+        origin: StartingPoint,
     ):
         self.store = recorder.store
         self.pipeline = recorder.pipeline
@@ -185,7 +192,7 @@ class _Run:
         self.progress = recorder.progress
         self.session = session
         self.total = total or 0
-        self.state = state
+        self.state = origin.state
         self.next_sequence = self.store.head().sequence_number + 1
         self.writer: BatchWriter
         self.clock = LogicalClock(self.state.last_timestamp_logical)
@@ -206,6 +213,8 @@ class _Run:
             self.next_sequence - 1,
             self.state,
             starting if starting is not None else self.config.session.starting_equity,
+            started_from=origin.snapshot,
+            snapshot_rejected=origin.rejected,
         )
         self.buffer: list[BaseEvent] = []
         self.since_snapshot = 0

@@ -21,10 +21,11 @@ from claire.pipeline.recorder import (
     SessionRecorder,
     SessionResult,
     SessionSpec,
-    rebuild_state,
+    rebuild,
     session_id_for,
 )
 from claire.pipeline.synthetic import SOURCE, SyntheticMarket
+from claire.state.snapshots import StartingPoint
 from claire.store.locks import recording_lock
 from claire.store.port import EventStore
 
@@ -46,18 +47,23 @@ def record_demo(
     pipeline: Pipeline | None = None,
     bars_per_symbol: int = DEMO_BARS_PER_SYMBOL,
     progress: Progress | None = None,
+    verify_snapshot: bool = False,
 ) -> SessionResult:
     """Record one synthetic trading day (three symbols) after whatever the store holds."""
     with recording_lock(store.url):  # the day and the state it continues are read under it
-        return _record_demo(
-            store, pipeline or reference_pipeline(config), bars_per_symbol, progress
-        )
+        origin = rebuild(store, verify_snapshot=verify_snapshot)
+        pipeline = pipeline or reference_pipeline(config)
+        return _record_demo(store, pipeline, origin, bars_per_symbol, progress)
 
 
 def _record_demo(
-    store: EventStore, pipeline: Pipeline, bars_per_symbol: int, progress: Progress | None
+    store: EventStore,
+    pipeline: Pipeline,
+    origin: StartingPoint,
+    bars_per_symbol: int,
+    progress: Progress | None,
 ) -> SessionResult:
-    state = rebuild_state(store)
+    state = origin.state
     day = DEMO_FIRST_DAY
     if state.day is not None:
         day = date.fromisoformat(state.day) + timedelta(days=1)
@@ -76,7 +82,7 @@ def _record_demo(
         },
     )
     recorder = SessionRecorder(store, pipeline, progress=progress)
-    return recorder.record(session, market.bars(), market.total_bars, state=state)
+    return recorder.record(session, market.bars(), market.total_bars, origin=origin)
 
 
 def record_csv(
@@ -90,6 +96,7 @@ def record_csv(
     pipeline: Pipeline | None = None,
     progress: Progress | None = None,
     append_overlap: bool = False,
+    verify_snapshot: bool = False,
 ) -> SessionResult:
     """Record a CSV file for one symbol. The whole file is checked before anything is stored,
     and so is the store: bars it holds already for the symbol and time are refused (see
@@ -105,7 +112,8 @@ def record_csv(
         if overlap is not None:  # recorded knowingly: the session says how many bars repeat
             session.parameters["overlapping_bars"] = overlap.bars
         recorder = SessionRecorder(store, pipeline, progress=progress)
-        return recorder.record(session, rows.bars, len(rows.bars))
+        origin = rebuild(store, verify_snapshot=verify_snapshot)
+        return recorder.record(session, rows.bars, len(rows.bars), origin=origin)
 
 
 def _csv_session(

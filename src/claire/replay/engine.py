@@ -1,10 +1,13 @@
 """ReplayEngine: fold the stored log into a SystemState, from the nearest snapshot when allowed.
 
 `replay(A, B)` rebuilds the state as of B: it starts from the latest `state_snapshot` whose
-`at_sequence` is at or below A-1 (or from an empty state), folds the events up to A-1 that the
-snapshot does not cover, then folds A..B. Events are streamed from the store in batches and
-never kept, so memory stays flat whatever the range. Everything runs inside `ReplayMode`, with
-the virtual clock moved to each event's recorded time before it is folded.
+`at_sequence` is at or below A-1 (the first written for that point, and only if it describes
+itself faithfully: see claire.state.snapshots, which also says whether it was ever verified
+against a fold, and checks it first with `verify_snapshot`), or from an empty state, folds
+the events up to A-1 that the snapshot does not cover, then folds A..B. Events are streamed
+from the store in batches and never kept, so memory stays flat whatever the range. Everything
+runs inside `ReplayMode`, with the virtual clock moved to each event's recorded time before it
+is folded.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from claire.gc_tuning import relaxed_gc
 from claire.replay.prefetch import prefetched
 from claire.state.mode import ReplayMode
 from claire.state.model import SystemState
+from claire.state.snapshots import SnapshotUsed, StartingPoint, starting_point
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
 
 ProgressCallback = Callable[[int, int], None]
@@ -29,17 +33,6 @@ ProgressCallback = Callable[[int, int], None]
 
 Checkpoint = Callable[[SystemState], None]
 """Called with the state right after the event of a given sequence number was folded."""
-
-
-@dataclass(frozen=True, slots=True)
-class SnapshotUsed:
-    """The recorded snapshot a replay started from."""
-
-    sequence_number: int  # where the snapshot event itself is stored
-    at_sequence: int  # the log position its state describes
-
-    def to_document(self) -> dict[str, int]:
-        return {"sequence_number": self.sequence_number, "at_sequence": self.at_sequence}
 
 
 @dataclass(slots=True)
@@ -89,13 +82,6 @@ def _plain(value: Any) -> Any:
     return value if isinstance(value, int | str) else str(value)
 
 
-@dataclass(frozen=True, slots=True)
-class StartingPoint:
-    state: SystemState
-    snapshot: SnapshotUsed | None
-    rejected: str | None = None
-
-
 class ReplayEngine:
     """Rebuilds `SystemState` from an `EventStore`."""
 
@@ -104,12 +90,15 @@ class ReplayEngine:
         store: EventStore,
         *,
         use_snapshots: bool = True,
+        verify_snapshot: bool = False,
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be 1 or more, got {batch_size}")
         self.store = store
         self.use_snapshots = use_snapshots
+        # Check a snapshot nobody verified by folding from the newest verified point first.
+        self.verify_snapshot = verify_snapshot
         self.batch_size = batch_size
 
     # --- public calls ------------------------------------------------------------------------
@@ -208,20 +197,14 @@ class ReplayEngine:
         return event.sequence_number if event is not None else None
 
     # --- the fold ----------------------------------------------------------------------------
-    def starting_point(self, at_or_below: int, use_snapshots: bool) -> StartingPoint:
-        """The latest trustworthy snapshot state at or below a sequence, or an empty state."""
-        if not use_snapshots or at_or_below < 1:
+    def starting_point(
+        self, at_or_below: int, use_snapshots: bool, *, verify: bool = False
+    ) -> StartingPoint:
+        """The pipeline's snapshot state at or below a sequence, or an empty state (see
+        claire.state.snapshots: first written wins, verified or not, checked if `verify`)."""
+        if not use_snapshots:
             return StartingPoint(SystemState(), None)
-        event = self.store.latest_snapshot(at_or_below)
-        if event is None or event.sequence_number is None:
-            return StartingPoint(SystemState(), None)
-        used = SnapshotUsed(event.sequence_number, int(event.payload["at_sequence"]))
-        problem = _snapshot_problem(event, used)
-        if problem is not None:
-            # A snapshot that does not describe itself faithfully is never trusted: fold from
-            # the start instead, and say why (validation names such snapshots as failures).
-            return StartingPoint(SystemState(), None, problem)
-        return StartingPoint(SystemState.from_document(event.payload["state"]), used)
+        return starting_point(self.store, at_or_below, verify=verify or self.verify_snapshot)
 
     def _run(
         self,
@@ -276,7 +259,7 @@ class ReplayEngine:
             first_sequence=first,
             last_sequence=last,
             events_per_type=per_type,
-            events_folded=done,
+            events_folded=start.folded + done,
             snapshot=start.snapshot,
             snapshots_enabled=use_snapshots,
             elapsed_seconds=time.perf_counter() - started,
@@ -324,23 +307,6 @@ def stream(store: EventStore, first: int, last: int, batch_size: int) -> Iterato
     if last - first + 1 < 2 * batch_size:  # a single page: a thread would cost, not save
         return source
     return prefetched(source, batch_size)
-
-
-def _snapshot_problem(event: BaseEvent, used: SnapshotUsed) -> str | None:
-    payload = event.payload
-    state = SystemState.from_document(payload["state"])
-    if state.last_sequence != used.at_sequence:
-        return (
-            f"snapshot at sequence {used.sequence_number} says at_sequence {used.at_sequence} "
-            f"but its state ends at {state.last_sequence}"
-        )
-    rebuilt = state.hash()
-    if rebuilt != payload["state_hash"]:
-        return (
-            f"snapshot at sequence {used.sequence_number}: its state hashes to {rebuilt}, "
-            f"not the recorded {payload['state_hash']}"
-        )
-    return None
 
 
 def _first_of(events: Iterator[BaseEvent]) -> BaseEvent | None:

@@ -26,6 +26,7 @@ from claire.replay.engine import Checkpoint, ReplayEngine, ReplayResult
 from claire.replay.pipelines import MissingVersion, PipelineRegistry, prepare
 from claire.replay.reexecute import ReexecutionResult, reexecute
 from claire.state.model import SystemState
+from claire.state.snapshots import CheckedSnapshot
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
 
 StageProgress = Callable[[str, int, int], None]
@@ -43,6 +44,8 @@ class ValidationReport:
     elapsed_seconds: float
     # Decisions of code versions no registered pipeline re-executes: not checked.
     not_reexecuted: list[MissingVersion] = field(default_factory=list)
+    # Snapshots whose hash this fold from the start rebuilt (`--record-verification` records them).
+    matched_snapshots: list[CheckedSnapshot] = field(default_factory=list)
 
     @property
     def verdict(self) -> str:
@@ -86,6 +89,7 @@ class _SnapshotWatch:
 
     snapshots: list[_RecordedSnapshot]
     failures: list[dict[str, Any]] = field(default_factory=list)
+    matched: list[CheckedSnapshot] = field(default_factory=list)
     checked: int = 0
 
     def checkpoints(self, store: EventStore) -> dict[int, Checkpoint]:
@@ -111,6 +115,10 @@ class _SnapshotWatch:
                 problems.append("the snapshot's state document does not hash to its state_hash")
             if problems:
                 self.failures.append(_snapshot_failure(store, snap, state, rebuilt, problems))
+            else:
+                self.matched.append(
+                    CheckedSnapshot(snap.event_id, snap.sequence_number, snap.at_sequence, rebuilt)
+                )
 
 
 def _snapshot_failure(
@@ -195,7 +203,9 @@ class Validator:
             done += part.size
         checks.append(decision_check(plan, results))
         elapsed = time.perf_counter() - started
-        return ValidationReport(first, last, checks, elapsed, plan.missing)
+        return ValidationReport(
+            first, last, checks, elapsed, plan.missing, matched_snapshots=watch.matched
+        )
 
     def _replay(
         self, stage: str, first: int, last: int, checkpoints: dict[int, Checkpoint] | None

@@ -129,6 +129,7 @@ def what_if(
     pipeline: str | None = None,
     registry: PipelineRegistry | None = None,
     use_snapshots: bool = True,
+    verify_snapshot: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: ProgressCallback | None = None,
     observe: Callable[[DecisionPipeline], DecisionPipeline] | None = None,
@@ -137,7 +138,9 @@ def what_if(
 
     `observe` wraps each part's pipeline (e.g. to chart what the what-if pipeline decides).
     """
-    engine = ReplayEngine(store, use_snapshots=use_snapshots, batch_size=batch_size)
+    engine = ReplayEngine(
+        store, use_snapshots=use_snapshots, verify_snapshot=verify_snapshot, batch_size=batch_size
+    )
     first, last = engine.resolve_sequence_range(first, last)
     # Decisions of a code version no pipeline is registered for cannot be asked what-if.
     plan = prepare(store, first, last, pipeline=pipeline, overrides=overrides, registry=registry)
