@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     # Readiness reports the ingest worker `down` (stuck) after this long without a sign of life.
     ingest_stuck_s: float = Field(default=60.0, gt=0, alias="CLAIRE_INGEST_STUCK_S")
 
+    # Services (metadata.service, comma-separated) whose state_snapshot events the doors accept;
+    # nobody by default (see claire.ingest.admission).
+    trusted_snapshot_services: str = Field(default="", alias="CLAIRE_TRUSTED_SNAPSHOT_SERVICES")
+
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():
             yield name, redact_url(value) if name in URL_FIELDS and value else value

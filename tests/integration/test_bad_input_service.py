@@ -109,6 +109,8 @@ def service(database: str, redis_base_url: str) -> Iterator[Service]:
         "CLAIRE_INGEST_STREAM": f"{prefix}events",
         "CLAIRE_PUBSUB_CHANNEL": "",
         "CLAIRE_CAUSATION_GRACE_MS": str(GRACE_MS),
+        # The sample events include a snapshot; the doors take it from this producer only.
+        "CLAIRE_TRUSTED_SNAPSHOT_SERVICES": "bad-input",
     }
     migrated = claire(["db", "migrate"], env)
     assert migrated.returncode == 0, migrated.stderr

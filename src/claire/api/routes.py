@@ -38,6 +38,7 @@ from claire.events.codec import load_json
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
+from claire.ingest.admission import refuse_untrusted
 from claire.ingest.metrics import APPEND_LATENCY, count_stored
 from claire.store.port import EventStore
 
@@ -215,6 +216,7 @@ APPEND_BODY = {
 )
 async def post_events(request: Request, svc: Svc) -> Response:
     events = parse_events(await read_body(request))
+    refuse_untrusted(events, svc.ingest.trusted_snapshot_services)
     sequence_numbers = await anyio.to_thread.run_sync(append_counted, svc.store, events)
     return json_response({"count": len(events), "sequence_numbers": sequence_numbers}, 201)
 

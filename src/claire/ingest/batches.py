@@ -7,10 +7,12 @@ it; whatever it raises (EventValidationError) makes that message a dead letter.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from claire.errors import EventValidationError
 from claire.events.model import BaseEvent
+from claire.ingest.admission import refuse_untrusted
 from claire.ingest.streams import EventTooLargeError, Message, decode_message
 
 
@@ -53,12 +55,17 @@ class Outcome:
         )
 
 
-def validate_message(fields: dict[bytes, bytes]) -> BaseEvent:
-    """The event a message carries, if it may be stored; EventValidationError says why not."""
-    return decode_message(fields)
+def validate_message(
+    fields: dict[bytes, bytes], trusted: Collection[str] = frozenset()
+) -> BaseEvent:
+    """The event a message carries, if it may be stored; EventValidationError says why not
+    (`trusted`: the services whose snapshots are accepted, see claire.ingest.admission)."""
+    event = decode_message(fields)
+    refuse_untrusted([event], trusted)
+    return event
 
 
-def prepare(messages: list[Message]) -> Prepared:
+def prepare(messages: list[Message], trusted: Collection[str] = frozenset()) -> Prepared:
     """Validate each message's event (no store or Redis access: runs beside a commit)."""
     items: list[Item] = []
     dead: list[DeadItem] = []
@@ -68,7 +75,7 @@ def prepare(messages: list[Message]) -> Prepared:
             gone.append(message_id)
             continue
         try:
-            items.append(Item(message_id, fields, validate_message(fields)))
+            items.append(Item(message_id, fields, validate_message(fields, trusted)))
         except EventValidationError as exc:
             kind = "too_large" if isinstance(exc, EventTooLargeError) else "invalid"
             dead.append(DeadItem(message_id, fields, f"invalid event: {exc}", kind))

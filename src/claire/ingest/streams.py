@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from claire.errors import ClaireError, EventValidationError
 from claire.events.codec import parse_event_json
 from claire.events.model import BaseEvent
+from claire.ingest.admission import trusted_services
 
 if TYPE_CHECKING:
     import redis
@@ -66,6 +67,8 @@ class IngestConfig:
     retry_interval_ms: int = 500
     # Trim acknowledged entries off the stream so its length is the real backlog.
     trim: bool = True
+    # Producers whose state_snapshot events are accepted (claire.ingest.admission).
+    trusted_snapshot_services: frozenset[str] = frozenset()
 
     @property
     def dead_stream(self) -> str:
@@ -80,6 +83,7 @@ class IngestConfig:
             "batch_size": settings.ingest_batch_size,
             "claim_idle_ms": settings.claim_idle_ms,
             "causation_grace_ms": settings.causation_grace_ms,
+            "trusted_snapshot_services": trusted_services(settings.trusted_snapshot_services),
         }
         if settings.ingest_consumer:
             values["consumer"] = settings.ingest_consumer

@@ -150,7 +150,9 @@ class IngestWorker:
                 messages = self.consumer.read(">", block_ms=block)
                 if messages:
                     # Validated while the batch before commits; submitted once that is done.
-                    self._waiting |= self._pipeline.submit(prepare(messages))
+                    self._waiting |= self._pipeline.submit(
+                        prepare(messages, cfg.trusted_snapshot_services)
+                    )
                 else:
                     self._drain()  # idle: nothing stays in flight
                 if cfg.trim and now >= next_trim:
@@ -170,7 +172,7 @@ class IngestWorker:
 
     def _process(self, messages: list[Message]) -> bool:
         """Store, dead-letter or keep waiting each message, now (no pipelining)."""
-        return self.committer.commit(prepare(messages))
+        return self.committer.commit(prepare(messages, self.config.trusted_snapshot_services))
 
     def _drain(self) -> None:
         self._waiting |= self._pipeline.drain()
