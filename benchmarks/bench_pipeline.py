@@ -51,13 +51,16 @@ def _fresh_copies(events: list[BaseEvent]) -> list[BaseEvent]:
 def bench_postgres() -> None:
     bars = scaled(DEMO_BARS_PER_SYMBOL * 2)  # two days' worth of bars in one session
     batch = PipelineConfig().session.batch_size
-    with throwaway_postgres("claire_bench_pipeline") as url, open_store(url) as store:
+    with throwaway_postgres("claire_bench_pipeline") as url, open_store(url, create=True) as store:
         store.migrate()
         timer = Timer()
         result = record_demo(store, bars_per_symbol=bars)
         seconds = timer.seconds
         events = _fresh_copies(list(store.read()))
-    with throwaway_postgres("claire_bench_pipeline_raw") as url, open_store(url) as store:
+    with (
+        throwaway_postgres("claire_bench_pipeline_raw") as url,
+        open_store(url, create=True) as store,
+    ):
         store.migrate()
         raw_seconds = _append_all(store, events, batch)
     rate = result.total_events / seconds
@@ -93,9 +96,9 @@ def bench_demo() -> None:
         if completed.returncode != 0:
             line("claire demo", "FAILED", completed.stderr.strip().splitlines()[-1])
             return
-        with open_store(f"sqlite:///{directory}/claire_events.db") as store:
+        with open_store(f"sqlite:///{directory}/claire_events.db", create=True) as store:
             events = _fresh_copies(list(store.read()))
-        with open_store(f"sqlite:///{directory}/baseline.db") as store:
+        with open_store(f"sqlite:///{directory}/baseline.db", create=True) as store:
             raw_seconds = _append_all(store, events, PipelineConfig().session.batch_size)
     line(
         "store only: SQLite batched append, same events",

@@ -200,7 +200,7 @@ RSS_SCRIPT = """
 import re, sys
 from claire.replay import ReplayEngine
 from claire.store import open_store
-with open_store(sys.argv[1]) as store:
+with open_store(sys.argv[1], create=True) as store:
     result = ReplayEngine(store, use_snapshots=False).replay(1, int(sys.argv[2]))
 with open("/proc/self/status") as status:
     peak_kib = re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1)
@@ -223,7 +223,7 @@ def replay_rss_kib(url: str, events: int) -> int:
 
 def replay_log(n_small: int, n_large: int, tail: int) -> None:
     heading(f"replay: a {n_large:,}-event log on PostgreSQL (snapshot every {SNAPSHOT_EVERY:,})")
-    with throwaway_postgres("claire_bench_replay") as url, open_store(url) as store:
+    with throwaway_postgres("claire_bench_replay") as url, open_store(url, create=True) as store:
         builder = LogBuilder(store)
         timer = Timer()
         builder.grow_to(n_small)
@@ -276,7 +276,7 @@ def replay_log(n_small: int, n_large: int, tail: int) -> None:
 def decision_reexecution(events_wanted: int) -> None:
     heading(f"replay: decision re-execution of a recorded ~{events_wanted:,}-event session")
     config = PipelineConfig()
-    with throwaway_postgres("claire_bench_reexec") as url, open_store(url) as store:
+    with throwaway_postgres("claire_bench_reexec") as url, open_store(url, create=True) as store:
         # The reference session is ~97% market data: one bar is about one event.
         bars = max(10, int(events_wanted / len(SYMBOLS) * 0.97))
         market = SyntheticMarket(seed=11, start=START, bars_per_symbol=bars)

@@ -118,7 +118,7 @@ def read_and_ack_all(client: redis.Redis[bytes], stream: str, n: int) -> float:
 
 
 def store_append_rate(events: list[BaseEvent]) -> float:
-    with throwaway_postgres("claire_bench_svc") as url, open_store(url) as store:
+    with throwaway_postgres("claire_bench_svc") as url, open_store(url, create=True) as store:
         timer = Timer()
         for start in range(0, len(events), CHUNK):
             store.append(events[start : start + CHUNK])
@@ -128,7 +128,7 @@ def store_append_rate(events: list[BaseEvent]) -> float:
 def worker_rate(stream: str, n: int) -> tuple[float, int]:
     """One worker draining `n` already published events into a fresh database."""
     done = threading.Event()
-    with throwaway_postgres("claire_bench_svc") as url, open_store(url) as store:
+    with throwaway_postgres("claire_bench_svc") as url, open_store(url, create=True) as store:
         config = IngestConfig(stream=stream, group="ingest", consumer="bench", trim=False)
         stored = 0
 
@@ -155,7 +155,7 @@ def latency_run(prefix: str, events: list[BaseEvent]) -> list[float]:
 
     stream = f"{prefix}latency"
     latencies: list[float] = []
-    with throwaway_postgres("claire_bench_svc") as url, open_store(url) as store:
+    with throwaway_postgres("claire_bench_svc") as url, open_store(url, create=True) as store:
         config = IngestConfig(stream=stream, group="ingest", consumer="lat", trim=False)
 
         def committed(items: list[Item]) -> None:
@@ -202,7 +202,7 @@ def explain_figures(n: int) -> tuple[list[float], list[float], list[float]]:
     with throwaway_postgres("claire_bench_svc") as url:
         rng = random.Random(7)
         decisions: list[uuid.UUID] = []
-        with open_store(url) as store:
+        with open_store(url, create=True) as store:
             timer = Timer()
             for start in range(0, n, CHUNK):
                 batch = build_events(min(CHUNK, n - start), service=f"s{start}")

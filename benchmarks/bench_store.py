@@ -148,7 +148,7 @@ def planned_values(events: list[BaseEvent]) -> list[list[tuple[Any, ...]]]:
 
 def raw_copy(url: str, chunks: list[list[tuple[Any, ...]]]) -> float:
     """Binary COPY of precomputed rows, one transaction per 1,000 rows, like our batches."""
-    with PostgresEventStore(url):  # the full schema
+    with PostgresEventStore(url, create=True):  # the full schema
         pass
     with psycopg.connect(url) as conn:
         conn.adapters.register_dumper(None, RawJsonbDumper)
@@ -236,7 +236,7 @@ def sqlite_rows(events: list[BaseEvent]) -> list[list[tuple[Any, ...]]]:
 
 
 def raw_sqlite_insert(path: Path, chunks: list[list[tuple[Any, ...]]]) -> float:
-    open_store(f"sqlite:///{path}").close()  # the full schema, WAL
+    open_store(f"sqlite:///{path}", create=True).close()  # the full schema, WAL
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA foreign_keys=ON")
@@ -325,7 +325,7 @@ def postgres_append(events: list[BaseEvent]) -> float:
     with throwaway_postgres() as url:
         copy_rate = n / raw_copy(url, chunks)
     line("raw binary COPY of the same rows, same table", f"{copy_rate:,.0f} ev/s", "baseline")
-    with throwaway_postgres() as url, PostgresEventStore(url) as store:
+    with throwaway_postgres() as url, PostgresEventStore(url, create=True) as store:
         seconds = batched_append(store, events)
         line(
             "EventWriter.write (hash chain, gapless sequence)",
@@ -336,7 +336,7 @@ def postgres_append(events: list[BaseEvent]) -> float:
             "  the same batches again (idempotent, stores nothing)",
             rate(n, batched_append(store, events)),
         )
-    with throwaway_postgres() as url, PostgresEventStore(url) as store:
+    with throwaway_postgres() as url, PostgresEventStore(url, create=True) as store:
         store.optimistic = False
         checked = batched_append(store, events)
     line(
@@ -349,7 +349,7 @@ def postgres_append(events: list[BaseEvent]) -> float:
 
 def postgres_single(events: list[BaseEvent], warm: list[BaseEvent]) -> None:
     heading(f"store: PostgreSQL single-event durable append ({len(events) - 20:,} appends)")
-    with throwaway_postgres() as url, PostgresEventStore(url) as store:
+    with throwaway_postgres() as url, PostgresEventStore(url, create=True) as store:
         store.append(warm)
         latencies = single_appends(store, events)
     p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
@@ -381,11 +381,11 @@ def sequential_reads(n_read: int, n_sqlite: int) -> float:
     heading(f"store: sequential read into BaseEvent (PostgreSQL {n_read:,}, SQLite {n_sqlite:,})")
     with (
         throwaway_postgres() as url,
-        PostgresEventStore(url) as store,
+        PostgresEventStore(url, create=True) as store,
         tempfile.TemporaryDirectory() as tmp,
     ):
         path = Path(tmp) / "read.db"
-        with open_store(f"sqlite:///{path}") as lite:
+        with open_store(f"sqlite:///{path}", create=True) as lite:
             timed(
                 f"populate PostgreSQL ({n_read:,}) and SQLite ({n_sqlite:,})",
                 lambda: populate([(store, n_read), (lite, n_sqlite)], n_read),
@@ -408,7 +408,7 @@ def sqlite_append(events: list[BaseEvent]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         raw_seconds = raw_sqlite_insert(Path(tmp) / "raw.db", sqlite_rows(events))
         line("raw sqlite3 executemany of the same rows", rate(n, raw_seconds), "baseline")
-        with open_store(f"sqlite:///{Path(tmp) / 'ours.db'}") as lite:
+        with open_store(f"sqlite:///{Path(tmp) / 'ours.db'}", create=True) as lite:
             seconds = batched_append(lite, events)
     line(
         "EventWriter.write (hash chain, gapless sequence)",

@@ -129,7 +129,7 @@ def tally(rig: Rig, producers: list[Producer], seconds: float) -> dict[str, Any]
         wait_for(lambda: stored_count(rig.pg_url) >= len(published), timeout=120, what="drain")
     final.send_signal(signal.SIGTERM)
     final.wait(timeout=60)
-    with open_store(rig.pg_url) as store:
+    with open_store(rig.pg_url, create=True) as store:
         ids = [r.event_id for r in store.iter_records()]
         chain_ok = verify_log(store).ok
     return {

@@ -31,5 +31,10 @@ class StoreUnavailableError(StoreError):
     """The database cannot be reached (after retries)."""
 
 
+class StoreSchemaError(StoreError):
+    """The database is not a Claire store this code can use: missing, empty, another
+    application's, not a database at all, or of an older or newer schema. Never retried."""
+
+
 class NotFoundError(ClaireError, LookupError):
     """An id or range that names nothing stored."""

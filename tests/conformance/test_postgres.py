@@ -12,5 +12,5 @@ from tests.conformance.timeline_suite import TimelineConformance
 class TestPostgresStore(StoreConformance, TimelineConformance):
     @pytest.fixture
     def store(self, pg_url: str) -> Iterator[EventStore]:
-        with open_store(pg_url) as store:
+        with open_store(pg_url, create=True) as store:
             yield store

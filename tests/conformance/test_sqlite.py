@@ -15,13 +15,13 @@ from tests.factories import trade
 class TestSqliteStore(StoreConformance, TimelineConformance):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[EventStore]:
-        with open_store(f"sqlite:///{tmp_path / 'events.db'}") as store:
+        with open_store(f"sqlite:///{tmp_path / 'events.db'}", create=True) as store:
             yield store
 
 
 def test_sqlite_refuses_update_and_delete(tmp_path: Path) -> None:
     path = tmp_path / "events.db"
-    with open_store(f"sqlite:///{path}") as store:
+    with open_store(f"sqlite:///{path}", create=True) as store:
         store.append(trade())
     db = sqlite3.connect(path)
     with pytest.raises(sqlite3.IntegrityError, match="Events are immutable"):
@@ -36,9 +36,9 @@ def test_sqlite_refuses_update_and_delete(tmp_path: Path) -> None:
 
 def test_sqlite_reopen_keeps_the_chain(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'events.db'}"
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         store.append(trade())
         head = store.head()
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         assert store.head() == head
         assert store.append(trade()) == [6, 7, 8, 9, 10]

@@ -280,7 +280,7 @@ def test_the_log_still_verifies_after_fuzzing(
     # Runs after the fuzzing above (pytest keeps file order): whatever the fuzzer appended,
     # the chain is intact and the seeded trades are still there.
     assert httpx.get(f"{fuzz_server.url}/health").json()["status"] == "ok"
-    with open_store(database) as store:
+    with open_store(database, create=True) as store:
         report = verify_log(store)
         assert report.ok, report.to_document()
         for event_id in known.event_ids:

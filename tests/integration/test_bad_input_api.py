@@ -107,7 +107,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
         url = f"sqlite:///{tmp_path / 'bad_input.db'}"
     else:
         url = request.getfixturevalue("pg_url")
-    opened = open_store(url)
+    opened = open_store(url, create=True)
     opened.append(sample_events())
     opened.append(trade())
     try:

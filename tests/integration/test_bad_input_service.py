@@ -117,7 +117,7 @@ def service(database: str, redis_base_url: str) -> Iterator[Service]:
     client = redis.Redis.from_url(redis_base_url)
     running = start_server(env)
     try:
-        with open_store(database) as store:
+        with open_store(database, create=True) as store:
             svc = Service(running, store, client, f"{prefix}events", factory("neighbour"))
             seeded = sample_events() + trade()
             response = post(svc, [canonical_document(e) for e in seeded])

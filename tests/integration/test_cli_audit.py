@@ -97,7 +97,7 @@ def record(url: str) -> Recorded:
         correlation_id=rejected_id,
         causation_id=sig.event_id,
     )
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         store.append([*first, position])
         store.append([md, sig, decision])
     return Recorded(url, [*first, position], [md, sig, decision])
@@ -213,7 +213,7 @@ def test_verify_reports_head_then_names_an_edited_row(recorded: Recorded) -> Non
     ok = run(recorded.url, "verify", "--json")
     assert ok.returncode == 0, ok.stderr
     report = orjson.loads(ok.stdout)
-    with open_store(recorded.url) as store:
+    with open_store(recorded.url, create=True) as store:
         head = store.head()
     assert (report["ok"], report["head_sequence"], report["head_hash"]) == (True, 9, head.hash)
     assert f"Head: sequence 9, hash {head.hash}" in run(recorded.url, "verify").stdout

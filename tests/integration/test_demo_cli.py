@@ -54,7 +54,7 @@ def test_demo_records_a_trading_day_and_prints_commands_that_work(tmp_path: Path
     assert decision and trade and span, out
     assert "claire stats" in out
     assert f"claire replay --sequence {span[1]} {span[2]}" in out
-    with open_store(f"sqlite:///{store_file}") as store:
+    with open_store(f"sqlite:///{store_file}", create=True) as store:
         explained = store.get(UUID(decision[1]))
         assert explained is not None
         assert explained.event_type is EventType.RISK_DECISION
@@ -126,7 +126,7 @@ def test_record_a_csv_file_and_refuse_a_malformed_one(tmp_path: Path) -> None:
     )
     assert recorded["events_by_type"]["market_data"] == 300
     assert recorded["snapshots"] >= 3
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         start = next(store.read(1, 1))
         assert start.payload["context"]["config"]["risk"]["min_confidence"] == "0.1"
         head = store.head()
@@ -146,7 +146,7 @@ def test_record_a_csv_file_and_refuse_a_malformed_one(tmp_path: Path) -> None:
     )
     assert refused.returncode == 1
     assert "bad.csv line 11: column volume: 'not-a-volume' is not a number" in refused.stderr
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         assert store.head() == head
     wrong_config = claire(
         tmp_path,

@@ -26,7 +26,7 @@ TRADES = 10  # per writer: 50 events, some appended one by one, some as batches
 
 def write(url: str, writer: int, start: ProcessEvent) -> None:
     f = factory(service=f"writer-{writer}")
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         start.wait()
         for n in range(TRADES):
             events = trade(f)
@@ -48,7 +48,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def test_eight_writers_and_a_tailing_reader(url: str) -> None:
     total = WRITERS * TRADES * 5
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         store.migrate()
         context = multiprocessing.get_context("spawn")
         start = context.Event()

@@ -94,7 +94,7 @@ class Rig:
 @pytest.fixture
 def rig(pg_url: str, redis_base_url: str, redis_prefix: str) -> Any:
     stream = f"{redis_prefix}events"
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         store.migrate()
     env = {
         **os.environ,
@@ -148,7 +148,7 @@ class Producer(threading.Thread):
 def assert_exactly_once(rig: Rig, published: list[str]) -> None:
     """Every published event stored once, gapless from 1, the chain verified, nothing left."""
     wait_for(lambda: stored_count(rig.pg_url) >= len(set(published)), what="all events stored")
-    with open_store(rig.pg_url) as store:
+    with open_store(rig.pg_url, create=True) as store:
         report = verify_log(store)
         assert report.ok, report.to_document()
         stored = [r.event_id for r in store.iter_records()]

@@ -75,7 +75,7 @@ def own_redis() -> Iterator[PrivateRedis]:
 
 def make_rig(pg_url: str, redis_url: str, stream: str, batch: int = 40) -> Rig:
     """A migrated store and the environment a worker subprocess reads its settings from."""
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         store.migrate()
     env = {
         **os.environ,

@@ -38,7 +38,7 @@ def test_an_event_too_large_once_normalised_is_dead_lettered(
         poison_id = client.xadd(config.stream, {b"event": swollen})
         publisher.publish_batch(after)
 
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         worker = IngestWorker(store, redis_base_url, config)
         thread = threading.Thread(target=worker.run)
         thread.start()

@@ -54,7 +54,7 @@ def pending(client: redis.Redis[bytes], stream: str, group: str) -> int:
 
 
 def head(url: str) -> int:
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         return store.head().sequence_number
 
 
@@ -129,7 +129,7 @@ def test_producers_and_a_killed_worker_store_every_event_exactly_once(
 
     second.send_signal(signal.SIGTERM)
     assert second.wait(timeout=30) == 0, second.stderr.read().decode()  # type: ignore[union-attr]
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         stored = assert_chain_intact(store)
     assert len(stored) == len(published) == len(set(stored))
     assert set(stored) == set(published)
@@ -183,7 +183,7 @@ def test_poison_messages_are_dead_lettered_and_the_good_ones_stored(
         poison_ids = [client.xadd(config.stream, fields) for fields, _ in poison]
         publisher.publish_batch(good[15:])
 
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         with running(IngestWorker(store, redis_base_url, config)) as worker:
             wait_for(lambda: worker.counts.dead == len(poison), timeout=30, what="dead letters")
         assert [str(i) for i in assert_chain_intact(store)] == [str(e.event_id) for e in good]
@@ -218,7 +218,7 @@ def test_poison_messages_are_dead_lettered_and_the_good_ones_stored(
     assert document["total"] == len(poison)
     [orphan_letter] = [d for d in document["dead_letters"] if "unknown cause" in d["reason"]]
 
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         assert orphan.causation_id is not None
         cause = good[0].model_copy(
             update={"event_id": orphan.causation_id, "correlation_id": orphan.correlation_id}
@@ -258,7 +258,7 @@ def test_an_event_waits_for_its_cause_within_the_grace_period(
     events = trade(factory("late"))
     with (
         EventPublisher(redis_base_url, stream=config.stream) as publisher,
-        open_store(pg_url) as store,
+        open_store(pg_url, create=True) as store,
     ):
         publisher.publish_batch(events[1:])  # effects first: their causes are not stored yet
         with running(IngestWorker(store, redis_base_url, config)) as worker:
@@ -282,7 +282,7 @@ def test_messages_pending_on_a_dead_consumer_are_claimed(
     client.xgroup_create(stream, "claire-ingest", id="0")
     client.xreadgroup("claire-ingest", "dead-consumer", {stream: ">"}, count=10)
     config = IngestConfig(stream=stream, consumer="heir", block_ms=100, claim_idle_ms=200)
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         with running(IngestWorker(store, redis_base_url, config)) as worker:
             wait_for(lambda: store.head().sequence_number == 5, what="the claimed events")
         assert worker.counts.claimed == 5

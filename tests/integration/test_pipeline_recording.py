@@ -40,7 +40,7 @@ def recorded(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[EventStore, SessionResult]]:
     path = tmp_path_factory.mktemp("recorded") / "events.db"
-    with open_store(f"sqlite:///{path}") as store:
+    with open_store(f"sqlite:///{path}", create=True) as store:
         yield store, record(store)
 
 
@@ -80,10 +80,10 @@ def test_same_inputs_give_the_same_events_across_runs_and_stores(
     recorded: tuple[EventStore, SessionResult], tmp_path: Path, pg_url: str
 ) -> None:
     reference = comparable(list(recorded[0].read()))
-    with open_store(f"sqlite:///{tmp_path / 'again.db'}") as again:
+    with open_store(f"sqlite:///{tmp_path / 'again.db'}", create=True) as again:
         record(again)
         assert comparable(list(again.read())) == reference
-    with open_store(pg_url) as postgres:
+    with open_store(pg_url, create=True) as postgres:
         postgres.migrate()
         record(postgres)
         assert comparable(list(postgres.read())) == reference
@@ -161,7 +161,7 @@ def test_snapshot_hashes_equal_the_state_folded_from_the_start(
 
 
 def test_a_second_session_continues_the_first(tmp_path: Path) -> None:
-    with open_store(f"sqlite:///{tmp_path / 'two.db'}") as store:
+    with open_store(f"sqlite:///{tmp_path / 'two.db'}", create=True) as store:
         first = record(store)
         carried = {UUID(p.correlation_id) for p in first.state.positions.values()}
         second = record(store)
@@ -199,7 +199,7 @@ def test_a_malformed_csv_stores_nothing(tmp_path: Path) -> None:
     good.write_text("\n".join(rows) + "\n")
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join([*rows[:30], "2025-03-01 01:00:00,100,101,99,oops,10"]) + "\n")
-    with open_store(f"sqlite:///{tmp_path / 'csv.db'}") as store:
+    with open_store(f"sqlite:///{tmp_path / 'csv.db'}", create=True) as store:
         result = record_csv(store, good, "TESTUSD")
         head = store.head()
         assert head.sequence_number == result.last_sequence > 40

@@ -27,7 +27,7 @@ TOTAL = WRITERS * TRADES_PER_WRITER * 5
 def write_trades(url: str, writer: int, start: ProcessEvent) -> None:
     """One writer process: 60 trades in batches of 1 to 10 events, some appended twice."""
     f = factory(service=f"writer-{writer}")
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         start.wait()
         for n in range(TRADES_PER_WRITER):
             events = trade(f)
@@ -54,7 +54,7 @@ def tail(store: EventStore, stop: threading.Event, seen: list[BaseEvent]) -> Non
 
 @pytest.fixture
 def store(pg_url: str) -> Iterator[EventStore]:
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         yield store
 
 

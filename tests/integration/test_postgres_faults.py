@@ -22,7 +22,7 @@ WAITING_APPENDS = (
 
 @pytest.fixture
 def store(pg_url: str) -> Iterator[EventStore]:
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         yield store
 
 

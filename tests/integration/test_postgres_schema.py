@@ -26,7 +26,7 @@ MIGRATIONS = [name for name, _ in migrations("postgres")]
 
 @pytest.fixture
 def store(pg_url: str) -> Iterator[EventStore]:
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         yield store
 
 
@@ -149,7 +149,7 @@ def test_claire_db_migrate_command_twice(pg_url: str) -> None:
 
 
 def open_and_close(url: str) -> None:
-    PostgresEventStore(url).close()
+    PostgresEventStore(url, create=True).close()
 
 
 def test_concurrent_first_opens_migrate_once(pg_url: str) -> None:

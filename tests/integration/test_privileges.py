@@ -42,7 +42,7 @@ def migrated(pg_admin_url: str) -> Iterator[str]:
         conn.execute(f'CREATE DATABASE "{name}"'.encode())
     url = as_user(pg_admin_url, "postgres", name)
     try:
-        with PostgresEventStore(url) as store:
+        with PostgresEventStore(url, create=True) as store:
             store.append(trade())
         yield url
     finally:
@@ -117,7 +117,7 @@ def test_even_the_table_owner_meets_the_triggers(migrated: str) -> None:
 
 
 def test_writer_appends_and_reads_through_the_store(pg_url: str) -> None:
-    with PostgresEventStore(pg_url) as admin:
+    with PostgresEventStore(pg_url, create=True) as admin:
         admin.append(trade())
     with PostgresEventStore(as_user(pg_url, WRITER)) as store:
         assert store.append(trade()) == [6, 7, 8, 9, 10]
@@ -147,7 +147,7 @@ def test_migration_is_idempotent_and_safe_in_parallel(pg_admin_url: str) -> None
 
     def migrate(name: str) -> None:
         try:
-            with PostgresEventStore(as_user(pg_admin_url, "postgres", name)) as store:
+            with PostgresEventStore(as_user(pg_admin_url, "postgres", name), create=True) as store:
                 store.migrate()  # a second run is a no-op
         except BaseException as exc:
             errors.append(exc)
@@ -192,7 +192,7 @@ def unprivileged_database(pg_admin_url: str) -> Iterator[str]:
 
 
 def test_migration_without_createrole_skips_gracefully(unprivileged_database: str) -> None:
-    with PostgresEventStore(unprivileged_database) as store:
+    with PostgresEventStore(unprivileged_database, create=True) as store:
         store.append(trade())
         assert verify_log(store).ok
     role = urlsplit(unprivileged_database).username
@@ -222,7 +222,7 @@ def test_service_appends_as_writer_and_reads_as_reader(pg_url: str) -> None:
     from claire.events.codec import canonical_document
     from tests.integration.test_api_service import ROOT, WRITE, start_server, stop_server
 
-    with PostgresEventStore(pg_url):  # the administrator migrates (creates the roles)
+    with PostgresEventStore(pg_url, create=True):  # the administrator migrates (creates the roles)
         pass
     env = {
         **os.environ,

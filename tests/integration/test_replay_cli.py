@@ -15,7 +15,7 @@ __all__ = ["recorded"]  # the shared recorded session fixture
 
 def test_replay_from_a_snapshot_prints_the_rebuilt_state(recorded: Recorded) -> None:
     pg_url, head = recorded.url, recorded.head
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         expected = fold(store, head)
         snapshot = ReplayEngine(store).starting_point(head - 101, True).snapshot
     assert snapshot is not None
@@ -61,7 +61,7 @@ def test_replay_by_date_covers_the_whole_day(recorded: Recorded) -> None:
 
 def test_what_if_reports_changes_and_stores_nothing(recorded: Recorded) -> None:
     pg_url, head = recorded.url, recorded.head
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         orders = [str(e.correlation_id) for e in store.read(event_types=[EventType.ORDER_REQUEST])]
     args = ["replay", "--sequence", "1", str(head), "--database-url", pg_url]
     run = claire(*args, "--set", "risk.max_exposure_pct=0.05", "--set", "risk.min_confidence=0.5")
@@ -79,7 +79,7 @@ def test_what_if_reports_changes_and_stores_nothing(recorded: Recorded) -> None:
     assert document["trades_disappeared"] == disappeared
     assert document["decisions_changed"] > 0
     assert document["first_change"]["event_type"] == "risk_decision"
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         assert store.head().sequence_number == head
 
     run = claire(*args, "--set", "risk.max_exposure_pct=-1")

@@ -89,7 +89,7 @@ class Recorded:
     head: int
 
     def open(self) -> EventStore:
-        return open_store(self.url)
+        return open_store(self.url, create=True)
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def recorded(pg_admin_url: str) -> Iterator[Recorded]:
         conn.execute(f'CREATE DATABASE "{name}"')
     url = urlunsplit(urlsplit(pg_admin_url)._replace(path=f"/{name}"))
     try:
-        with open_store(url) as store:
+        with open_store(url, create=True) as store:
             head = record_session(store)
         yield Recorded(url, head)
     finally:

@@ -129,7 +129,7 @@ MODULE = __name__
 @pytest.fixture
 def store(pg_url: str) -> Iterator[EventStore]:
     """A fresh database, for sessions recorded by a non-deterministic pipeline."""
-    with open_store(pg_url) as pg_store:
+    with open_store(pg_url, create=True) as pg_store:
         yield pg_store
 
 

@@ -98,7 +98,7 @@ def raw_for(url: str) -> SqliteRaw | PostgresRaw:
 def test_claire_checkpoint_writes_and_prints_a_signed_statement(
     url: str, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         store.append(trade())
     first = claire(env, "checkpoint", "--dir", str(tmp_path / "cp"), "--database-url", url)
     assert first.returncode == 0, first.stderr
@@ -113,7 +113,7 @@ def test_claire_checkpoint_writes_and_prints_a_signed_statement(
     assert document["sequence_number"] == 5
     assert document["key_created"] is False
     assert Path(document["file"]).exists()
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         assert document["head_hash"] == store.head().hash
     [one, two] = [f.checkpoint for f in read_directory(tmp_path / "cp")]
     assert one is not None and two is not None
@@ -145,7 +145,7 @@ def test_claire_verify_names_the_first_bad_sequence(
     url: str, tmp_path: Path, key: Any, env: dict[str, str], case: Any
 ) -> None:
     populate(url, tmp_path / "cp", key)
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         assert verify_log(store).ok
     raw = raw_for(url)
     try:
@@ -186,9 +186,12 @@ def test_verify_with_checkpoints_catches_a_restored_older_backup(tmp_path: Path,
     url = f"sqlite:///{tmp_path / 'events.db'}"
     populate(url, tmp_path / "cp", key)
     backup = tmp_path / "backup.db"
-    with open_store(f"sqlite:///{backup}") as old, open_store(url) as store:
+    with (
+        open_store(f"sqlite:///{backup}", create=True) as old,
+        open_store(url, create=True) as store,
+    ):
         old.append(list(store.read(1, 10)))  # the database as it was at sequence 10
-    with open_store(f"sqlite:///{backup}") as restored:
+    with open_store(f"sqlite:///{backup}", create=True) as restored:
         assert verify_log(restored).ok  # a consistent chain, just an old one
         report = verify_with_checkpoints(restored, tmp_path / "cp", trusted(key))
     assert not report.ok
@@ -201,7 +204,7 @@ def test_verify_with_checkpoints_catches_a_restored_older_backup(tmp_path: Path,
 
 def test_an_empty_checkpoint_directory_is_a_problem(tmp_path: Path, key: Any) -> None:
     (tmp_path / "cp").mkdir()
-    with open_store(f"sqlite:///{tmp_path / 'e.db'}") as store:
+    with open_store(f"sqlite:///{tmp_path / 'e.db'}", create=True) as store:
         store.append(trade())
         report = add_checkpoint_findings(verify_log(store), store, tmp_path / "cp", trusted(key))
     assert not report.ok
@@ -209,7 +212,7 @@ def test_an_empty_checkpoint_directory_is_a_problem(tmp_path: Path, key: Any) ->
 
 
 def test_checkpoint_timer_writes_only_when_the_log_moved(tmp_path: Path, key: Any) -> None:
-    with open_store(f"sqlite:///{tmp_path / 'e.db'}") as store:
+    with open_store(f"sqlite:///{tmp_path / 'e.db'}", create=True) as store:
         timer = CheckpointTimer(store, tmp_path / "cp", 0.05, key=key)
         assert timer.tick() is not None
         assert timer.tick() is None  # unchanged head: nothing new
@@ -337,7 +340,7 @@ def test_forged_export_with_recomputed_hashes_fails_the_checkpoints(
     checkpoints of the real history tell."""
     jsonl, _, cp = exported
     forged_db = f"sqlite:///{tmp_path / 'forged.db'}"
-    with open_store(forged_db) as forged:
+    with open_store(forged_db, create=True) as forged:
         for _ in range(4):
             forged.append(trade(factory("forger")))
     args = ["export", "--sequence", "1", str(EVENTS), "-o", str(jsonl), "--database-url", forged_db]
@@ -423,14 +426,14 @@ def test_claire_verify_checkpoints_flag_catches_an_older_backup(
 ) -> None:
     events = trade() + trade()
     url = f"sqlite:///{tmp_path / 'events.db'}"
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         store.append(events)
     written = claire(env, "checkpoint", "--dir", str(tmp_path / "cp"), "--database-url", url)
     assert written.returncode == 0, written.stderr
     clean = claire(env, "verify", "--checkpoints", str(tmp_path / "cp"), "--database-url", url)
     assert clean.returncode == 0, clean.stdout + clean.stderr
     older = f"sqlite:///{tmp_path / 'older.db'}"  # "restored from a backup" before the 2nd trade
-    with open_store(older) as store:
+    with open_store(older, create=True) as store:
         store.append(events[:5])
     plain = claire(env, "verify", "--database-url", older)
     assert plain.returncode == 0  # the chain alone cannot see a missing tail...
@@ -461,7 +464,7 @@ def test_serve_writes_checkpoints_every_interval(tmp_path: Path, env: dict[str, 
     from tests.integration.test_api_service import start_server, stop_server
 
     url = f"sqlite:///{tmp_path / 'events.db'}"
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         store.append(trade())
     server_env = {
         **os.environ,

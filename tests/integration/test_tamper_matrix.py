@@ -25,6 +25,8 @@ from claire.audit.keys import TrustedKey, public_hex
 from claire.audit.verify import Problem, VerifyReport, verify_log
 from claire.events.codec import GENESIS_HASH, canonical_bytes, chain_hash
 from claire.store import open_store
+from claire.store.sql import migrations
+from claire.store.sqlite_schema import statements
 from tests.factories import factory, trade
 
 TRADES = 4
@@ -120,10 +122,13 @@ class RawDb(ABC):
     ) -> None: ...
 
 
+SQLITE_TRIGGERS = ("events_immutable_update", "events_immutable_delete", "events_chain_guard")
+
+
 class SqliteRaw(RawDb):
     def __init__(self, path: Path) -> None:
         self.db = sqlite3.connect(path, isolation_level=None)
-        for name in ("events_immutable_update", "events_immutable_delete"):
+        for name in SQLITE_TRIGGERS:
             self.db.execute(f"DROP TRIGGER IF EXISTS {name}")
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -140,7 +145,12 @@ class SqliteRaw(RawDb):
         )
 
     def close(self) -> None:
-        self.db.close()  # the store re-creates the triggers when it opens the file
+        # Put the triggers back as the migrations made them (opening a store does not).
+        for _, sql in migrations("sqlite"):
+            for statement in statements(sql):
+                if statement.lstrip().startswith("CREATE TRIGGER"):
+                    self.db.execute(statement)
+        self.db.close()
 
 
 class PostgresRaw(RawDb):
@@ -173,8 +183,8 @@ class PostgresRaw(RawDb):
 
     def close(self) -> None:
         self.conn.execute("ALTER TABLE events ENABLE TRIGGER ALL")
-        for name in ("update", "delete", "truncate"):
-            self.conn.execute(f"ALTER TABLE events ENABLE ALWAYS TRIGGER events_immutable_{name}")
+        for name in ("immutable_update", "immutable_delete", "immutable_truncate", "chain_guard"):
+            self.conn.execute(f"ALTER TABLE events ENABLE ALWAYS TRIGGER events_{name}")
         self.conn.close()
 
 
@@ -395,14 +405,14 @@ class Subject:
 def populate(url: str, checkpoints: Path, key: Any) -> None:
     """Four trades from two services, a signed checkpoint after each (at 5, 10, 15, 20)."""
     producers = [factory("signal-engine"), factory("execution")]
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         for index in range(TRADES):
             store.append(trade(producers[index % 2], ["BTCUSDT", "ETHUSDT"][index % 2]))
             write_checkpoint(store, checkpoints, key=key)
 
 
 def detect(url: str, checkpoints: Path | None, key: Any) -> VerifyReport:
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         report = verify_log(store)
         if checkpoints is not None:
             trusted = TrustedKey(public_hex(key), "the test's key")

@@ -98,7 +98,7 @@ def test_a_changed_parameter_fails_and_names_the_first_divergence(
     recorded: Recorded,
 ) -> None:
     url, head = recorded.url, recorded.head
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         first_risk = first_of_type(store, EventType.RISK_DECISION)
     args = ["validate", "--sequence", "1", str(head), "--database-url", url]
     run = claire(*args, "--set", "risk.max_exposure_pct=0.05")
@@ -125,7 +125,7 @@ def test_a_changed_parameter_fails_and_names_the_first_divergence(
 def test_a_wall_clock_pipeline_given_as_module_factory_fails(pg_url: str) -> None:
     from tests.integration.test_replay_user_pipelines import wall_clock_pipeline
 
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         head = record_session(store, pipeline=wall_clock_pipeline(ACTIVE))
         first_signal = first_of_type(store, EventType.SIGNAL_GENERATED)
     run = claire(
@@ -149,7 +149,7 @@ def test_a_wall_clock_pipeline_given_as_module_factory_fails(pg_url: str) -> Non
 def _tampered_copy(target_url: str, edit: Callable[[BaseEvent], BaseEvent]) -> int:
     source = MemoryEventStore()
     record_session(source)
-    with open_store(target_url) as target:
+    with open_store(target_url, create=True) as target:
         copy_log(source, target, edit)
         return target.head().sequence_number
 
@@ -191,7 +191,7 @@ def test_a_snapshot_whose_state_was_edited_and_rehashed_fails_with_a_diff(pg_url
         return event
 
     head = _tampered_copy(pg_url, edit)
-    with open_store(pg_url) as store:
+    with open_store(pg_url, create=True) as store:
         report = Validator(store).validate(1, head)
     snapshots = report.check("snapshots")
     assert not snapshots.passed

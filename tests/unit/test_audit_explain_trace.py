@@ -20,7 +20,7 @@ from tests.factories import factory, trade
 @pytest.fixture(params=["memory", "sqlite"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
     url = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'audit.db'}"
-    with open_store(url) as opened:
+    with open_store(url, create=True) as opened:
         yield opened
 
 

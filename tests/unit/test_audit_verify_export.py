@@ -25,7 +25,7 @@ def db_path(tmp_path: Path) -> Path:
     """A SQLite log of three trades (15 events)."""
     path = tmp_path / "log.db"
     f = factory()
-    with open_store(f"sqlite:///{path}") as store:
+    with open_store(f"sqlite:///{path}", create=True) as store:
         for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDT"):
             store.append(trade(f, symbol))
     return path
@@ -33,7 +33,7 @@ def db_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(db_path: Path) -> Iterator[EventStore]:
-    with open_store(f"sqlite:///{db_path}") as opened:
+    with open_store(f"sqlite:///{db_path}", create=True) as opened:
         yield opened
 
 
@@ -58,7 +58,7 @@ def tamper(db_path: Path, *statements: str) -> None:
 
 
 def verify_file(db_path: Path, from_sequence: int = 1) -> tuple[bool, int | None, Problem | None]:
-    with open_store(f"sqlite:///{db_path}") as store:
+    with open_store(f"sqlite:///{db_path}", create=True) as store:
         report = verify_log(store, from_sequence)
     broken = report.first_break
     return report.ok, broken.sequence_number if broken else None, broken.problem if broken else None

@@ -25,7 +25,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore
     if request.param == "memory":
         yield MemoryEventStore()
     else:
-        with SqliteEventStore(f"sqlite:///{tmp_path / 'events.db'}") as sqlite_store:
+        with SqliteEventStore(f"sqlite:///{tmp_path / 'events.db'}", create=True) as sqlite_store:
             yield sqlite_store
 
 

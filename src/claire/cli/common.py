@@ -53,8 +53,11 @@ def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def store_from(url: str | None) -> EventStore:
-    return open_store(url)
+def store_from(url: str | None, *, create: bool = False) -> EventStore:
+    """The store a command works on. Read commands open an existing store only (a missing or
+    foreign database, or another schema, is one line and exit 1); commands that record pass
+    `create=True` (see `open_store`)."""
+    return open_store(url, create=create)
 
 
 def print_json(document: Any) -> None:

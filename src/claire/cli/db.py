@@ -13,11 +13,14 @@ db_app = typer.Typer(help="Database schema management.", no_args_is_help=True)
 @db_app.command("migrate")
 @handle_errors
 def migrate(database_url: DatabaseUrl = None, json: JsonFlag = False) -> None:
-    """Create or update the event store schema. Safe to run again.
+    """Create or upgrade the event store schema. Safe to run again.
+
+    Creates a store only where there is none (a file that does not exist, an empty database)
+    and upgrades a Claire store; another application's database is refused, untouched.
 
     Example: claire db migrate --database-url postgresql://postgres@127.0.0.1/claire
     """
-    with store_from(database_url) as store:
+    with store_from(database_url, create=True) as store:
         applied = store.migrate()
         url = redact_url(store.url)
     if json:

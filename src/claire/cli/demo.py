@@ -22,6 +22,7 @@ from claire.cli.common import (
     print_json,
     store_from,
 )
+from claire.errors import StoreSchemaError
 from claire.pipeline.config import PipelineConfig, PipelineConfigError, load_config
 from claire.pipeline.csv_source import CsvFormat
 from claire.pipeline.recorder import SessionResult
@@ -29,11 +30,14 @@ from claire.pipeline.sessions import record_csv, record_demo
 from claire.redact import redact_url
 from claire.store.facade import default_url
 from claire.store.locks import recording_lock
-from claire.store.sqlite import path_from_url
+from claire.store.sqlite_schema import holds_a_store, path_from_url
 
 FreshFlag = Annotated[
     bool,
-    typer.Option("--fresh", help="Delete the embedded SQLite store first and start empty."),
+    typer.Option(
+        "--fresh",
+        help="Delete the embedded SQLite store first and start empty (only a Claire store).",
+    ),
 ]
 VerifySnapshotFlag = Annotated[
     bool,
@@ -103,12 +107,15 @@ def demo(
       claire demo --fresh --json
     """
     url = database_url or default_url()
-    doomed = _fresh_files(url) if fresh else []
+    doomed = _checked_target(url, fresh=fresh)
     # Locked before --fresh deletes anything: a second recorder fails having touched nothing.
     with recording_lock(url):
         for path in doomed:
             path.unlink(missing_ok=True)
-        with store_from(url) as store, _progress(not json, "Recording demo day") as progress:
+        with (
+            store_from(url, create=True) as store,
+            _progress(not json, "Recording demo day") as progress,
+        ):
             result = record_demo(store, progress=progress, verify_snapshot=verify_snapshot)
     _report(result, url, database_url, json)
 
@@ -142,9 +149,10 @@ def record(
     pipeline_config = _load_config(config)
     columns = _columns(column or [])
     url = database_url or default_url()
+    _checked_target(url)
     with (
         recording_lock(url),
-        store_from(url) as store,
+        store_from(url, create=True) as store,
         _progress(not json, f"Recording {symbol}") as progress,
     ):
         result = record_csv(
@@ -181,17 +189,27 @@ def _columns(items: list[str]) -> dict[str, str]:
     return mapping
 
 
-def _fresh_files(url: str) -> list[Path]:
-    """What --fresh removes: the embedded file; a server database is never dropped from here."""
+def _checked_target(url: str, *, fresh: bool = False) -> list[Path]:
+    """Refuse, before anything is locked or written, an embedded file that is not a Claire
+    store; return what --fresh removes: the embedded store only (never any other file, and a
+    server database is never dropped from here)."""
     if url.startswith("memory://"):
         return []
     if not url.startswith("sqlite://"):
-        raise UsageError(
-            "--fresh only deletes the embedded SQLite store; events in a server database are "
-            "immutable, so point --database-url at a new, empty database instead"
-        )
+        if fresh:
+            raise UsageError(
+                "--fresh only deletes the embedded SQLite store; events in a server database "
+                "are immutable, so point --database-url at a new, empty database instead"
+            )
+        return []
     path = path_from_url(url)
-    if path == ":memory:":
+    try:
+        holds = holds_a_store(path)  # False: nothing there, or an empty database
+    except StoreSchemaError as exc:
+        raise StoreSchemaError(
+            f"--fresh refuses to delete it: {exc}" if fresh else str(exc)
+        ) from None
+    if not (fresh and holds):
         return []
     return [Path(path + suffix) for suffix in ("", "-wal", "-shm")]
 

@@ -28,8 +28,9 @@ from claire.cli.common import (
     store_from,
 )
 from claire.config import Settings, load_settings, secret
+from claire.errors import StoreError, StoreSchemaError
 from claire.redact import redact_error, redact_url
-from claire.store.facade import default_url
+from claire.store.facade import default_url, open_store
 from claire.supervision import HealthBoard, Runnable, Supervisor, TaskHealth
 
 if TYPE_CHECKING:
@@ -96,7 +97,8 @@ def serve(  # noqa: PLR0917 - Typer options
 
     Configuration comes from the environment (DATABASE_URL, REDIS_URL, CLAIRE_API_PORT,
     CLAIRE_WRITE_TOKEN, CLAIRE_READ_TOKEN, CLAIRE_INGEST_STREAM, ...). Run `claire db migrate`
-    first. SIGTERM or Ctrl-C stops it gracefully: the batch in hand is stored and acknowledged.
+    first: the service never creates or migrates a store and refuses to start without one.
+    SIGTERM or Ctrl-C stops it gracefully: the batch in hand is stored and acknowledged.
     A background task that keeps dying ends the process with exit code 1.
     """
     if no_api and no_ingest:
@@ -107,6 +109,7 @@ def serve(  # noqa: PLR0917 - Typer options
     settings = _settings(host, port, database_url, redis_url)
     if not no_api:
         _refuse_public_reads(settings, allow_public_reads)
+    _refuse_unusable_stores(settings)
     ingest = not no_ingest
     if ingest and not settings.redis_url:
         if no_api:
@@ -142,6 +145,22 @@ def _settings(
     if redis_url:
         updates["redis_url"] = redis_url
     return settings.model_copy(update=updates).register_secrets()
+
+
+def _refuse_unusable_stores(settings: Settings) -> None:
+    """The service never creates or migrates a store: a database that is not a Claire store of
+    this version (missing, empty, foreign, older or newer schema) stops it here, with the
+    reason. Any other failure does not (the database may be down or its URL wrong for now):
+    readiness and the 503s say why, and ingestion waits meanwhile."""
+    for url in dict.fromkeys(u for u in (settings.database_url, settings.read_database_url) if u):
+        try:
+            open_store(url).close()
+        except StoreSchemaError:
+            raise
+        except StoreError as exc:
+            logging.getLogger("claire.serve").warning(
+                "starting without the store: %s", redact_error(exc)
+            )
 
 
 def _refuse_public_reads(settings: Settings, allowed: bool) -> None:

@@ -20,8 +20,15 @@ def default_url() -> str:
     return os.environ.get("DATABASE_URL") or f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_FILE}"
 
 
-def open_store(url: str | None = None) -> EventStore:
-    """memory://, sqlite:///path/to/file.db or postgresql://...; default: see `default_url`."""
+def open_store(url: str | None = None, *, create: bool = False) -> EventStore:
+    """memory://, sqlite:///path/to/file.db or postgresql://...; default: see `default_url`.
+
+    Opens an existing Claire store: it never creates a file, folder or table, never migrates
+    and never writes a schema, and refuses (StoreSchemaError) a missing store, another
+    application's database, or a schema older or newer than this code. `create=True` (what
+    `claire db migrate`, `demo` and `record` do) may create a store in a file that does not
+    exist or an empty database, and upgrades an existing Claire store; it refuses anything else.
+    """
     url = url or default_url()
     if url.startswith("memory://"):
         from claire.store.memory import MemoryEventStore
@@ -30,11 +37,11 @@ def open_store(url: str | None = None) -> EventStore:
     if url.startswith("sqlite://"):
         from claire.store.sqlite import SqliteEventStore
 
-        return SqliteEventStore(url)
+        return SqliteEventStore(url, create=create)
     if url.startswith(("postgresql://", "postgres://")):
         from claire.store.postgres import PostgresEventStore
 
-        return PostgresEventStore(url)
+        return PostgresEventStore(url, create=create)
     raise StoreError(
         f"unsupported store URL {redact_url(url)!r}: use memory://, sqlite:///path/to/file.db "
         "or postgresql://user@host:port/dbname"

@@ -86,7 +86,7 @@ def recording_lock(url: str) -> Iterator[None]:
 
 def lock_path(url: str) -> Path | None:
     """The SQLite store's lock file, or None for a store that has none."""
-    from claire.store.sqlite import path_from_url
+    from claire.store.sqlite_schema import path_from_url
 
     path = path_from_url(url)
     return None if path == ":memory:" else Path(path + LOCK_SUFFIX)

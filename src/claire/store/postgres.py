@@ -10,7 +10,6 @@ in the binary protocol, decoded with the one codec.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -31,7 +30,7 @@ from claire.events.codec import GENESIS_HASH, decode_event
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
-from claire.redact import redact_text, redact_url
+from claire.store import postgres_schema
 from claire.store.port import (
     DEFAULT_BATCH_SIZE,
     DISORDER_WINDOW,
@@ -50,14 +49,14 @@ from claire.store.port import (
     decode_page,
     plan_append,
 )
-from claire.store.sql import migrations
+from claire.store.postgres_schema import first_line
 
 T = TypeVar("T")
 Connection = psycopg.Connection[tuple[Any, ...]]
 
-# Advisory lock keys (arbitrary constants, fixed forever): one serialises appends, one migrations.
+# Advisory lock key (an arbitrary constant, fixed forever) serialising appends; migrations use
+# the next one (postgres_schema.MIGRATE_LOCK_KEY).
 APPEND_LOCK_KEY = 0x436C_6169_7265_01  # "Claire" + 1
-MIGRATE_LOCK_KEY = 0x436C_6169_7265_02
 # A lost connection is retried this many times, waiting 50 ms, 100 ms, 200 ms, ...
 RETRIES = 5
 FIRST_BACKOFF_SECONDS = 0.05
@@ -154,13 +153,6 @@ EARLIER_AFTER = """
 SELECT min(sequence_number) FROM events
 WHERE sequence_number >= %s AND sequence_number < %s AND timestamp_utc > %s
 """
-MIGRATIONS_TABLE = """
-CREATE TABLE IF NOT EXISTS claire_schema_migrations (
-    name       TEXT PRIMARY KEY,
-    checksum   TEXT NOT NULL,
-    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
-)
-"""
 
 
 class RawJsonbDumper(Dumper):
@@ -179,27 +171,19 @@ def _configure(conn: Connection) -> None:
     conn.adapters.register_dumper(None, RawJsonbDumper)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _checksum(sql: str) -> str:
-    return hashlib.sha256(sql.encode()).hexdigest()
-
-
 class PostgresEventStore(EventStore):
-    """`PostgresEventStore("postgresql://user@host:5432/dbname")`.
-
-    Opening a database without the schema applies the migrations; `claire db migrate` is the
-    explicit way (and the only one once the application role may no longer create tables).
+    """`PostgresEventStore("postgresql://user@host:5432/dbname")` opens an existing store and
+    only checks its schema; `create=True` (`claire db migrate`, `demo`, `record`) creates or
+    upgrades it, in an empty database or a Claire store only (claire.store.postgres_schema).
     """
 
     # Insert first and look up stored ids and causes only when the database objects. False
     # always looks them up first (same results; the benchmark measures the difference).
     optimistic: bool = True
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4) -> None:
+    def __init__(
+        self, url: str, *, create: bool = False, min_size: int = 1, max_size: int = 4
+    ) -> None:
         self.url = url
         self._pool: ConnectionPool[Connection] = ConnectionPool(
             url,
@@ -211,67 +195,16 @@ class PostgresEventStore(EventStore):
             kwargs={"autocommit": True, "connect_timeout": 5},
             name="claire-events",
         )
-        if self._pending_migrations():
+        if create:
             self.migrate()
+        else:
+            postgres_schema.check(url)
         self._pool.open()
 
     # --- schema ------------------------------------------------------------------------------
-    def _direct(self) -> Connection:
-        try:
-            return psycopg.connect(self.url, autocommit=True, connect_timeout=5)
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailableError(
-                f"cannot connect to PostgreSQL at {redact_url(self.url)}: "
-                f"{redact_text(_first_line(exc))}"
-            ) from exc
-        except psycopg.ProgrammingError as exc:  # libpq cannot parse the connection string
-            raise StoreError(
-                f"invalid PostgreSQL connection string {redact_url(self.url)!r}: "
-                f"{redact_text(_first_line(exc))}"
-            ) from None
-
-    def _pending_migrations(self) -> list[str]:
-        with self._direct() as conn:
-            try:
-                row = conn.execute(
-                    "SELECT to_regclass('claire_schema_migrations') IS NOT NULL"
-                ).fetchone()
-                applied: set[str] = set()
-                if row and row[0]:
-                    applied = {
-                        r[0] for r in conn.execute("SELECT name FROM claire_schema_migrations")
-                    }
-            except psycopg.Error as exc:
-                raise StoreError(f"cannot read the schema version: {_first_line(exc)}") from exc
-        return [name for name, _ in migrations("postgres") if name not in applied]
-
     def migrate(self) -> list[str]:
-        """Apply the numbered migrations not yet applied, each once, under an advisory lock."""
-        files = migrations("postgres")
-        with self._direct() as conn:
-            try:
-                with conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK_KEY,))
-                    conn.execute(MIGRATIONS_TABLE)
-                    applied: dict[str, str] = dict(
-                        conn.execute("SELECT name, checksum FROM claire_schema_migrations")
-                    )
-                    for name, sql in files:
-                        if name not in applied:
-                            conn.execute(sql.encode())
-                            conn.execute(
-                                "INSERT INTO claire_schema_migrations (name, checksum)"
-                                " VALUES (%s, %s)",
-                                (name, _checksum(sql)),
-                            )
-                        elif applied[name] != _checksum(sql):
-                            raise StoreError(
-                                f"migration {name} changed after it was applied; add a new "
-                                "numbered migration instead of editing an applied one"
-                            )
-            except psycopg.Error as exc:
-                raise StoreError(f"migration failed: {_first_line(exc)}") from exc
-        return [name for name, _ in files]
+        """Apply the numbered migrations not yet applied (see claire.store.postgres_schema)."""
+        return postgres_schema.migrate(self.url)
 
     def close(self) -> None:
         self._pool.close()
@@ -290,19 +223,19 @@ class PostgresEventStore(EventStore):
                     return work(conn)
             except PoolTimeout as exc:
                 raise StoreUnavailableError(
-                    f"{what}: no PostgreSQL connection available ({_first_line(exc)})"
+                    f"{what}: no PostgreSQL connection available ({first_line(exc)})"
                 ) from exc
             except psycopg.OperationalError as exc:
                 if attempt > RETRIES:
                     raise StoreUnavailableError(
                         f"{what}: PostgreSQL unavailable after {attempt} attempts: "
-                        f"{_first_line(exc)}"
+                        f"{first_line(exc)}"
                     ) from exc
                 self._pool.check()  # drop the other idle connections the outage killed
                 time.sleep(delay)
                 delay *= 2
             except psycopg.Error as exc:
-                raise StoreError(f"{what} failed: {_first_line(exc)}") from exc
+                raise StoreError(f"{what} failed: {first_line(exc)}") from exc
         raise AssertionError("unreachable")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:

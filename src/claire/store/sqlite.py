@@ -6,13 +6,12 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import orjson
 
-from claire.errors import StoreError, StoreUnavailableError
+from claire.errors import StoreError
 from claire.events.codec import GENESIS_HASH, decode_event
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
@@ -34,7 +33,7 @@ from claire.store.port import (
     decode_page,
     plan_append,
 )
-from claire.store.sql import migrations
+from claire.store.sqlite_schema import connect, migrate, path_from_url, translate
 
 INSERT = (
     "INSERT INTO events (event_id, event_type, sequence_number, timestamp_utc, timestamp_logical,"
@@ -119,38 +118,19 @@ def _bar(sequence: int, timestamp: str, p: dict[str, Any]) -> BarRow:
     )
 
 
-def path_from_url(url: str) -> str:
-    """sqlite:///relative.db, sqlite:////absolute.db, or sqlite:///:memory:."""
-    if not url.startswith("sqlite://"):
-        raise StoreError(f"not a SQLite URL: {url!r} (expected sqlite:///path/to/file.db)")
-    path = url.removeprefix("sqlite://").removeprefix("/")
-    if not path:
-        raise StoreError(f"SQLite URL {url!r} names no file (expected sqlite:///path/to/file.db)")
-    return path
-
-
 class SqliteEventStore(EventStore):
-    def __init__(self, url: str) -> None:
+    """`SqliteEventStore("sqlite:///file.db")` opens an existing store (never creating or
+    migrating it); `create=True` creates or upgrades one (see claire.store.sqlite_schema)."""
+
+    def __init__(self, url: str, *, create: bool = False) -> None:
         self.url = url
-        path = path_from_url(url)
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"cannot open SQLite database {path!r}: {exc}") from exc
+        self.path = path_from_url(url)
+        self._db = connect(self.path, create=create)
         self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA busy_timeout=10000")
-        self.migrate()
 
     def migrate(self) -> list[str]:
         with self._lock:
-            for _, sql in migrations("sqlite"):
-                self._db.executescript(sql)
-        return [name for name, _ in migrations("sqlite")]
+            return migrate(self._db, f"SQLite store {self.path}")
 
     def close(self) -> None:
         with self._lock:
@@ -174,7 +154,16 @@ class SqliteEventStore(EventStore):
                     # lookups, which return stored sequence numbers or name the bad event.
                     return self._append_transaction(batch, checked=True)
             except sqlite3.Error as exc:
-                raise StoreError(f"SQLite append failed: {exc}") from exc
+                raise self._append_error(exc) from exc
+
+    def _append_error(self, exc: sqlite3.Error) -> StoreError:
+        if "chain guard" in str(exc):  # its literal message (002_chain_guard.sql) + the values
+            head = self._head(self._db)
+            return StoreError(
+                f"SQLite append refused by the {exc} "
+                f"(the head is sequence {head.sequence_number}, hash {head.hash})"
+            )
+        return translate(exc, f"SQLite store {self.path}", "append failed")
 
     def _append_transaction(self, batch: Batch, *, checked: bool) -> list[int]:
         """One transaction; unchecked, the constraints catch what the lookups would have."""
