@@ -75,7 +75,7 @@ position = execution.create_position_update(
     correlation_id=trade_id, causation_id=fill.event_id,
 )  # fmt: skip
 
-with open_store() as store:
+with open_store(create=True) as store:  # creates ./claire_events.db if there is none
     sequences = EventWriter(store).write([md, signal, decision, order, fill, position])
 
 print(f"stored sequences {sequences}")

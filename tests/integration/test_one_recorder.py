@@ -102,13 +102,13 @@ def test_a_held_lock_refuses_the_demo_at_once_before_anything_is_written(
         assert not Path(url.removeprefix("sqlite:///")).exists()
         assert str(os.getpid()) in refused.stderr  # names the holder
     else:
-        with open_store(url) as store:
+        with open_store(url, create=True) as store:
             assert store.head().sequence_number == 0
 
 
 def test_a_killed_demo_is_noted_by_the_next_one(tmp_path: Path, url: str) -> None:
     demo = start(tmp_path, "demo", "--database-url", url)
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:  # perhaps before the demo creates it
         deadline = time.monotonic() + 60
         while store.head().sequence_number < 1000:  # the first batches are committed
             assert demo.poll() is None, "the demo finished before it could be killed"

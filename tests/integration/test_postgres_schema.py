@@ -182,7 +182,6 @@ def test_one_index_on_sequence_number_also_after_upgrading(
     # A store migrated before 004 still has the seed's duplicate index: 004 drops it.
     sql(pg_url, "CREATE INDEX idx_events_sequence ON events(sequence_number)")
     sql(pg_url, "DELETE FROM claire_schema_migrations WHERE name = '004_one_sequence_index.sql'")
-    with PostgresEventStore(pg_url) as store:
-        store.migrate()
+    with PostgresEventStore(pg_url, create=True) as store:  # upgrades it
         assert [e.sequence_number for e in store.read()] == [1, 2, 3, 4, 5]
     assert sql(pg_url, SEQUENCE_INDEXES) == [("events_sequence_number_key", True)]
