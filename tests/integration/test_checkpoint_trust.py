@@ -80,7 +80,7 @@ def test_a_deleted_replaced_or_contradicting_checkpoint_is_reported(tmp_path: Pa
     shutil.rmtree(cp)
     shutil.copytree(saved, cp)
     other = tmp_path / "other"  # #2 replaced by a validly signed checkpoint of another log
-    with open_store(f"sqlite:///{tmp_path / 'other.db'}") as store:
+    with open_store(f"sqlite:///{tmp_path / 'other.db'}", create=True) as store:
         store.append(trade() + trade())
         first = read_directory(cp)[0].checkpoint
         impostor = write_checkpoint(store, other, key=key, previous=first).path

@@ -42,7 +42,7 @@ class Exported:
 def _populate(url: str) -> None:
     f = factory("signal-engine")
     mine, other, later = trade(f), trade(f, "ETHUSDT"), trade(f, "SOLUSDT")
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         store.append(mine[:2])
         store.append(other)
         store.append(mine[2:])

@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from claire.audit.keys import KEY_ENV, load_or_create_key
 from claire.store import open_store
 from claire.store.schema import known_migrations
 from tests.conftest import throwaway_database
@@ -43,6 +44,10 @@ FUTURE = "999_from_a_newer_claire.sql"
 
 def claire(cwd: Path, url: str, *args: str, prefix: tuple[str, ...] = ()) -> Any:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    # A key of its own (export and checkpoint sign), never the user's real one.
+    env |= {"XDG_CONFIG_HOME": str(cwd / "config"), "XDG_STATE_HOME": str(cwd / "state")}
+    load_or_create_key(cwd / "config" / "claire" / "checkpoint_key.pem")
+    env[KEY_ENV] = str(cwd / "config" / "claire" / "checkpoint_key.pem")
     return subprocess.run(
         [*prefix, CLAIRE, *args, "--database-url", url],
         cwd=cwd,

@@ -99,7 +99,7 @@ def sqlite_demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 @pytest.fixture(scope="module")
 def postgres_demo(pg_admin_url: str) -> Iterator[Demo]:
     with throwaway_database(pg_admin_url, "timeline") as url:
-        with open_store(url) as store:
+        with open_store(url, create=True) as store:
             record_demo(store)
         for server in _serve(url):
             demo = Demo(url, server)
