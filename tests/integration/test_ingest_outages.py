@@ -140,7 +140,7 @@ def test_sqlite_locked_by_another_process(
 ) -> None:
     path = tmp_path / "events.db"
     url = f"sqlite:///{path}"
-    open_store(url).close()  # the schema, before anybody locks the file
+    open_store(url, create=True).close()  # the schema, before anybody locks the file
     # Past the adapter's 10 s busy timeout, so the append itself fails with "locked".
     hold_s = OUTAGE_S + 2
     locker: list[subprocess.Popen[str]] = []
@@ -175,7 +175,7 @@ def database_of(url: str) -> str:
 
 
 def migrated(url: str) -> str:
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         store.migrate()
     return url
 

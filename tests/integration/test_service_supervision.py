@@ -72,7 +72,7 @@ def test_an_unexpected_redis_error_is_down_then_recovers(
     tmp_path: Path, own_redis: PrivateRedis
 ) -> None:
     store_url = f"sqlite:///{tmp_path / 'events.db'}"
-    open_store(store_url).close()
+    open_store(store_url, create=True).close()
     f = factory("supervised")
     before, after = (
         [e for _ in range(10) for e in trade(f)],
@@ -118,7 +118,7 @@ def test_a_fault_that_outlasts_the_restarts_ends_the_process(
     tmp_path: Path, own_redis: PrivateRedis
 ) -> None:
     store_url = f"sqlite:///{tmp_path / 'events.db'}"
-    open_store(store_url).close()
+    open_store(store_url, create=True).close()
     env = service_env(store_url, own_redis.url, CLAIRE_MAX_RESTARTS="1")
     server = start_server(env, log=tmp_path / "serve.log")
     read_only_replica(own_redis)

@@ -20,7 +20,7 @@ def sqlite_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def store(sqlite_path: Path) -> Iterator[EventStore]:
-    with open_store(f"sqlite:///{sqlite_path}") as opened:
+    with open_store(f"sqlite:///{sqlite_path}", create=True) as opened:
         for _ in range(4):
             opened.append(trade())  # sequences 1-20
         yield opened
