@@ -239,7 +239,7 @@ def symbols_and_integrity(s: Scenario) -> None:
 
 def run() -> None:
     size = scaled(LOG_SIZE)
-    with throwaway_postgres("claire_bench_timeline") as url, open_store(url) as store:
+    with throwaway_postgres("claire_bench_timeline") as url, open_store(url, create=True) as store:
         timer = Timer()
         days = build_log(store, size)
         head = store.head().sequence_number
