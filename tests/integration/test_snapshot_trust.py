@@ -52,7 +52,7 @@ def setup(pg_admin_url: str, redis_base_url: str) -> Iterator[Setup]:
 
     prefix = f"claire-test:{uuid.uuid4().hex[:12]}:"
     with throwaway_database(pg_admin_url, "trust") as url:
-        with open_store(url) as store:
+        with open_store(url, create=True) as store:
             record_demo(store, CONFIG, bars_per_symbol=600)
         env = {
             **os.environ,
