@@ -222,6 +222,21 @@ class PrivatePostgres:
         if (self.data / "postmaster.pid").exists():
             self._ctl("stop", "-m", mode)
 
+    def require_passwords(self) -> None:
+        """From now on TCP connections need a password (scram-sha-256); connections over the
+        cluster's Unix socket stay trusted. Call it after setting the roles' passwords."""
+        hba = self.data / "pg_hba.conf"
+        lines = hba.read_text().splitlines()
+        hba.write_text(
+            "\n".join(
+                line.replace("trust", "scram-sha-256") if line.startswith("host") else line
+                for line in lines
+            )
+            + "\n"
+        )
+        with psycopg.connect(f"host={self.directory} port={self.port} user=postgres") as conn:
+            conn.execute("SELECT pg_reload_conf()")
+
     def create_database(self, name: str) -> str:
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')

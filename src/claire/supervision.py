@@ -9,6 +9,8 @@ timer) run under a Supervisor that restarts them with backoff, and report their 
   `max_restarts` failed restarts in a row it gives up and calls `give_up`, which in
   `claire serve` ends the process with a non-zero exit code, so a supervisor outside (Docker,
   systemd, Kubernetes) restarts it. A run that lasted `healthy_after_s` resets the count.
+  A task stuck (silent) for `hung_after_s` cannot be restarted (a thread cannot be killed),
+  so the Supervisor gives up then too.
 """
 
 from __future__ import annotations
@@ -66,6 +68,11 @@ class TaskHealth:
         """A sign of life: the task's loop came round (or made progress)."""
         with self._lock:
             self._beat = time.monotonic()
+
+    def silent_s(self) -> float:
+        """Seconds since the last sign of life."""
+        with self._lock:
+            return time.monotonic() - self._beat
 
     def status(self) -> Status:
         with self._lock:
@@ -139,9 +146,12 @@ class Supervisor:
         # has read from Redis); any other is `ok` while it runs.
         self.self_reporting = self_reporting
         self._stop = threading.Event()
+        self._done = threading.Event()  # run() returned: the watchdog ends too
         self._lock = threading.Lock()
         self._task: Runnable | None = None
         self.restarts = 0
+        # A task silent this long is hung; a thread cannot be killed, so the process must go.
+        self.hung_after_s = 3 * health.stuck_after_s
 
     def stop(self) -> None:
         self._stop.set()
@@ -151,6 +161,16 @@ class Supervisor:
             task.stop()
 
     def run(self) -> None:
+        try:
+            self._supervise()
+        finally:
+            self._done.set()
+
+    def _supervise(self) -> None:
+        if self.hung_after_s != float("inf"):
+            threading.Thread(
+                target=self._watch, name=f"watchdog-{self.health.name}", daemon=True
+            ).start()
         backoff = Backoff(self.first_delay_s, self.max_delay_s)
         name = self.health.name
         while not self._stop.is_set():
@@ -180,6 +200,16 @@ class Supervisor:
             self._stop.wait(delay)
             self.restarts += 1
         self.health.set(State.DOWN, "stopped")
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(1.0, self.hung_after_s / 10)):
+            silent = self.health.silent_s()
+            if silent > self.hung_after_s:
+                message = f"{self.health.name} hung: no sign of life for {silent:.0f} s; giving up"
+                self.health.set(State.DOWN, message)
+                log.critical("%s", message)
+                self.give_up(message)
+                return
 
     def _run_once(self) -> str | None:
         """Run one task to its end: None if asked to stop, else why it ended."""

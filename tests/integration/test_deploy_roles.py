@@ -12,7 +12,6 @@ import sys
 import uuid
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 
 from claire.errors import StoreError
@@ -29,21 +28,6 @@ READER_PASSWORD = "reader-" + uuid.uuid4().hex[:10]
 @pytest.fixture
 def cluster() -> Iterator[PrivatePostgres]:
     yield from _started(private_postgres())
-
-
-def require_passwords(server: PrivatePostgres) -> None:
-    """From now on TCP connections need a password (the administrator's socket stays trusted)."""
-    hba = server.data / "pg_hba.conf"
-    lines = hba.read_text().splitlines()
-    hba.write_text(
-        "\n".join(
-            line.replace("trust", "scram-sha-256") if line.startswith("host") else line
-            for line in lines
-        )
-        + "\n"
-    )
-    with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute("SELECT pg_reload_conf()")
 
 
 def role_url(server: PrivatePostgres, role: str, password: str) -> str:
@@ -76,7 +60,7 @@ def test_migrate_as_administrator_then_role_passwords(cluster: PrivatePostgres) 
     )
     assert missing.returncode == 1 and "CLAIRE_READER_PASSWORD" in missing.stderr
 
-    require_passwords(cluster)
+    cluster.require_passwords()
     events = trade()
     with open_store(role_url(cluster, "claire_writer", WRITER_PASSWORD)) as writer:
         assert writer.append(events) == [1, 2, 3, 4, 5]

@@ -57,16 +57,7 @@ def guarded_postgres() -> Iterator[PrivatePostgres]:
         server.create_database("claire")
         with psycopg.connect(server.url("claire"), autocommit=True) as conn:
             conn.execute(f"ALTER ROLE postgres PASSWORD '{PASSWORD}'".encode())
-            hba = server.data / "pg_hba.conf"
-            lines = hba.read_text().splitlines()
-            hba.write_text(
-                "\n".join(
-                    line.replace("trust", "scram-sha-256") if line.startswith("host") else line
-                    for line in lines
-                )
-                + "\n"
-            )
-            conn.execute("SELECT pg_reload_conf()")
+        server.require_passwords()
         yield server
 
 

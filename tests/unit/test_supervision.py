@@ -83,3 +83,33 @@ def test_silence_is_stuck() -> None:
     assert status.state is State.DOWN and "stuck" in (status.detail or "")
     health.beat()
     assert health.status().state is State.OK
+
+
+class Hung:
+    """Runs without a sign of life until stopped (a call that never returns)."""
+
+    def __init__(self) -> None:
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        self.stopped.wait(10)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def test_a_hung_task_makes_the_supervisor_give_up() -> None:
+    health = TaskHealth("hung", stuck_after_s=0.05)
+    gave_up: list[str] = []
+    task = Hung()
+    supervisor = Supervisor(lambda: task, health, give_up=gave_up.append, self_reporting=True)
+    thread = threading.Thread(target=supervisor.run)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not gave_up and time.monotonic() < deadline:
+        time.sleep(0.02)
+    supervisor.stop()
+    thread.join(timeout=10)
+    [message] = gave_up
+    assert "hung: no sign of life" in message
+    assert health.status().state is State.DOWN

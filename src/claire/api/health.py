@@ -125,17 +125,13 @@ def render(found: dict[str, Status], facts: dict[str, Any], details: bool) -> Re
     responses=HEALTH_RESPONSES,
     summary="Store, schema, Redis and background tasks (503 when one is down)",
 )
-def health(svc: Svc, details: Details) -> Response:
-    return render(*check(svc), details)
-
-
 @router.get(
     "/health/ready",
     response_model=None,
     responses=HEALTH_RESPONSES,
     summary="Readiness: store reachable, schema current, ingest worker running and not stuck",
 )
-def ready(svc: Svc, details: Details) -> Response:
+def health(svc: Svc, details: Details) -> Response:
     return render(*check(svc), details)
 
 

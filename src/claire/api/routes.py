@@ -7,7 +7,6 @@ threadpool and the event loop never blocks on the database.
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -39,8 +38,7 @@ from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
 from claire.ingest.admission import refuse_untrusted
-from claire.ingest.metrics import APPEND_LATENCY, count_stored
-from claire.store.port import EventStore
+from claire.ingest.metrics import timed_append
 
 router = APIRouter()
 Svc = Annotated[Services, Depends(services)]
@@ -217,18 +215,8 @@ APPEND_BODY = {
 async def post_events(request: Request, svc: Svc) -> Response:
     events = parse_events(await read_body(request))
     refuse_untrusted(events, svc.ingest.trusted_snapshot_services)
-    sequence_numbers = await anyio.to_thread.run_sync(append_counted, svc.store, events)
+    sequence_numbers = await anyio.to_thread.run_sync(timed_append, svc.store, events, "http")
     return json_response({"count": len(events), "sequence_numbers": sequence_numbers}, 201)
-
-
-def append_counted(store: EventStore, events: list[BaseEvent]) -> list[int]:
-    """Append, timing the transaction and counting what it stored anew (not re-posts)."""
-    head = store.head().sequence_number
-    started = time.perf_counter()
-    sequence_numbers = store.append(events)
-    APPEND_LATENCY.labels("http").observe(time.perf_counter() - started)
-    count_stored(events, sequence_numbers, head, "http")
-    return sequence_numbers
 
 
 async def read_body(request: Request) -> bytes:

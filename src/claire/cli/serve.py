@@ -49,6 +49,8 @@ Stream = Annotated[
     ),
 ]
 STREAM_ID = re.compile(r"^\d+-\d+$")
+# After giving up, wait this long for the tasks to stop before exiting anyway.
+HUNG_JOIN_S = 30.0
 
 dead_letters_app = typer.Typer(
     help="Messages the ingest worker could not store, kept with the reason.",
@@ -273,8 +275,10 @@ class _Service:
     def running(self) -> Iterator[None]:
         """Run each supervisor in a thread; on the way out stop each and wait (graceful)."""
         _on_signal(self.stop)
+        # Daemon threads: a hung task (the supervisor gave up on it) must not keep the
+        # process alive after it decided to exit.
         threads = [
-            threading.Thread(target=s.run, name=f"supervisor-{s.health.name}")
+            threading.Thread(target=s.run, name=f"supervisor-{s.health.name}", daemon=True)
             for s in self.supervisors
         ]
         for thread in threads:
@@ -284,7 +288,7 @@ class _Service:
         finally:
             self.stop()
             for thread in threads:
-                thread.join()
+                thread.join(timeout=HUNG_JOIN_S if self.gave_up else None)
 
     def wait(self) -> None:
         while not self._stopped.wait(0.5):

@@ -10,7 +10,6 @@ multiply the failing transactions.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from claire.errors import CausationError, EventConflictError, EventValidationErr
 from claire.ingest.batches import DeadItem, Item, Outcome, Prepared
 from claire.ingest.consumer import StreamConsumer
 from claire.ingest.faults import StoreOutageError, is_per_event
-from claire.ingest.metrics import APPEND_LATENCY, count_stored
+from claire.ingest.metrics import timed_append
 from claire.ingest.streams import IngestConfig, message_id_ms
 from claire.redact import redact_error
 from claire.store.facade import open_store
@@ -135,13 +134,7 @@ class Committer:
         return Outcome(dead=[DeadItem(item.message_id, item.fields, reason, kind)])
 
     def _append(self, items: list[Item]) -> None:
-        store = self.store.get()
-        events = [i.event for i in items]
-        head = store.head().sequence_number  # what is new is numbered above it
-        started = time.perf_counter()
-        numbers = store.append(events)
-        APPEND_LATENCY.labels("ingest").observe(time.perf_counter() - started)
-        count_stored(events, numbers, head, "ingest")
+        timed_append(self.store.get(), [i.event for i in items], "ingest")
 
     def _now_ms(self) -> int:
         """Redis's time (ms) when the batch's first missing cause was found."""

@@ -6,12 +6,14 @@ from error messages or URLs: a label must not carry a secret, nor grow without b
 
 from __future__ import annotations
 
+import time
 from collections import Counter as Tally
 from collections.abc import Sequence
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from claire.events.model import BaseEvent
+from claire.store.port import EventStore
 
 EVENTS_APPENDED = Counter(
     "claire_events_appended",
@@ -40,6 +42,17 @@ INGEST_DEGRADED = Gauge(
     "claire_ingest_degraded",
     "1 while the ingest worker is retrying through an outage (messages kept pending), else 0",
 )
+
+
+def timed_append(store: EventStore, events: Sequence[BaseEvent], source: str) -> list[int]:
+    """`store.append(events)`, timed (APPEND_LATENCY) and counted (EVENTS_APPENDED: only what
+    it stored anew). The one way both doors append."""
+    head = store.head().sequence_number  # what is new is numbered above it
+    started = time.perf_counter()
+    sequence_numbers = store.append(events)
+    APPEND_LATENCY.labels(source).observe(time.perf_counter() - started)
+    count_stored(events, sequence_numbers, head, source)
+    return sequence_numbers
 
 
 def count_stored(

@@ -172,7 +172,9 @@ class IngestWorker:
 
     def _process(self, messages: list[Message]) -> bool:
         """Store, dead-letter or keep waiting each message, now (no pipelining)."""
-        return self.committer.commit(prepare(messages, self.config.trusted_snapshot_services))
+        waiting = self.committer.commit(prepare(messages, self.config.trusted_snapshot_services))
+        self.health.beat()  # a long backlog of pending messages is progress, not a hang
+        return waiting
 
     def _drain(self) -> None:
         self._waiting |= self._pipeline.drain()
