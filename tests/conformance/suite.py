@@ -132,6 +132,18 @@ class StoreConformance:
             prev = record.hash
         assert store.head().hash == prev
 
+    def test_linked_records_carry_the_successors_prev_hash(self, store: EventStore) -> None:
+        store.append(trade() + trade())
+        records = {r.sequence_number: r for r in store.iter_records()}
+        linked = store.linked_records({1, 5, 10, 11, 40})
+        assert sorted(linked) == [1, 5, 10]  # sequences that are not stored are left out
+        for seq in (1, 5):
+            assert linked[seq].record == records[seq]
+            assert linked[seq].next_prev_hash == records[seq].hash == records[seq + 1].prev_hash
+            assert not linked[seq].is_last
+        assert (linked[10].next_prev_hash, linked[10].is_last) == (None, True)
+        assert store.linked_records([]) == {}
+
     def test_hashes_are_the_same_in_every_adapter(self, store: EventStore) -> None:
         events = trade() + trade()
         reference = MemoryEventStore()

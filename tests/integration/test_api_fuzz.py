@@ -56,6 +56,7 @@ OPERATIONS = [  # (method, path, takes input): only an operation with input has 
     ("GET", "/events/{event_id}", True),
     ("GET", "/events/{event_id}/causation", True),
     ("GET", "/events/{event_id}/explain", True),
+    ("GET", "/events/{event_id}/record", True),
     ("GET", "/correlations/{correlation_id}", True),
     ("GET", "/stats", False),
     ("GET", "/metrics", False),

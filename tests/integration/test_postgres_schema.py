@@ -92,7 +92,9 @@ def test_get_correlation_events(pg_url: str, store: EventStore) -> None:
 def test_explain_decision(pg_url: str, stored_trade: list[BaseEvent]) -> None:
     md, sig, risk, *_ = stored_trade
     [(explained,)] = sql(pg_url, "SELECT explain_decision(%s)", risk.event_id)
-    assert set(explained) == {"decision", "signal", "market_data", "chain"}
+    assert set(explained) == {"decision", "signal", "market_data", "chain", "verified"}
+    assert explained["verified"] is True
+    assert all(e["verified"] is True and e["problem"] is None for e in explained["chain"])
     assert explained["decision"]["event_id"] == str(risk.event_id)
     assert explained["decision"]["payload"]["approved"] is True
     assert explained["signal"]["event_id"] == str(sig.event_id)

@@ -25,6 +25,7 @@ from claire.api.schemas import (
     CausationChain,
     EventDocument,
     EventPage,
+    RecordDocument,
     StatsDocument,
     error_responses,
 )
@@ -32,6 +33,7 @@ from claire.api.services import Services, services
 from claire.audit.explain import explain_event
 from claire.audit.summary import event_document
 from claire.audit.trace import trace_correlation
+from claire.audit.vouch import mark_documents, verdict
 from claire.errors import EventValidationError, NotFoundError
 from claire.events.codec import load_json
 from claire.events.model import BaseEvent
@@ -83,9 +85,11 @@ def list_events(
     )
     last = events[-1].sequence_number if events else None
     more = len(events) == limit and last is not None and last != to_sequence
+    documents = [event_document(e) for e in events]
+    mark_documents(svc.reader, documents)
     return json_response(
         {
-            "events": [event_document(e) for e in events],
+            "events": documents,
             "count": len(events),
             "next_from_sequence": last + 1 if more and last is not None else None,
         }
@@ -107,7 +111,36 @@ def get_event(svc: Svc, event_id: UUID) -> Response:
     event = svc.reader.get(event_id)
     if event is None:
         raise _not_found(event_id)
-    return json_response(event_document(event))
+    document = event_document(event)
+    mark_documents(svc.reader, [document])
+    return json_response(document)
+
+
+@router.get(
+    "/events/{event_id}/record",
+    response_model=None,
+    responses={200: {"model": RecordDocument}, **error_responses(401, 404, 422, 503)},
+    dependencies=[ReadAccess],
+    summary="The stored row of an event: hashes, the exact canonical bytes, and its verdict",
+)
+def get_record(svc: Svc, event_id: UUID) -> Response:
+    event = svc.reader.get(event_id)
+    if event is None or event.sequence_number is None:
+        raise _not_found(event_id)
+    linked = svc.reader.linked_records([event.sequence_number]).get(event.sequence_number)
+    if linked is None:  # removed between the two reads
+        raise _not_found(event_id)
+    record = linked.record
+    return json_response(
+        {
+            "sequence_number": record.sequence_number,
+            "event_id": record.event_id,
+            "prev_hash": record.prev_hash,
+            "hash": record.hash,
+            "canonical": record.canonical.decode("utf-8", errors="replace"),
+            **verdict(linked).to_document(),
+        }
+    )
 
 
 @router.get(
@@ -121,13 +154,9 @@ def get_causation(svc: Svc, event_id: UUID) -> Response:
     chain = svc.reader.causation_chain(event_id)
     if not chain:
         raise _not_found(event_id)
-    return json_response(
-        {
-            "event_id": str(event_id),
-            "depth": len(chain) - 1,
-            "chain": [event_document(e) for e in chain],
-        }
-    )
+    documents = [event_document(e) for e in chain]
+    mark_documents(svc.reader, documents)
+    return json_response({"event_id": str(event_id), "depth": len(chain) - 1, "chain": documents})
 
 
 @router.get(

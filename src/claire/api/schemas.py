@@ -30,8 +30,18 @@ class ErrorResponse(BaseModel):
     problems: list[Problem] = Field(default_factory=list)
 
 
+VERIFIED_HELP = (
+    "Whether the hash chain vouches for this event: its hash recomputes from prev_hash and its "
+    "canonical bytes, its JSON columns equal those bytes, and the next event's prev_hash is its "
+    "hash"
+)
+PROBLEM_HELP = (
+    "Why not, when verified is false (e.g. 'payload column differs from the hashed bytes')"
+)
+
+
 class EventDocument(BaseModel):
-    """A stored event: its canonical form plus the store's sequence number."""
+    """A stored event: its canonical form plus the store's sequence number and its verdict."""
 
     event_id: str
     event_type: EventType
@@ -42,6 +52,20 @@ class EventDocument(BaseModel):
     correlation_id: str
     metadata: dict[str, Any]
     payload: dict[str, Any]
+    verified: bool = Field(description=VERIFIED_HELP)
+    problem: str | None = Field(description=PROBLEM_HELP)
+
+
+class RecordDocument(BaseModel):
+    """The stored row of an event as the hash chain sees it."""
+
+    sequence_number: int
+    event_id: str
+    prev_hash: str
+    hash: str
+    canonical: str = Field(description="The stored canonical JSON text, exactly what was hashed")
+    verified: bool = Field(description=VERIFIED_HELP)
+    problem: str | None = Field(description=PROBLEM_HELP)
 
 
 class EventPage(BaseModel):

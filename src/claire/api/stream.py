@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import anyio
 import orjson
@@ -22,7 +22,7 @@ from claire.api.errors import ApiError
 from claire.api.routes import Svc
 from claire.api.schemas import MAX_SEQUENCE, error_responses
 from claire.audit.summary import event_document
-from claire.events.model import BaseEvent
+from claire.audit.vouch import mark_documents
 from claire.store.port import EventStore
 
 router = APIRouter()
@@ -67,14 +67,17 @@ def _start(store: EventStore, from_sequence: int | None, last_event_id: str | No
     return store.head().sequence_number + 1
 
 
-def _page(store: EventStore, from_sequence: int) -> list[BaseEvent]:
-    return list(store.read(from_sequence, limit=PAGE))
+def _page(store: EventStore, from_sequence: int) -> list[dict[str, Any]]:
+    """The next page as event documents, each with the chain's verdict (one more query)."""
+    documents = [event_document(e) for e in store.read(from_sequence, limit=PAGE)]
+    mark_documents(store, documents)
+    return documents
 
 
-def _message(event: BaseEvent) -> bytes:
+def _message(document: dict[str, Any]) -> bytes:
     return (
-        b"id: %d\nevent: event\ndata: " % (event.sequence_number or 0)
-        + orjson.dumps(event_document(event))
+        b"id: %d\nevent: event\ndata: " % document["sequence_number"]
+        + orjson.dumps(document)
         + b"\n\n"
     )
 
@@ -122,9 +125,9 @@ async def stream_events(
         yield b"retry: 1000\n\n"
         while not await request.is_disconnected():
             page = await anyio.to_thread.run_sync(_page, store, next_sequence)
-            for event in page:
-                yield _message(event)
-                next_sequence = (event.sequence_number or next_sequence) + 1
+            for document in page:
+                yield _message(document)
+                next_sequence = document["sequence_number"] + 1
                 sent += 1
                 if max_events is not None and sent >= max_events:
                     return

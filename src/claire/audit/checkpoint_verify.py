@@ -205,8 +205,11 @@ class CheckpointFinding:
 
 
 def check_against_log(store: EventStore, checkpoints: list[Checkpoint]) -> list[CheckpointFinding]:
-    """Does the log still hold each checkpoint's sequence with the same hash?"""
+    """Does the log still hold each checkpoint's sequence with the same hash? (One query.)"""
     head = store.head()
+    held = store.linked_records(
+        {cp.sequence_number for cp in checkpoints if 0 < cp.sequence_number <= head.sequence_number}
+    )
     findings: list[CheckpointFinding] = []
     for cp in checkpoints:
         if cp.sequence_number == 0:
@@ -222,7 +225,8 @@ def check_against_log(store: EventStore, checkpoints: list[Checkpoint]) -> list[
                 )
             )
             continue
-        record = next(store.iter_records(cp.sequence_number, cp.sequence_number), None)
+        found = held.get(cp.sequence_number)
+        record = found.record if found is not None else None
         if record is None:
             findings.append(
                 CheckpointFinding(cp, False, f"sequence {cp.sequence_number} is missing")

@@ -4,15 +4,18 @@ The seed's `explain_decision()`: for a risk decision this is the decision, its s
 market data and every risk check; for any other event the same context is found along its
 causation chain (an order result explains back through its order, decision, signal and market
 data) or, for an event upstream of the decision (market data, a signal), among its effects.
+Every event shown carries the chain's verdict on it (`claire.audit.vouch`), all checked in one
+store query.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
 from claire.audit.summary import event_document, summarize
+from claire.audit.vouch import VERIFIED, Verdict, verdicts
 from claire.errors import NotFoundError
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
@@ -28,9 +31,14 @@ class RelatedEvent:
 
     relation: Relation
     event: BaseEvent
+    verdict: Verdict = VERIFIED
 
     def to_document(self) -> dict[str, Any]:
-        return {"relation": self.relation, **event_document(self.event)}
+        return {
+            "relation": self.relation,
+            **event_document(self.event),
+            **self.verdict.to_document(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +68,17 @@ class ChainLink:
     sequence_number: int | None
     timestamp_utc: str
     summary: str
+    verdict: Verdict = VERIFIED
 
     @classmethod
-    def of(cls, event: BaseEvent) -> ChainLink:
+    def of(cls, event: BaseEvent, verdict: Verdict = VERIFIED) -> ChainLink:
         return cls(
             event.event_id,
             event.event_type,
             event.sequence_number,
             format_utc(event.timestamp_utc),
             summarize(event),
+            verdict,
         )
 
     def to_document(self) -> dict[str, Any]:
@@ -78,6 +88,7 @@ class ChainLink:
             "sequence_number": self.sequence_number,
             "timestamp_utc": self.timestamp_utc,
             "summary": self.summary,
+            **self.verdict.to_document(),
         }
 
 
@@ -91,6 +102,14 @@ class Explanation:
     risk_checks: list[RiskCheck]
     causation_chain: list[ChainLink]  # root first, the explained event last
     effects: list[ChainLink]  # descendants in sequence order
+    verdict: Verdict = VERIFIED  # of the explained event itself
+    # Every event shown, by sequence number (see claire.audit.vouch).
+    verdicts: dict[int, Verdict] = field(default_factory=dict)
+
+    @property
+    def unverified(self) -> int:
+        """How many of the events shown the chain cannot vouch for."""
+        return sum(not v.verified for v in self.verdicts.values())
 
     @property
     def approved(self) -> bool | None:
@@ -106,7 +125,7 @@ class Explanation:
         def related(item: RelatedEvent | None) -> dict[str, Any] | None:
             return item.to_document() if item else None
 
-        document = event_document(self.event)
+        document = {**event_document(self.event), **self.verdict.to_document()}
         if self.event.event_type is EventType.RISK_DECISION:
             document["approved"] = self.event.payload.get("approved")
             document["reason"] = self.event.payload.get("reason")
@@ -121,6 +140,7 @@ class Explanation:
             "risk_checks": [check.to_document() for check in self.risk_checks],
             "causation_chain": [link.to_document() for link in self.causation_chain],
             "effects": [link.to_document() for link in self.effects],
+            "unverified_events": self.unverified,
         }
 
 
@@ -129,19 +149,32 @@ def _payload_field(item: RelatedEvent | None, name: str) -> Any:
 
 
 def _nearest(
-    event_type: EventType, ancestors: list[BaseEvent], effects: list[BaseEvent], own: BaseEvent
+    event_type: EventType,
+    ancestors: list[BaseEvent],
+    effects: list[BaseEvent],
+    own: BaseEvent,
+    checked: dict[int, Verdict],
 ) -> RelatedEvent | None:
     """The closest event of a type: the event itself, else the nearest cause, else the
     first effect (so explaining a signal still shows the decision it led to)."""
+
+    def related(relation: Relation, event: BaseEvent) -> RelatedEvent:
+        return RelatedEvent(relation, event, _verdict(checked, event))
+
     if own.event_type is event_type:
-        return RelatedEvent("self", own)
+        return related("self", own)
     for cause in reversed(ancestors):
         if cause.event_type is event_type:
-            return RelatedEvent("cause", cause)
+            return related("cause", cause)
     for effect in effects:
         if effect.event_type is event_type:
-            return RelatedEvent("effect", effect)
+            return related("effect", effect)
     return None
+
+
+def _verdict(checked: dict[int, Verdict], event: BaseEvent) -> Verdict:
+    seq = event.sequence_number
+    return checked.get(seq, VERIFIED) if seq is not None else VERIFIED
 
 
 def _risk_checks(decision: RelatedEvent | None) -> list[RiskCheck]:
@@ -168,14 +201,18 @@ def explain_event(store: EventStore, event_id: UUID) -> Explanation:
     chain = store.causation_chain(event_id)
     ancestors = [e for e in chain if e.event_id != event_id]
     effects = store.effects(event_id)
-    decision = _nearest(EventType.RISK_DECISION, ancestors, effects, event)
+    shown = [*ancestors, event, *effects]
+    checked = verdicts(store, (e.sequence_number for e in shown))
+    decision = _nearest(EventType.RISK_DECISION, ancestors, effects, event, checked)
     return Explanation(
         event=event,
         decision=decision,
-        signal=_nearest(EventType.SIGNAL_GENERATED, ancestors, effects, event),
-        market_data=_nearest(EventType.MARKET_DATA, ancestors, effects, event),
-        order=_nearest(EventType.ORDER_REQUEST, ancestors, effects, event),
+        signal=_nearest(EventType.SIGNAL_GENERATED, ancestors, effects, event, checked),
+        market_data=_nearest(EventType.MARKET_DATA, ancestors, effects, event, checked),
+        order=_nearest(EventType.ORDER_REQUEST, ancestors, effects, event, checked),
         risk_checks=_risk_checks(decision),
-        causation_chain=[ChainLink.of(e) for e in [*ancestors, event]],
-        effects=[ChainLink.of(e) for e in effects],
+        causation_chain=[ChainLink.of(e, _verdict(checked, e)) for e in [*ancestors, event]],
+        effects=[ChainLink.of(e, _verdict(checked, e)) for e in effects],
+        verdict=_verdict(checked, event),
+        verdicts=checked,
     )

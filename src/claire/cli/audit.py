@@ -1,4 +1,4 @@
-"""Read commands: explain, trace, stats, verify, export, schema export.
+"""Read commands: explain, trace, stats, export, schema export (verify: claire.cli.verify).
 
 Each command parses its options, calls the audit layer, and renders: the seed's text blocks
 (coloured on a terminal, plain when piped) or, with --json, one JSON document on stdout.
@@ -16,24 +16,21 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from claire.audit.checkpoint_verify import default_witness_path, verify_with_checkpoints
 from claire.audit.explain import ChainLink, Explanation, RelatedEvent, explain_event
 from claire.audit.export import Manifest, Selection, write_csv, write_jsonl, write_manifest
-from claire.audit.export_verify import manifest_path, verify_export_file
+from claire.audit.export_verify import manifest_path
 from claire.audit.keys import (
     fingerprint,
     key_path,
     load_or_create_key,
     public_hex,
-    resolve_trusted_key,
 )
 from claire.audit.schema import events_schema, schema_files
 from claire.audit.stats import EventStats, event_stats
 from claire.audit.summary import summarize
 from claire.audit.trace import Trace, trace_correlation
-from claire.audit.verify import VerifyReport, verify_log
+from claire.audit.vouch import MARK, Verdict
 from claire.cli.common import (
-    EXIT_FAILURE,
     RULE,
     DatabaseUrl,
     JsonFlag,
@@ -128,8 +125,15 @@ def _render_event_block(event: BaseEvent) -> None:
     field("Timestamp", human_time(event.timestamp_utc))
 
 
+def _render_mark(verdict: Verdict, indent: str = "  ") -> None:
+    """The warning under an event the chain cannot vouch for (nothing when it verifies)."""
+    if not verdict.verified:
+        say(f"{indent}{verdict.mark}", style="bold red")
+
+
 def _render_decision(item: RelatedEvent) -> None:
     section(f"Decision{_relation_note(item)}")
+    _render_mark(item.verdict)
     _render_event_block(item.event)
     payload = item.event.payload
     field("Approved", payload.get("approved"), _bool_style(payload.get("approved")))
@@ -143,6 +147,7 @@ def _render_decision(item: RelatedEvent) -> None:
 def _render_signal(item: RelatedEvent) -> None:
     payload = item.event.payload
     section(f"Signal{_relation_note(item)}")
+    _render_mark(item.verdict)
     field("Symbol", payload.get("symbol"))
     field("Side", payload.get("side"))
     field("Confidence", payload.get("confidence"))
@@ -154,6 +159,7 @@ def _render_market_data(item: RelatedEvent) -> None:
     symbol = str(payload.get("symbol", ""))
     base, quote = split_symbol(symbol)
     section(f"Market Data{_relation_note(item)}")
+    _render_mark(item.verdict)
     field("Symbol", symbol)
     field("Price", f"{grouped(payload.get('price'))} {quote}".rstrip())
     field("Volume", f"{grouped(payload.get('volume'))} {base}".rstrip())
@@ -183,14 +189,26 @@ def _render_links(title: str, links: list[ChainLink], with_summary: bool) -> Non
         say("  (none)")
     for link in links:
         line = f"  → {link.event_type.value} (seq {link.sequence_number})"
-        say(line + (f": {link.summary}" if with_summary else ""))
+        say(line + (f": {link.summary}" if with_summary else ""), end="")
+        say(f"  {link.verdict.mark}" if not link.verdict.verified else "", style="bold red")
+
+
+def _render_unverified(count: int, shown: int) -> None:
+    if count:
+        say(
+            f"{MARK}: {count} of the {shown} events shown (marked below); "
+            "run `claire verify` for the whole log",
+            style="bold red",
+        )
 
 
 def render_explanation(explanation: Explanation) -> None:
     event = explanation.event
     header(f"DECISION EXPLANATION: {event.event_id}")
+    _render_unverified(explanation.unverified, len(explanation.verdicts))
     if event.event_type is not EventType.RISK_DECISION:
         section("Event")
+        _render_mark(explanation.verdict)
         _render_event_block(event)
         field("Summary", summarize(event))
     if explanation.decision:
@@ -259,12 +277,14 @@ def explain(
 def render_trace(result: Trace) -> None:
     header(f"TRADE/SESSION TRACE: {result.correlation_id}")
     say(f"Total events: {result.total}")
+    _render_unverified(result.unverified, result.total)
     for entry in result.entries:
         event = entry.event
         say()
         say(f"{entry.number}. ", end="")
         say(event.event_type.value, style="bold", end="")
         say(f" (seq {event.sequence_number})")
+        _render_mark(entry.verdict, "   ")
         say(f"   Timestamp: {human_time(event.timestamp_utc)}")
         say(f"   {entry.summary}")
 
@@ -337,134 +357,6 @@ def stats(
         print_json(result.to_document())
     else:
         render_stats(result)
-
-
-# --- verify ------------------------------------------------------------------------------------
-def render_verify(report: VerifyReport) -> None:
-    """One verdict: OK, BROKEN at the first unvouched sequence, or FAILED (another check)."""
-    broken = report.first_break
-    if report.ok:
-        say("Hash chain OK", style="bold green")
-        say(
-            f"  Checked: {report.checked} events (sequence {report.from_sequence} → "
-            f"{report.last_sequence})"
-        )
-        say(f"  Head: sequence {report.last_sequence}, hash {report.last_hash}")
-    elif broken is not None:
-        say(f"Hash chain BROKEN at sequence {broken.sequence_number}", style="bold red")
-        say(f"  Problem: {broken.problem.value}: {broken.message}")
-        say(f"  Intact: {_intact(report)}")
-    else:
-        say("Verification FAILED", style="bold red")
-        say(f"  Hash chain intact: {_intact(report)}; the checks below fail")
-    _render_signed(report)
-    for problem in report.extra_problems:
-        say(f"  Problem: {problem}", style="red")
-
-
-def _render_signed(report: VerifyReport) -> None:
-    """What the signatures that were checked vouch for, and by whose key."""
-    signed_by = report.extra.get("manifest_signed_by")
-    if signed_by:
-        runs = report.extra["manifest"]["runs"]
-        say(
-            f"  Manifest: {report.extra['manifest']['count']} events in {len(runs)} "
-            f"run{'' if len(runs) == 1 else 's'}, signed by key {signed_by}"
-        )
-    checkpoints = report.extra.get("checkpoints")
-    if checkpoints:
-        say(f"  Checkpoints: {checkpoints['summary']}")
-        uncovered = checkpoints.get("uncovered")
-        if uncovered:
-            say(
-                f"  Not yet checkpointed: sequence {uncovered['from_sequence']} → "
-                f"{uncovered['to_sequence']} (only the chain vouches for it)"
-            )
-
-
-def _intact(report: VerifyReport) -> str:
-    """The range before the first break (the break itself is never in it)."""
-    last = report.last_sequence
-    if last is None or last < report.from_sequence:
-        return f"none (the break is at the first checked sequence, {report.from_sequence})"
-    return f"sequence {report.from_sequence} → {last} ({report.checked} events)"
-
-
-@handle_errors
-def verify(
-    *,
-    from_sequence: Annotated[
-        int,
-        typer.Option(
-            "--from-sequence",
-            min=1,
-            metavar="N",
-            help="Start at sequence N (its previous hash is taken from record N-1).",
-        ),
-    ] = 1,
-    checkpoints: Annotated[
-        Path | None,
-        typer.Option(
-            "--checkpoints",
-            metavar="DIR",
-            help="Also check the log against every signed checkpoint in DIR "
-            "(detects a truncated tail, rewritten history, an older backup).",
-        ),
-    ] = None,
-    export: Annotated[
-        Path | None,
-        typer.Option(
-            "--export",
-            metavar="FILE",
-            help="Verify an export file (from `claire export`) on its own, without the database.",
-        ),
-    ] = None,
-    public_key: Annotated[
-        str | None,
-        typer.Option(
-            "--public-key",
-            metavar="FILE|HEX",
-            help="The trusted public key signatures must carry (default: "
-            "CLAIRE_CHECKPOINT_PUBLIC_KEY, else the local key pair).",
-        ),
-    ] = None,
-    database_url: DatabaseUrl = None,
-    json: JsonFlag = False,
-) -> None:
-    """Verify the hash chain and the sequence; name the first bad sequence number.
-
-    Checks sequence numbers gapless and in order, every hash recomputed from the stored event
-    bytes, every row's columns equal to the hashed event, and every row's hash equal to what the
-    next row committed to. With --checkpoints DIR, the log must also still hold every signed
-    checkpoint's sequence and hash. With --export FILE, the export is checked instead of the
-    database. Signatures count only from the trusted key (--public-key FILE|HEX,
-    CLAIRE_CHECKPOINT_PUBLIC_KEY, or the local key pair); without one, --checkpoints and
-    --export refuse to run. Reports OK with the head hash, or the first bad sequence (exit 1).
-
-    Examples: claire verify · claire verify --checkpoints ./checkpoints ·
-    claire verify --export audit.jsonl --public-key 3b6a27bc…
-    """
-    if export is not None:
-        report = verify_export_file(
-            export, resolve_trusted_key(public_key), checkpoints=checkpoints
-        )
-    elif checkpoints is not None:
-        trusted = resolve_trusted_key(public_key)  # refuse before touching the store
-        with store_from(database_url) as store:
-            report = verify_with_checkpoints(
-                store, checkpoints, trusted, from_sequence, witness=default_witness_path()
-            )
-    elif public_key is not None:
-        raise UsageError("--public-key checks signatures: use it with --checkpoints or --export")
-    else:
-        with store_from(database_url) as store:
-            report = verify_log(store, from_sequence)
-    if json:
-        print_json(report.to_document())
-    else:
-        render_verify(report)
-    if not report.ok:
-        raise typer.Exit(EXIT_FAILURE)
 
 
 # --- export ------------------------------------------------------------------------------------
@@ -620,6 +512,8 @@ def _write_schema(output: Path) -> list[Path]:
 
 def register(app: typer.Typer) -> None:
     """Add the read commands to the `claire` app."""
+    from claire.cli.verify import verify  # it renders with this module's helpers
+
     app.command("explain")(explain)
     app.command("trace")(trace)
     app.command("stats")(stats)

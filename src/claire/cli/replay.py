@@ -23,6 +23,7 @@ from claire.cli.common import (
     print_json,
     store_from,
 )
+from claire.cli.marks import render_marks, vouch_named
 from claire.cli.ranges import (
     FromOption,
     SequenceOption,
@@ -132,19 +133,25 @@ def replay(
                 verify_snapshot=verify_snapshot,
                 json=json,
             )
+            document = report.to_document()
+            named = vouch_named(store, document)
             if json:
-                print_json(report.to_document())
+                print_json(document)
             else:
                 render_what_if(report)
+                render_marks(named, _say)
             return
         if pipeline is not None:
             raise UsageError("--pipeline is used with --set (what-if); plain replay folds state")
         with progress_bar(not json, "replay") as progress:
             result = engine.replay(first, last, progress=progress)
+        document = result.to_document()
+        named = vouch_named(store, document)
     if json:
-        print_json(result.to_document())
+        print_json(document)
     else:
         render_replay(result)
+        render_marks(named, _say)
 
 
 @handle_errors
@@ -188,8 +195,9 @@ def validate(
             except (OverrideError, PipelineSpecError) as exc:
                 raise UsageError(str(exc)) from None
         recorded = _record_verification(store, report) if record_verification else None
-    if json:
         document = report.to_document()
+        named = vouch_named(store, document)
+    if json:
         if recorded is not None:
             document["verification_recorded"] = recorded.to_document()
         print_json(document)
@@ -197,6 +205,7 @@ def validate(
         render_validation(report)
         if recorded is not None:
             render_recorded(recorded)
+        render_marks(named, _say)
     if report.verdict == NO:
         raise typer.Exit(EXIT_FAILURE)
     if report.verdict == INCOMPLETE:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -17,6 +17,7 @@ from claire.store.port import (
     ChainRecord,
     EventStore,
     Head,
+    LinkedRecord,
     Row,
     SymbolStats,
     TypeStats,
@@ -248,14 +249,28 @@ class MemoryEventStore(EventStore):
         check_range(from_sequence, to_sequence, None)
         stop = len(self._rows) if to_sequence is None else min(to_sequence, len(self._rows))
         for row in self._rows[from_sequence - 1 : stop]:
-            yield ChainRecord(
-                row.sequence_number,
-                str(row.event.event_id),
-                row.prev_hash,
-                row.hash,
-                row.canonical,
-                canonical_document(row.event),
-            )
+            yield _chain_record(row)
+
+    def linked_records(self, sequences: Collection[int]) -> dict[int, LinkedRecord]:
+        with self._lock:
+            rows, count = list(self._rows), len(self._rows)
+        found: dict[int, LinkedRecord] = {}
+        for seq in sorted(sequences):
+            if 1 <= seq <= count:
+                following = rows[seq].prev_hash if seq < count else None
+                found[seq] = LinkedRecord(_chain_record(rows[seq - 1]), following, seq == count)
+        return found
+
+
+def _chain_record(row: Row) -> ChainRecord:
+    return ChainRecord(
+        row.sequence_number,
+        str(row.event.event_id),
+        row.prev_hash,
+        row.hash,
+        row.canonical,
+        canonical_document(row.event),
+    )
 
 
 __all__ = ["MemoryEventStore"]

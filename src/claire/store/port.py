@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -145,6 +145,16 @@ class ChainRecord:
     def columns_canonical(self) -> bytes:
         """The canonical bytes the row's individual columns describe."""
         return orjson.dumps(self.columns, option=orjson.OPT_SORT_KEYS)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedRecord:
+    """A stored row and what the row after it committed to: enough to vouch for the row alone
+    (see `claire.audit.vouch`)."""
+
+    record: ChainRecord
+    next_prev_hash: str | None  # prev_hash of the row at sequence + 1; None when there is none
+    is_last: bool  # no stored row comes after it (only a checkpoint can vouch for the head)
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,6 +413,11 @@ class EventStore(ABC):
     ) -> Iterator[ChainRecord]:
         """Raw rows in sequence order, for verification."""
 
+    @abstractmethod
+    def linked_records(self, sequences: Collection[int]) -> dict[int, LinkedRecord]:
+        """The rows at these sequence numbers, each with its successor's prev_hash, in one
+        query (views verify every event they show with it). Absent sequences are left out."""
+
     # --- lifecycle ---------------------------------------------------------------------------
     def migrate(self) -> list[str]:
         """Apply schema migrations (idempotent); return the migration files known."""
@@ -493,6 +508,7 @@ __all__ = [
     "ChainRecord",
     "EventStore",
     "Head",
+    "LinkedRecord",
     "Row",
     "SymbolStats",
     "TypeStats",

@@ -11,7 +11,7 @@ in the binary protocol, decoded with the one codec.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -41,6 +41,7 @@ from claire.store.port import (
     ChainRecord,
     EventStore,
     Head,
+    LinkedRecord,
     Row,
     SymbolStats,
     TypeStats,
@@ -92,10 +93,18 @@ INSERT_EVENT = (
 HEAD = "SELECT sequence_number, hash FROM events ORDER BY sequence_number DESC LIMIT 1"
 EXISTING = "SELECT event_id, sequence_number, canonical FROM events WHERE event_id = ANY(%s)"
 PRESENT = "SELECT event_id FROM events WHERE event_id = ANY(%s)"
-ANCESTORS = (
-    "SELECT e.sequence_number, e.canonical FROM get_causation_chain(%s) c"
-    " JOIN events e ON e.event_id = c.event_id ORDER BY c.depth"
+# The walk of get_causation_chain() without its per-row verdict (migration 006): the views
+# check the events they show themselves (claire.audit.vouch), in one query for all of them.
+ANCESTORS = """
+WITH RECURSIVE chain(event_id, causation_id, up) AS (
+    SELECT event_id, causation_id, 0 FROM events WHERE event_id = %s
+    UNION ALL
+    SELECT e.event_id, e.causation_id, c.up + 1
+    FROM events e JOIN chain c ON e.event_id = c.causation_id
 )
+SELECT e.sequence_number, e.canonical FROM chain c JOIN events e USING (event_id)
+ORDER BY c.up DESC
+"""
 # One level of descendants at a time: a recursive CTE over `events` is planned as a hash join
 # that scans the whole table per level (seconds at a million events); `= ANY` uses the index.
 CHILDREN = "SELECT event_id, sequence_number, canonical FROM events WHERE causation_id = ANY(%s)"
@@ -152,6 +161,15 @@ ORDER BY timestamp_utc, sequence_number LIMIT 1
 EARLIER_AFTER = """
 SELECT min(sequence_number) FROM events
 WHERE sequence_number >= %s AND sequence_number < %s AND timestamp_utc > %s
+"""
+# A row with its successor's prev_hash and whether it is the head, for any set of sequences.
+LINKED = """
+SELECT e.sequence_number, e.event_id::text, e.event_type, e.timestamp_utc, e.timestamp_logical,
+       e.causation_id::text, e.correlation_id::text, e.metadata::text, e.payload::text,
+       e.prev_hash, e.hash, e.canonical, n.prev_hash,
+       e.sequence_number = (SELECT max(sequence_number) FROM events)
+FROM events e LEFT JOIN events n ON n.sequence_number = e.sequence_number + 1
+WHERE e.sequence_number = ANY(%s)
 """
 
 
@@ -502,27 +520,37 @@ class PostgresEventStore(EventStore):
     def _records(self, cursor: int, last: int) -> Iterator[ChainRecord]:
         while cursor <= last:
             rows = self._query(RECORDS, (cursor, last, DEFAULT_BATCH_SIZE))
-            for r in rows:
-                yield ChainRecord(
-                    sequence_number=r[0],
-                    event_id=r[1],
-                    prev_hash=r[9],
-                    hash=r[10],
-                    canonical=bytes(r[11]),
-                    columns=columns_document(
-                        event_id=r[1],
-                        event_type=r[2],
-                        timestamp_utc=format_utc(r[3]),
-                        timestamp_logical=r[4],
-                        causation_id=r[5],
-                        correlation_id=r[6],
-                        metadata=orjson.loads(r[7]),
-                        payload=orjson.loads(r[8]),
-                    ),
-                )
+            yield from (_chain_record(r) for r in rows)
             if len(rows) < DEFAULT_BATCH_SIZE:
                 return
             cursor = rows[-1][0] + 1
+
+    def linked_records(self, sequences: Collection[int]) -> dict[int, LinkedRecord]:
+        if not sequences:
+            return {}
+        rows = self._query(LINKED, (sorted(sequences),))
+        return {r[0]: LinkedRecord(_chain_record(r), r[12], bool(r[13])) for r in rows}
+
+
+def _chain_record(r: Sequence[Any]) -> ChainRecord:
+    """A ChainRecord from the first twelve columns of RECORDS (or LINKED)."""
+    return ChainRecord(
+        sequence_number=r[0],
+        event_id=r[1],
+        prev_hash=r[9],
+        hash=r[10],
+        canonical=bytes(r[11]),
+        columns=columns_document(
+            event_id=r[1],
+            event_type=r[2],
+            timestamp_utc=format_utc(r[3]),
+            timestamp_logical=r[4],
+            causation_id=r[5],
+            correlation_id=r[6],
+            metadata=orjson.loads(r[7]),
+            payload=orjson.loads(r[8]),
+        ),
+    )
 
 
 def row_values(rows: list[Row]) -> list[tuple[Any, ...]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -25,6 +25,7 @@ from claire.store.port import (
     ChainRecord,
     EventStore,
     Head,
+    LinkedRecord,
     Row,
     SymbolStats,
     TypeStats,
@@ -44,6 +45,14 @@ CHAIN_COLUMNS = (
     "sequence_number, event_id, event_type, timestamp_utc, timestamp_logical, causation_id,"
     " correlation_id, metadata, payload, prev_hash, hash, canonical"
 )
+# A row with its successor's prev_hash and whether it is the head; one JSON array parameter
+# holds the sequence numbers, so any number of them is one statement.
+LINKED = f"""
+SELECT {", ".join("e." + c.strip() for c in CHAIN_COLUMNS.split(","))}, n.prev_hash,
+       e.sequence_number = (SELECT max(sequence_number) FROM events)
+FROM events e LEFT JOIN events n ON n.sequence_number = e.sequence_number + 1
+WHERE e.sequence_number IN (SELECT value FROM json_each(?))
+"""
 ANCESTORS = """
 WITH RECURSIVE chain(event_id, causation_id, depth) AS (
     SELECT event_id, causation_id, 0 FROM events WHERE event_id = ?
@@ -399,24 +408,34 @@ class SqliteEventStore(EventStore):
                 " AND sequence_number <= ? ORDER BY sequence_number LIMIT ?",
                 (cursor, last, DEFAULT_BATCH_SIZE),
             )
-            for r in rows:
-                yield ChainRecord(
-                    sequence_number=r[0],
-                    event_id=r[1],
-                    prev_hash=r[9],
-                    hash=r[10],
-                    canonical=bytes(r[11]),
-                    columns=columns_document(
-                        event_id=r[1],
-                        event_type=r[2],
-                        timestamp_utc=r[3],
-                        timestamp_logical=r[4],
-                        causation_id=r[5],
-                        correlation_id=r[6],
-                        metadata=orjson.loads(r[7]),
-                        payload=orjson.loads(r[8]),
-                    ),
-                )
+            yield from (_chain_record(r) for r in rows)
             if len(rows) < DEFAULT_BATCH_SIZE:
                 return
             cursor = rows[-1][0] + 1
+
+    def linked_records(self, sequences: Collection[int]) -> dict[int, LinkedRecord]:
+        if not sequences:
+            return {}
+        rows = self._query(LINKED, (orjson.dumps(sorted(sequences)).decode(),))
+        return {r[0]: LinkedRecord(_chain_record(r), r[12], bool(r[13])) for r in rows}
+
+
+def _chain_record(r: Sequence[Any]) -> ChainRecord:
+    """A ChainRecord from the first twelve columns (CHAIN_COLUMNS order)."""
+    return ChainRecord(
+        sequence_number=r[0],
+        event_id=r[1],
+        prev_hash=r[9],
+        hash=r[10],
+        canonical=bytes(r[11]),
+        columns=columns_document(
+            event_id=r[1],
+            event_type=r[2],
+            timestamp_utc=r[3],
+            timestamp_logical=r[4],
+            causation_id=r[5],
+            correlation_id=r[6],
+            metadata=orjson.loads(r[7]),
+            payload=orjson.loads(r[8]),
+        ),
+    )

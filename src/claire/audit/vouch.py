@@ -1,0 +1,128 @@
+"""Can the chain vouch for this one event? The check every view runs on what it shows.
+
+`claire verify` walks the whole log; a view (explain, trace, replay, the HTTP API, the timeline)
+shows a handful of events and must not present a forged one as genuine. For each event shown it
+checks, from its row and the row after it (`EventStore.linked_records`, one query for all):
+
+1. its hash recomputes from its prev_hash and its canonical bytes (else the bytes were edited);
+2. its JSON columns encode to exactly its canonical bytes (else a column was edited: SQL and the
+   canonical bytes would tell different stories);
+3. the next row's prev_hash is its hash (else it was edited and its hash recomputed, or rows
+   after it were removed): the next row's own hash covers that prev_hash, so it is what commits
+   to this event's content. The newest event has no next row; only a checkpoint vouches for it.
+
+The same checks, with the same words, are `event_problem()` in PostgreSQL (migration 006) for
+the SQL audit functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from claire.events.codec import chain_hash
+from claire.store.port import EventStore, LinkedRecord
+
+MARK = "⚠ does not verify"
+HASH_PROBLEM = (
+    "its hash does not recompute from prev_hash and the canonical bytes (the hashed bytes "
+    "were edited)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    verified: bool
+    problem: str | None = None
+
+    @property
+    def mark(self) -> str:
+        """The warning a text view prints next to the event ("" when verified)."""
+        return "" if self.verified else f"{MARK}: {self.problem}"
+
+    def to_document(self) -> dict[str, Any]:
+        return {"verified": self.verified, "problem": self.problem}
+
+
+VERIFIED = Verdict(True)
+NOT_STORED = Verdict(False, "no stored row at this sequence number")
+
+
+def _columns_problem(linked: LinkedRecord) -> str | None:
+    record = linked.record
+    if record.columns_canonical() == record.canonical:
+        return None
+    try:
+        hashed = orjson.loads(record.canonical)
+    except orjson.JSONDecodeError:
+        return "the hashed bytes are not a JSON event"
+    if not isinstance(hashed, dict):
+        return "the hashed bytes are not a JSON event"
+
+    def encoded(document: dict[str, Any], name: str) -> bytes:
+        return orjson.dumps(document.get(name), option=orjson.OPT_SORT_KEYS)
+
+    names = sorted(set(hashed) | set(record.columns))
+    differing = [n for n in names if encoded(hashed, n) != encoded(record.columns, n)]
+    if not differing:  # same values, other bytes (e.g. key order): still not the hashed bytes
+        return "the columns do not encode to the hashed bytes"
+    noun = "column differs" if len(differing) == 1 else "columns differ"
+    return f"{', '.join(differing)} {noun} from the hashed bytes"
+
+
+def verdict(linked: LinkedRecord) -> Verdict:
+    """The verdict on one stored row (see the module docstring for the three checks)."""
+    record = linked.record
+    try:
+        recomputed = chain_hash(record.prev_hash, record.canonical)
+    except ValueError:  # a prev_hash that is not hex
+        recomputed = ""
+    if recomputed != record.hash:
+        return Verdict(False, HASH_PROBLEM)
+    columns = _columns_problem(linked)
+    if columns is not None:
+        return Verdict(False, columns)
+    following = record.sequence_number + 1
+    if linked.next_prev_hash is None and not linked.is_last:
+        return Verdict(
+            False, f"the next event ({following}) is missing, so nothing vouches for this one"
+        )
+    if linked.next_prev_hash is not None and linked.next_prev_hash != record.hash:
+        return Verdict(
+            False,
+            f"the next event ({following}) committed to another hash: this event was altered "
+            "and its hash recomputed, or events after it were removed",
+        )
+    return VERIFIED
+
+
+def verdicts(store: EventStore, sequences: Iterable[int | None]) -> dict[int, Verdict]:
+    """A verdict for each of these sequence numbers, in one store query."""
+    wanted = {s for s in sequences if s is not None}
+    if not wanted:
+        return {}
+    linked = store.linked_records(wanted)
+    return {s: verdict(linked[s]) if s in linked else NOT_STORED for s in wanted}
+
+
+def mark_documents(store: EventStore, documents: Iterable[dict[str, Any]]) -> None:
+    """Add `verified` and `problem` to every document that has a `sequence_number` (in place),
+    with one store query for all of them."""
+    shown = [d for d in documents if d.get("sequence_number") is not None]
+    found = verdicts(store, (d["sequence_number"] for d in shown))
+    for document in shown:
+        document.update(found[document["sequence_number"]].to_document())
+
+
+__all__ = [
+    "MARK",
+    "NOT_STORED",
+    "VERIFIED",
+    "Verdict",
+    "mark_documents",
+    "verdict",
+    "verdicts",
+]

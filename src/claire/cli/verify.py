@@ -1,0 +1,150 @@
+"""`claire verify`: the chain, and with --checkpoints / --export the signatures, in one verdict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from claire.audit.checkpoint_verify import default_witness_path, verify_with_checkpoints
+from claire.audit.export_verify import verify_export_file
+from claire.audit.keys import resolve_trusted_key
+from claire.audit.verify import VerifyReport, verify_log
+from claire.cli.audit import say
+from claire.cli.common import (
+    EXIT_FAILURE,
+    DatabaseUrl,
+    JsonFlag,
+    UsageError,
+    handle_errors,
+    print_json,
+    store_from,
+)
+
+
+def render_verify(report: VerifyReport) -> None:
+    """One verdict: OK, BROKEN at the first unvouched sequence, or FAILED (another check)."""
+    broken = report.first_break
+    if report.ok:
+        say("Hash chain OK", style="bold green")
+        say(
+            f"  Checked: {report.checked} events (sequence {report.from_sequence} → "
+            f"{report.last_sequence})"
+        )
+        say(f"  Head: sequence {report.last_sequence}, hash {report.last_hash}")
+    elif broken is not None:
+        say(f"Hash chain BROKEN at sequence {broken.sequence_number}", style="bold red")
+        say(f"  Problem: {broken.problem.value}: {broken.message}")
+        say(f"  Intact: {_intact(report)}")
+    else:
+        say("Verification FAILED", style="bold red")
+        say(f"  Hash chain intact: {_intact(report)}; the checks below fail")
+    _render_signed(report)
+    for problem in report.extra_problems:
+        say(f"  Problem: {problem}", style="red")
+
+
+def _render_signed(report: VerifyReport) -> None:
+    """What the signatures that were checked vouch for, and by whose key."""
+    signed_by = report.extra.get("manifest_signed_by")
+    if signed_by:
+        runs = report.extra["manifest"]["runs"]
+        say(
+            f"  Manifest: {report.extra['manifest']['count']} events in {len(runs)} "
+            f"run{'' if len(runs) == 1 else 's'}, signed by key {signed_by}"
+        )
+    checkpoints = report.extra.get("checkpoints")
+    if checkpoints:
+        say(f"  Checkpoints: {checkpoints['summary']}")
+        uncovered = checkpoints.get("uncovered")
+        if uncovered:
+            say(
+                f"  Not yet checkpointed: sequence {uncovered['from_sequence']} → "
+                f"{uncovered['to_sequence']} (only the chain vouches for it)"
+            )
+
+
+def _intact(report: VerifyReport) -> str:
+    """The range before the first break (the break itself is never in it)."""
+    last = report.last_sequence
+    if last is None or last < report.from_sequence:
+        return f"none (the break is at the first checked sequence, {report.from_sequence})"
+    return f"sequence {report.from_sequence} → {last} ({report.checked} events)"
+
+
+@handle_errors
+def verify(
+    *,
+    from_sequence: Annotated[
+        int,
+        typer.Option(
+            "--from-sequence",
+            min=1,
+            metavar="N",
+            help="Start at sequence N (its previous hash is taken from record N-1).",
+        ),
+    ] = 1,
+    checkpoints: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoints",
+            metavar="DIR",
+            help="Also check the log against every signed checkpoint in DIR "
+            "(detects a truncated tail, rewritten history, an older backup).",
+        ),
+    ] = None,
+    export: Annotated[
+        Path | None,
+        typer.Option(
+            "--export",
+            metavar="FILE",
+            help="Verify an export file (from `claire export`) on its own, without the database.",
+        ),
+    ] = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option(
+            "--public-key",
+            metavar="FILE|HEX",
+            help="The trusted public key signatures must carry (default: "
+            "CLAIRE_CHECKPOINT_PUBLIC_KEY, else the local key pair).",
+        ),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    json: JsonFlag = False,
+) -> None:
+    """Verify the hash chain and the sequence; name the first bad sequence number.
+
+    Checks sequence numbers gapless and in order, every hash recomputed from the stored event
+    bytes, every row's columns equal to the hashed event, and every row's hash equal to what the
+    next row committed to. With --checkpoints DIR, the log must also still hold every signed
+    checkpoint's sequence and hash. With --export FILE, the export is checked instead of the
+    database. Signatures count only from the trusted key (--public-key FILE|HEX,
+    CLAIRE_CHECKPOINT_PUBLIC_KEY, or the local key pair); without one, --checkpoints and
+    --export refuse to run. Reports OK with the head hash, or the first bad sequence (exit 1).
+
+    Examples: claire verify · claire verify --checkpoints ./checkpoints ·
+    claire verify --export audit.jsonl --public-key 3b6a27bc…
+    """
+    if export is not None:
+        report = verify_export_file(
+            export, resolve_trusted_key(public_key), checkpoints=checkpoints
+        )
+    elif checkpoints is not None:
+        trusted = resolve_trusted_key(public_key)  # refuse before touching the store
+        with store_from(database_url) as store:
+            report = verify_with_checkpoints(
+                store, checkpoints, trusted, from_sequence, witness=default_witness_path()
+            )
+    elif public_key is not None:
+        raise UsageError("--public-key checks signatures: use it with --checkpoints or --export")
+    else:
+        with store_from(database_url) as store:
+            report = verify_log(store, from_sequence)
+    if json:
+        print_json(report.to_document())
+    else:
+        render_verify(report)
+    if not report.ok:
+        raise typer.Exit(EXIT_FAILURE)
