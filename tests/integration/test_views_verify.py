@@ -76,7 +76,7 @@ def _describe(event: Any) -> dict[str, Any]:
 
 
 def _tampered(url: str, raw_access: Callable[[], RawDb]) -> Tampered:
-    with open_store(url) as store:
+    with open_store(url, create=True) as store:
         head = record_session(store)
         decisions = list(store.read(event_types=[EventType.RISK_DECISION]))
         a, b = decisions[0], decisions[-2]
