@@ -86,21 +86,24 @@ def _state(request: Request) -> TimelineState:
 
 
 def _time(text: str | None, parameter: str) -> datetime | None:
+    """`parameter` names where the text came from, e.g. query.at or body.from."""
     if text is None:
         return None
     try:
-        return parse_time(text, f"query.{parameter}")
+        return parse_time(text, parameter)
     except TimeFormatError as exc:
         raise ApiError(422, str(exc), [(exc.name, exc.reason)]) from None
 
 
-def _range(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
-    first, last = _time(start, "from"), _time(end, "to")
+def _range(
+    start: str | None, end: str | None, where: str = "query"
+) -> tuple[datetime | None, datetime | None]:
+    first, last = _time(start, f"{where}.from"), _time(end, f"{where}.to")
     if first is not None and last is not None and first >= last:
         raise ApiError(
             422,
             f"empty range: from {start} is not before to {end}",
-            [("query.to", "must be after from")],
+            [(f"{where}.to", "must be after from")],
         )
     return first, last
 
@@ -125,7 +128,7 @@ def _moment(at: str | None, sequence: int | None) -> tuple[datetime | None, int 
         raise ApiError(
             422, "give either at=TIME or sequence=N", [("query.at", "give at or sequence")]
         )
-    return _time(at, "at"), sequence
+    return _time(at, "query.at"), sequence
 
 
 @router.get(
@@ -259,7 +262,7 @@ def get_timeline_events(
         )
     centre = around
     if centre is None:
-        when = _time(at, "at")
+        when = _time(at, "query.at")
         assert when is not None
         centre = max(1, store.sequence_at(when))
     return json_response(
@@ -301,7 +304,7 @@ def _what_if_range(svc: Svc, body: WhatIfRequest) -> tuple[int, int | None]:
             "give a sequence range or a time range, not both",
             [("body.from", "not with from_sequence/to_sequence")],
         )
-    start, end = _range(body.start, body.end)
+    start, end = _range(body.start, body.end, "body")
     bounds = sequence_range(svc.reader, start, end)
     if bounds is None:
         raise NotFoundError(f"no events recorded between {body.start} and {body.end}")

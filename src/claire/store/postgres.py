@@ -154,9 +154,19 @@ SELECT {SYMBOL}, count(*), min(sequence_number), max(sequence_number), min(times
 FROM events WHERE event_type = 'market_data' AND sequence_number BETWEEN %s AND %s
 GROUP BY 1 ORDER BY 1
 """
-FIRST_AFTER = """
-SELECT sequence_number FROM events WHERE timestamp_utc > %s
-ORDER BY timestamp_utc, sequence_number LIMIT 1
+# One round trip: the first event stamped after the time (in time order), the earliest event
+# stamped after it among the DISORDER_WINDOW before that one, and the head (when none is after).
+SEQUENCE_AT = """
+WITH first AS (
+    SELECT sequence_number AS s FROM events WHERE timestamp_utc > %(when)s
+    ORDER BY timestamp_utc, sequence_number LIMIT 1
+)
+SELECT first.s,
+       (SELECT min(e.sequence_number) FROM events e
+        WHERE e.sequence_number >= first.s - %(window)s AND e.sequence_number < first.s
+          AND e.timestamp_utc > %(when)s),
+       (SELECT max(sequence_number) FROM events)
+FROM (SELECT 1) AS one LEFT JOIN first ON true
 """
 EARLIER_AFTER = """
 SELECT min(sequence_number) FROM events
@@ -472,18 +482,17 @@ class PostgresEventStore(EventStore):
 
     def sequence_at(self, when: datetime) -> int:
         def find(conn: Connection) -> int:
-            row = conn.execute(FIRST_AFTER, (when,)).fetchone()
-            if row is None:
-                head = conn.execute(HEAD).fetchone()
-                return int(head[0]) if head else 0
-            first = int(row[0])
-            while True:  # an event earlier in sequence but stamped later moves the answer back
-                earlier = conn.execute(
+            params = {"when": when, "window": DISORDER_WINDOW}
+            first, earlier, head = conn.execute(SEQUENCE_AT, params).fetchone() or (None,) * 3
+            if first is None:
+                return int(head or 0)
+            while earlier is not None:  # stamped later, yet earlier in sequence: look further
+                first = earlier
+                row = conn.execute(
                     EARLIER_AFTER, (max(1, first - DISORDER_WINDOW), first, when)
                 ).fetchone()
-                if earlier is None or earlier[0] is None:
-                    return first - 1
-                first = int(earlier[0])
+                earlier = row[0] if row else None
+            return int(first) - 1
 
         return self._run("sequence_at", find)
 

@@ -85,10 +85,19 @@ SYMBOL_STATS = (
     " MIN(timestamp_utc), MAX(timestamp_utc) FROM events"
     " WHERE event_type = 'market_data' AND sequence_number BETWEEN ? AND ? GROUP BY 1 ORDER BY 1"
 )
-FIRST_AFTER = (
-    "SELECT sequence_number FROM events WHERE timestamp_utc > ?"
-    " ORDER BY timestamp_utc, sequence_number LIMIT 1"
+# As store.postgres.SEQUENCE_AT: the first event after, an earlier one stamped later, the head.
+SEQUENCE_AT = """
+WITH first AS (
+    SELECT sequence_number AS s FROM events WHERE timestamp_utc > :when
+    ORDER BY timestamp_utc, sequence_number LIMIT 1
 )
+SELECT first.s,
+       (SELECT min(e.sequence_number) FROM events e
+        WHERE e.sequence_number >= first.s - :window AND e.sequence_number < first.s
+          AND e.timestamp_utc > :when),
+       (SELECT max(sequence_number) FROM events)
+FROM (SELECT 1) AS one LEFT JOIN first ON 1
+"""
 EARLIER_AFTER = (
     "SELECT MIN(sequence_number) FROM events"
     " WHERE sequence_number >= ? AND sequence_number < ? AND timestamp_utc > ?"
@@ -145,7 +154,7 @@ class SqliteEventStore(EventStore):
         with self._lock:
             self._db.close()
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    def _query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
         with self._lock:
             try:
                 return self._db.execute(sql, params).fetchall()
@@ -347,17 +356,17 @@ class SqliteEventStore(EventStore):
 
     def sequence_at(self, when: datetime) -> int:
         stamp = format_utc(when)
-        rows = self._query(FIRST_AFTER, (stamp,))
-        if not rows:
-            return self.head().sequence_number
-        first = int(rows[0][0])
-        while True:  # an event earlier in sequence but stamped later moves the answer back
+        first, earlier, head = self._query(SEQUENCE_AT, {"when": stamp, "window": DISORDER_WINDOW})[
+            0
+        ]
+        if first is None:
+            return int(head or 0)
+        while earlier is not None:  # stamped later, yet earlier in sequence: look further
+            first = earlier
             earlier = self._query(EARLIER_AFTER, (max(1, first - DISORDER_WINDOW), first, stamp))[
                 0
             ][0]
-            if earlier is None:
-                return first - 1
-            first = int(earlier)
+        return int(first) - 1
 
     def causation_chain(self, event_id: UUID) -> list[BaseEvent]:
         return decode_page(self._query(ANCESTORS, (str(event_id),)))

@@ -98,7 +98,6 @@ def explain_at(
 ) -> ExplainAt:
     """The answer for `symbol` as of `at` (or `sequence`); NotFoundError for an unknown symbol
     (naming the known ones) or when nothing was recorded at or before the moment."""
-    require_symbol(store, symbol)
     moment = resolve_moment(store, at, sequence)
     last = moment.sequence
     position, last_price = _position(store, symbol, last)
@@ -120,6 +119,8 @@ def explain_at(
     )
     if previous:
         answer.explanation = explain_event(store, previous[0].event_id)
+    elif last_price is None and not following:
+        require_symbol(store, symbol)  # nothing at all about it: is it known?
     return answer
 
 

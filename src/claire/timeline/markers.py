@@ -62,21 +62,21 @@ def markers(
     store: EventStore, symbol: str, start: datetime | None = None, end: datetime | None = None
 ) -> dict[str, Any]:
     """The document of `GET /markers/{symbol}` (start inclusive, end exclusive)."""
-    require_symbol(store, symbol)
+    document: dict[str, Any] = {"symbol": symbol, "from": iso(start), "to": iso(end)}
     bounds = sequence_range(store, start, end)
-    found: list[BaseEvent] = []
-    if bounds:
-        first, last = bounds
-        found = store.find_events(
-            symbol=symbol,
-            event_types=[EventType.RISK_DECISION, EventType.ORDER_RESULT],
-            from_sequence=first,
-            to_sequence=last,
-        )
-        alerts = store.find_events(
-            event_types=[EventType.ALERT], from_sequence=first, to_sequence=last
-        )
-        found += [a for a in alerts if event_symbol(a.payload) in (symbol, None)]
-        found.sort(key=lambda e: e.sequence_number or 0)
-    shown = [m for m in map(marker, found) if m is not None]
-    return {"symbol": symbol, "from": iso(start), "to": iso(end), "markers": shown}
+    if bounds is None:
+        require_symbol(store, symbol)
+        return {**document, "markers": []}
+    first, last = bounds
+    found = store.find_events(
+        symbol=symbol,
+        event_types=[EventType.RISK_DECISION, EventType.ORDER_RESULT],
+        from_sequence=first,
+        to_sequence=last,
+    )
+    if not found:
+        require_symbol(store, symbol)
+    alerts = store.find_events(event_types=[EventType.ALERT], from_sequence=first, to_sequence=last)
+    found += [a for a in alerts if event_symbol(a.payload) in (symbol, None)]
+    found.sort(key=lambda e: e.sequence_number or 0)
+    return {**document, "markers": [m for m in map(marker, found) if m is not None]}

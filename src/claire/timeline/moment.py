@@ -36,23 +36,20 @@ def resolve_moment(store: EventStore, at: datetime | None, sequence: int | None)
     """The last event as of `at`, or the event at `sequence`; NotFoundError when there is none."""
     if (at is None) == (sequence is None):
         raise StoreError("give a time or a sequence number, not both and not neither")
+    found = store.sequence_at(at) if at is not None else sequence
+    event = next(iter(store.read(found, found)), None) if found else None
+    if event is not None:
+        return Moment(at, event)
+    # Nothing there: say why (these reads happen on this path only).
     head = store.head().sequence_number
     if head == 0:
         raise NotFoundError("the event store is empty: record something first (claire demo)")
-    if sequence is not None:
-        if not 1 <= sequence <= head:
-            raise NotFoundError(f"no event at sequence {sequence}: the log holds 1 → {head}")
-        found = sequence
-    else:
-        assert at is not None
-        found = store.sequence_at(at)
-        if found == 0:
-            first = event_at(store, 1)
-            raise NotFoundError(
-                f"nothing recorded at or before {human(at)}: the log starts at "
-                f"{human(first.timestamp_utc)} (sequence 1)"
-            )
-    return Moment(at, event_at(store, found))
+    if at is None:
+        raise NotFoundError(f"no event at sequence {sequence}: the log holds 1 → {head}")
+    raise NotFoundError(
+        f"nothing recorded at or before {human(at)}: the log starts at "
+        f"{human(event_at(store, 1).timestamp_utc)} (sequence 1)"
+    )
 
 
 def event_at(store: EventStore, sequence: int) -> BaseEvent:
@@ -79,7 +76,10 @@ def sequence_range(
 
 
 def require_symbol(store: EventStore, symbol: str) -> None:
-    """NotFoundError naming the symbols that exist, unless some event is about `symbol`."""
+    """NotFoundError naming the symbols that exist, unless some event is about `symbol`.
+
+    Callers ask it only when their own queries found nothing for the symbol (a round trip
+    saved on every answer that has data)."""
     if store.find_events(symbol=symbol, limit=1):
         return
     known = [s.symbol for s in store.symbol_stats()]

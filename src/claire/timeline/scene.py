@@ -86,8 +86,6 @@ def build_scene(
 ) -> Scene:
     """The scene as of `at` (or `sequence`); with `symbol`, the event lists are that symbol's
     (the state stays the whole bot's)."""
-    if symbol is not None:
-        require_symbol(store, symbol)
     moment = resolve_moment(store, at, sequence)
     last = moment.sequence
     replay = ReplayEngine(store).state_at(last)
@@ -100,6 +98,8 @@ def build_scene(
         )
         earlier.reverse()
         later = store.find_events(symbol=symbol, from_sequence=last + 1, limit=after)
+        if not earlier and not later:
+            require_symbol(store, symbol)
     return Scene(moment, symbol, replay, earlier, later)
 
 

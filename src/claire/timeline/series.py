@@ -40,9 +40,10 @@ def series(
     max_points: int = DEFAULT_MAX_POINTS,
 ) -> dict[str, Any]:
     """The document of `GET /series/{symbol}` (start inclusive, end exclusive)."""
-    require_symbol(store, symbol)
     bounds = sequence_range(store, start, end)
     buckets = store.bar_buckets(symbol, *bounds, buckets=max_points) if bounds else []
+    if not buckets:
+        require_symbol(store, symbol)
     bars = sum(b.bars for b in buckets)
     return {
         "symbol": symbol,
