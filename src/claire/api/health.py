@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from claire.api.auth import may_read_details
 from claire.api.services import Services, services
+from claire.errors import StoreSchemaError
 from claire.redact import redact_error
 from claire.supervision import State, Status
 
@@ -60,19 +61,16 @@ def _store(svc: Services, found: dict[str, Status], facts: dict[str, Any]) -> No
     try:
         store = svc.reader
         facts["head_sequence"] = store.head().sequence_number
+    except StoreSchemaError as exc:  # reachable, but not a store of this code's schema
+        found["store"] = Status(State.OK)
+        found["schema"] = Status(State.DOWN, redact_error(exc))
+        return
     except Exception as exc:
         found["store"] = Status(State.DOWN, redact_error(exc))
         return
     found["store"] = Status(State.OK)
-    pending = svc.pending_migrations()
-    if pending:
-        found["schema"] = Status(
-            State.DOWN,
-            f"{len(pending)} migration(s) not applied ({', '.join(pending)}); "
-            "run `claire db migrate` as the administrator",
-        )
-    else:
-        found["schema"] = Status(State.OK)
+    problem = svc.schema_problem()
+    found["schema"] = Status(State.DOWN, problem) if problem else Status(State.OK)
 
 
 def _redis(svc: Services, found: dict[str, Status]) -> None:

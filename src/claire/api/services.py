@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from fastapi import Request
 
 from claire.config import Settings
-from claire.errors import StoreUnavailableError
+from claire.errors import StoreSchemaError, StoreUnavailableError
 from claire.ingest.streams import IngestConfig
 from claire.redact import redact_error
 from claire.store.facade import open_store
@@ -25,7 +25,7 @@ class _LazyStore:
     def __init__(self, url: str | None, store: EventStore | None = None) -> None:
         self.url = url
         self._store = store
-        self._owned = store is None
+        self.owned = store is None
         self._lock = threading.Lock()
 
     def get(self) -> EventStore:
@@ -46,7 +46,7 @@ class _LazyStore:
 
     def close(self) -> None:
         with self._lock:
-            if self._store is not None and self._owned:
+            if self._store is not None and self.owned:
                 self._store.close()
                 self._store = None
 
@@ -90,12 +90,19 @@ class Services:
         """The store read paths use (the reader's connection, or the writer's when unset)."""
         return self._reader.get()
 
-    def pending_migrations(self) -> list[str]:
-        """Migrations the store's schema lacks (checked where the adapter can tell)."""
-        pending = getattr(self.reader, "pending_migrations", None)
-        if pending is None:
-            pending = getattr(self.reader, "_pending_migrations", None)
-        return list(pending()) if callable(pending) else []
+    def schema_problem(self) -> str | None:
+        """Why the read store's schema is not the one this code needs (None when it is, or when
+        it cannot be told). Checked afresh each time: someone may have migrated meanwhile."""
+        url = self._reader.url
+        if url is None or not self._reader.owned:
+            return None  # a store handed in by the caller: its schema is the caller's business
+        try:
+            open_store(url).close()  # opening checks the schema and writes nothing
+        except StoreSchemaError as exc:
+            return redact_error(exc)
+        except Exception:  # unreachable: the store's own check says so
+            return None
+        return None
 
     def close(self) -> None:
         self._writer.close()
