@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -69,6 +70,15 @@ def pg_url(pg_admin_url: str) -> Iterator[str]:
     """A fresh, empty database for one test; dropped afterwards."""
     with throwaway_database(pg_admin_url) as url:
         yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty store: a SQLite file that does not exist yet, then a throwaway database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'events.db'}"
+    else:
+        yield request.getfixturevalue("pg_url")
 
 
 @pytest.fixture(scope="session")

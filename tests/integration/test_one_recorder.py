@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,12 +26,9 @@ from claire.store.locks import StoreBusyError, lock_path, recording_lock
 CLAIRE = Path(sys.executable).with_name("claire")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'events.db'}"
-    else:
-        yield request.getfixturevalue("pg_url")
+@pytest.fixture
+def url(store_url: str) -> str:
+    return store_url
 
 
 def start(cwd: Path, *args: str) -> subprocess.Popen[str]:

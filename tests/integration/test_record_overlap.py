@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,12 +22,9 @@ CLAIRE = Path(sys.executable).with_name("claire")
 HEADER = "timestamp,open,high,low,close,volume"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'events.db'}"
-    else:
-        yield request.getfixturevalue("pg_url")
+@pytest.fixture
+def url(store_url: str) -> str:
+    return store_url
 
 
 def record(
