@@ -1,9 +1,9 @@
 """Recording a session: market data -> pipeline -> store, in batches, with state snapshots.
 
 The recorder is the pipeline's only writer for a session: it holds the store's recording lock
-(claire.store.locks) for the whole session, rebuilds the state from the store (latest snapshot
-+ the events after it), notes a previous session that never finished (`session_interrupted`),
-opens the session with a `session_started` alert,
+(claire.store.locks) for the whole session, rebuilds the state from the store (the pipeline's
+latest snapshot + the events after it, see claire.state.snapshots), notes a previous session
+that never finished (`session_interrupted`), opens the session with a `session_started` alert,
 stamps each bar as a market_data event, lets the pipeline decide, and appends everything in
 batches. After a batch is stored it knows the sequence numbers, so every `snapshot_every`
 stored events it emits a `state_snapshot` whose `at_sequence` is the last event folded: folding

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from claire.errors import StoreError, StoreUnavailableError
+from claire.redact import redact_text, redact_url, url_password
 
 # Next to APPEND_LOCK_KEY (...01) and MIGRATE_LOCK_KEY (...02) in claire.store.postgres.
 RECORD_LOCK_KEY = 0x436C_6169_7265_03  # "Claire" + 3
@@ -145,7 +146,8 @@ def _advisory_lock(url: str) -> Callable[[], None]:
         )
     except psycopg.Error as exc:
         raise StoreUnavailableError(
-            f"cannot connect to PostgreSQL to take the recording lock: {_first_line(exc)}"
+            f"cannot connect to PostgreSQL at {redact_url(url)} to take the recording lock: "
+            f"{redact_text(_first_line(exc), [url_password(url)])}"
         ) from None
     try:
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (RECORD_LOCK_KEY,)).fetchone()
@@ -159,7 +161,9 @@ def _advisory_lock(url: str) -> Callable[[], None]:
             )
     except psycopg.Error as exc:
         conn.close()
-        raise StoreError(f"cannot take the recording lock: {_first_line(exc)}") from None
+        raise StoreError(
+            f"cannot take the recording lock: {redact_text(_first_line(exc), [url_password(url)])}"
+        ) from None
     except BaseException:
         conn.close()
         raise
