@@ -187,10 +187,7 @@ class Supervisor:
             delay = backoff.next()
             failures = backoff.attempts
             if failures > self.max_restarts:
-                message = f"{name} failed {failures} times in a row (last: {reason}); giving up"
-                self.health.set(State.DOWN, message)
-                log.critical("%s", message)
-                self.give_up(message)
+                self._give_up(f"{name} failed {failures} times in a row (last: {reason})")
                 return
             self.health.set(
                 State.DOWN, f"stopped ({reason}); restart {failures} of {self.max_restarts} "
@@ -205,11 +202,14 @@ class Supervisor:
         while not self._done.wait(min(1.0, self.hung_after_s / 10)):
             silent = self.health.silent_s()
             if silent > self.hung_after_s:
-                message = f"{self.health.name} hung: no sign of life for {silent:.0f} s; giving up"
-                self.health.set(State.DOWN, message)
-                log.critical("%s", message)
-                self.give_up(message)
+                self._give_up(f"{self.health.name} hung: no sign of life for {silent:.0f} s")
                 return
+
+    def _give_up(self, why: str) -> None:
+        message = f"{why}; giving up"
+        self.health.set(State.DOWN, message)
+        log.critical("%s", message)
+        self.give_up(message)
 
     def _run_once(self) -> str | None:
         """Run one task to its end: None if asked to stop, else why it ended."""
