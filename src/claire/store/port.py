@@ -158,6 +158,16 @@ class LinkedRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class RawPage:
+    """Consecutive stored rows exactly as hashed: what sealing copies into the archive."""
+
+    sequence: list[int]
+    canonical: list[bytes]
+    prev_hash: list[str]
+    hash: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Row:
     """One event ready to insert, in every form the adapters store."""
 
@@ -418,6 +428,28 @@ class EventStore(ABC):
         """The rows at these sequence numbers, each with its successor's prev_hash, in one
         query (views verify every event they show with it). Absent sequences are left out."""
 
+    def raw_pages(
+        self, from_sequence: int, to_sequence: int, page_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[RawPage]:
+        """Stored rows from..to in pages of at most `page_size`, undecoded (adapters fetch
+        just these four columns; this default goes through `iter_records`)."""
+        page = RawPage([], [], [], [])
+        for record in self.iter_records(from_sequence, to_sequence):
+            page.sequence.append(record.sequence_number)
+            page.canonical.append(record.canonical)
+            page.prev_hash.append(record.prev_hash)
+            page.hash.append(record.hash)
+            if len(page.sequence) == page_size:
+                yield page
+                page = RawPage([], [], [], [])
+        if page.sequence:
+            yield page
+
+    def pruned_through(self) -> int:
+        """The last sequence moved out of this store into the archive (0: none). Reads of
+        sequences up to it go to the archive (see claire.archive.store)."""
+        return 0
+
     # --- lifecycle ---------------------------------------------------------------------------
     def migrate(self) -> list[str]:
         """Apply schema migrations (idempotent); return the migration files known."""
@@ -509,6 +541,7 @@ __all__ = [
     "EventStore",
     "Head",
     "LinkedRecord",
+    "RawPage",
     "Row",
     "SymbolStats",
     "TypeStats",

@@ -42,6 +42,7 @@ from claire.store.port import (
     EventStore,
     Head,
     LinkedRecord,
+    RawPage,
     Row,
     SymbolStats,
     TypeStats,
@@ -122,6 +123,10 @@ SELECT sequence_number, event_id::text, event_type, timestamp_utc, timestamp_log
        prev_hash, hash, canonical
 FROM events WHERE sequence_number >= %s AND sequence_number <= %s
 ORDER BY sequence_number LIMIT %s
+"""
+RAW_PAGE = """
+SELECT sequence_number, canonical, prev_hash, hash FROM events
+WHERE sequence_number >= %s AND sequence_number <= %s ORDER BY sequence_number LIMIT %s
 """
 # The symbol an event is about, exactly as migration 008 indexes it (see port.event_symbol).
 SYMBOL = "COALESCE(payload->>'symbol', payload->'context'->>'symbol')"
@@ -543,6 +548,19 @@ class PostgresEventStore(EventStore):
             if len(rows) < DEFAULT_BATCH_SIZE:
                 return
             cursor = rows[-1][0] + 1
+
+    def raw_pages(
+        self, from_sequence: int, to_sequence: int, page_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[RawPage]:
+        check_range(from_sequence, to_sequence, None)
+        cursor = from_sequence
+        while cursor <= to_sequence:
+            rows = self._query(RAW_PAGE, (cursor, to_sequence, page_size))
+            if not rows:
+                return
+            sequence, canonical, prev_hash, hashes = (list(c) for c in zip(*rows, strict=True))
+            yield RawPage(sequence, canonical, prev_hash, hashes)
+            cursor = sequence[-1] + 1
 
     def linked_records(self, sequences: Collection[int]) -> dict[int, LinkedRecord]:
         if not sequences:

@@ -26,6 +26,7 @@ from claire.store.port import (
     EventStore,
     Head,
     LinkedRecord,
+    RawPage,
     Row,
     SymbolStats,
     TypeStats,
@@ -421,6 +422,24 @@ class SqliteEventStore(EventStore):
             if len(rows) < DEFAULT_BATCH_SIZE:
                 return
             cursor = rows[-1][0] + 1
+
+    def raw_pages(
+        self, from_sequence: int, to_sequence: int, page_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[RawPage]:
+        check_range(from_sequence, to_sequence, None)
+        cursor = from_sequence
+        while cursor <= to_sequence:
+            rows = self._query(
+                "SELECT sequence_number, canonical, prev_hash, hash FROM events"
+                " WHERE sequence_number >= ? AND sequence_number <= ?"
+                " ORDER BY sequence_number LIMIT ?",
+                (cursor, to_sequence, page_size),
+            )
+            if not rows:
+                return
+            sequence, canonical, prev_hash, hashes = (list(c) for c in zip(*rows, strict=True))
+            yield RawPage(sequence, canonical, prev_hash, hashes)
+            cursor = sequence[-1] + 1
 
     def linked_records(self, sequences: Collection[int]) -> dict[int, LinkedRecord]:
         if not sequences:

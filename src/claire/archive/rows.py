@@ -1,0 +1,196 @@
+"""The rows of a segment: the Parquet schema, and the columns derived from the canonical bytes.
+
+A store hands over what it hashed (sequence, canonical bytes, prev_hash, hash). Every other
+column is derived from the canonical bytes here, in one vectorised DuckDB query per page, so
+the columns cannot disagree with the bytes the chain vouches for; the same query recomputes
+each row's chain hash and its Merkle leaf hash. `claire verify` runs the reverse check
+(`CHECK_SQL`): stored columns against the canonical bytes, compared as parsed JSON so a DuckDB
+upgrade that prints JSON differently is not mistaken for tampering.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from claire.archive.location import ArchiveError
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+# Rows per Parquet row group: a single-event read decodes one row group of the columns it
+# needs (16,384 canonical documents, ~8 MB), and a page of the store fetch is one row group.
+ROW_GROUP_ROWS = 16_384
+COLUMNS = (
+    "sequence_number",
+    "event_id",
+    "event_type",
+    "timestamp_utc",
+    "timestamp_logical",
+    "causation_id",
+    "correlation_id",
+    "symbol",
+    "metadata",
+    "payload",
+    "prev_hash",
+    "hash",
+    "canonical",
+)
+# Small, repetitive columns: dictionary pages; statistics where a reader skips by them.
+DICTIONARY_COLUMNS = ["event_type", "symbol", "metadata", "correlation_id"]
+STATISTICS_COLUMNS = ["sequence_number", "timestamp_utc", "event_type", "symbol"]
+
+_FIELDS = (
+    "$.event_id",
+    "$.event_type",
+    "$.timestamp_utc",
+    "$.timestamp_logical",
+    "$.causation_id",
+    "$.correlation_id",
+    "$.payload.symbol",
+    "$.payload.context.symbol",
+)
+_FIELD_LIST = ", ".join(f"'{f}'" for f in _FIELDS)
+# `raw`: sequence_number, canonical, prev_hash, hash (what the store hashed and chained).
+DERIVE_SQL = f"""
+SELECT sequence_number,
+       f[1] AS event_id,
+       f[2] AS event_type,
+       CAST(f[3] AS TIMESTAMPTZ) AS timestamp_utc,
+       CAST(f[4] AS BIGINT) AS timestamp_logical,
+       f[5] AS causation_id,
+       f[6] AS correlation_id,
+       COALESCE(f[7], f[8]) AS symbol,
+       CAST(o[2] AS VARCHAR) AS metadata,
+       CAST(o[1] AS VARCHAR) AS payload,
+       prev_hash,
+       hash,
+       canonical,
+       sha256(unhex(prev_hash) || canonical) AS recomputed,
+       unhex(sha256('\\x00'::BLOB || canonical)) AS leaf,
+       unhex(replace(f[1], '-', '')) AS event_key,
+       unhex(replace(f[6], '-', '')) AS correlation_key,
+       unhex(replace(f[5], '-', '')) AS causation_key
+FROM (
+    SELECT *, json_extract_string(j, [{_FIELD_LIST}]) AS f,
+           json_extract(j, ['$.payload', '$.metadata']) AS o
+    FROM (SELECT *, CAST(decode(canonical) AS JSON) AS j FROM raw)
+)
+"""
+# `stored`: a segment's rows as read back. One row per event: does it hold up?
+CHECK_SQL = f"""
+SELECT sequence_number,
+       sha256(unhex(prev_hash) || canonical) = hash AS hash_ok,
+       (event_id IS NOT DISTINCT FROM f[1]
+        AND event_type IS NOT DISTINCT FROM f[2]
+        AND timestamp_utc IS NOT DISTINCT FROM CAST(f[3] AS TIMESTAMPTZ)
+        AND timestamp_logical IS NOT DISTINCT FROM CAST(f[4] AS BIGINT)
+        AND causation_id IS NOT DISTINCT FROM f[5]
+        AND correlation_id IS NOT DISTINCT FROM f[6]
+        AND symbol IS NOT DISTINCT FROM COALESCE(f[7], f[8])
+        AND json(metadata) IS NOT DISTINCT FROM json(o[2])
+        AND json(payload) IS NOT DISTINCT FROM json(o[1])) AS columns_ok,
+       unhex(sha256('\\x00'::BLOB || canonical)) AS leaf
+FROM (
+    SELECT *, json_extract_string(j, [{_FIELD_LIST}]) AS f,
+           json_extract(j, ['$.payload', '$.metadata']) AS o
+    FROM (SELECT *, CAST(decode(canonical) AS JSON) AS j FROM stored)
+)
+"""
+
+
+@cache
+def schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field("sequence_number", pa.int64(), nullable=False),
+            pa.field("event_id", pa.string(), nullable=False),
+            pa.field("event_type", pa.string(), nullable=False),
+            pa.field("timestamp_utc", pa.timestamp("us", tz="UTC"), nullable=False),
+            pa.field("timestamp_logical", pa.int64(), nullable=False),
+            pa.field("causation_id", pa.string()),
+            pa.field("correlation_id", pa.string(), nullable=False),
+            pa.field("symbol", pa.string()),
+            pa.field("metadata", pa.string(), nullable=False),
+            pa.field("payload", pa.string(), nullable=False),
+            pa.field("prev_hash", pa.string(), nullable=False),
+            pa.field("hash", pa.string(), nullable=False),
+            pa.field("canonical", pa.binary(), nullable=False),
+        ]
+    )
+
+
+def raw_table(
+    sequence: list[int], canonical: list[bytes], prev_hash: list[str], hashes: list[str]
+) -> pa.Table:
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "sequence_number": pa.array(sequence, pa.int64()),
+            "canonical": pa.array(canonical, pa.binary()),
+            "prev_hash": pa.array(prev_hash, pa.string()),
+            "hash": pa.array(hashes, pa.string()),
+        }
+    )
+
+
+class Engine:
+    """One DuckDB connection for the derive and check queries (thread-safe by a lock)."""
+
+    def __init__(self) -> None:
+        try:
+            import duckdb
+        except ImportError:
+            raise ArchiveError(
+                "the archive needs duckdb: pip install 'claire-eventstore[archive]'"
+            ) from None
+        self._con: duckdb.DuckDBPyConnection = duckdb.connect()
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._lock = threading.Lock()
+
+    def query(self, sql: str, **tables: Any) -> pa.Table:
+        with self._lock:
+            for name, table in tables.items():
+                self._con.register(name, table)
+            try:
+                return self._con.sql(sql).to_arrow_table()
+            except Exception as exc:  # duckdb's errors share no useful base class
+                raise ArchiveError(f"archive query failed: {exc}") from None
+            finally:
+                for name in tables:
+                    self._con.unregister(name)
+
+    def derive(self, raw: pa.Table) -> pa.Table:
+        """Every column of `raw`'s rows, plus recomputed hash, leaf hash and index keys."""
+        return self.query(DERIVE_SQL, raw=raw)
+
+    def check(self, stored: pa.Table) -> pa.Table:
+        """sequence_number, hash_ok, columns_ok, leaf for stored rows (see CHECK_SQL)."""
+        return self.query(CHECK_SQL, stored=stored)
+
+    def close(self) -> None:
+        self._con.close()
+
+
+def stored_part(derived: pa.Table) -> pa.Table:
+    """The columns a segment stores, in schema order, typed exactly as the schema says."""
+    return derived.select(list(COLUMNS)).cast(schema())
+
+
+__all__ = [
+    "CHECK_SQL",
+    "COLUMNS",
+    "DERIVE_SQL",
+    "DICTIONARY_COLUMNS",
+    "ROW_GROUP_ROWS",
+    "STATISTICS_COLUMNS",
+    "Engine",
+    "raw_table",
+    "schema",
+    "stored_part",
+]

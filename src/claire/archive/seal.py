@@ -1,0 +1,309 @@
+"""`claire archive seal`: copy a range of the hot store into signed segments.
+
+Sealing streams: the store hands over pages of (sequence, canonical bytes, prev_hash, hash),
+one Parquet row group each; DuckDB derives the other columns and recomputes every hash; the
+chain is checked row by row across pages and segments (a broken chain is never sealed under a
+signature); Merkle tile nodes and index keys are collected as the pages pass. Memory is bounded
+by one segment's index keys and tile nodes (about 60 bytes an event), never by the range sealed.
+
+Idempotent and resumable: a segment counts only once its manifest exists (written last,
+atomically), sealing continues after the archive's last segment, and re-sealing the same rows
+writes byte-identical files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from claire.archive.catalog import Catalog
+from claire.archive.location import ArchiveError, Location
+from claire.archive.manifest import (
+    TILE_HEIGHT,
+    FileRef,
+    Manifest,
+    base_name,
+    encode_manifest,
+)
+from claire.archive.rows import (
+    DICTIONARY_COLUMNS,
+    ROW_GROUP_ROWS,
+    STATISTICS_COLUMNS,
+    Engine,
+    raw_table,
+    schema,
+    stored_part,
+)
+from claire.archive.tiles import encode_nodes, segment_root, tile_roots
+from claire.audit.keys import fingerprint, public_hex, sign_document
+from claire.events.values import format_utc
+from claire.store.port import EventStore, RawPage
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+# Events per segment (a multiple of ROW_GROUP_ROWS): 64 row groups, ~250 MB of Parquet.
+SEGMENT_EVENTS = 64 * ROW_GROUP_ROWS
+ZSTD_LEVEL = 3
+INDEX_ROW_GROUP_ROWS = 32_768
+# Index kinds: which id a key of the index file is.
+EVENT_ID, CORRELATION_ID, CAUSATION_ID = 0, 1, 2
+
+
+class HashingSink:
+    """A write-only file object that hashes what passes through to the real output."""
+
+    def __init__(self, out: pa.NativeFile) -> None:
+        self.out = out
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.sha256.update(view)
+        self.size += view.nbytes
+        self.out.write(view)
+        return view.nbytes
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.out.close()
+            self.closed = True
+
+    def ref(self, name: str) -> FileRef:
+        return FileRef(name, self.size, self.sha256.hexdigest())
+
+
+def _first_false(mask: pa.Array) -> int | None:
+    import pyarrow.compute as pc
+
+    if pc.all(mask).as_py():
+        return None
+    return int(pc.index(mask, False).as_py())
+
+
+@dataclass(slots=True)
+class SegmentWriter:
+    """One segment: pages in, files and the signed manifest out."""
+
+    location: Location
+    engine: Engine
+    first_sequence: int
+    last_sequence: int
+    prev_hash: str
+    key: Ed25519PrivateKey
+    _expected: int = 0
+    _last_hash: str = ""
+    _tiles: list[bytes] = field(default_factory=list)
+    _keys: list[pa.Table] = field(default_factory=list)
+    _times: list[Any] = field(default_factory=list)
+    _sink: HashingSink | None = None
+    _writer: Any = None
+
+    def __post_init__(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        self._expected, self._last_hash = self.first_sequence, self.prev_hash
+        base = base_name(self.first_sequence, self.last_sequence)
+        self._sink = HashingSink(self.location.open_output(base + ".parquet"))
+        self._writer = pq.ParquetWriter(
+            pa.PythonFile(self._sink, mode="w"),
+            schema(),
+            compression="zstd",
+            compression_level=ZSTD_LEVEL,
+            use_dictionary=DICTIONARY_COLUMNS,
+            write_statistics=STATISTICS_COLUMNS,
+        )
+
+    def add(self, page: RawPage) -> None:
+        """Check one page against the chain and write it as a row group."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        derived = self.engine.derive(
+            raw_table(page.sequence, page.canonical, page.prev_hash, page.hash)
+        )
+        n = derived.num_rows
+        sequence = derived.column("sequence_number")
+        expected = pa.array(range(self._expected, self._expected + n), pa.int64())
+        bad = _first_false(pc.equal(sequence, expected))
+        if bad is not None:
+            raise self._broken(self._expected + bad, "the sequence has a gap or is out of order")
+        hashes, prevs = derived.column("hash"), derived.column("prev_hash")
+        linked = pc.equal(
+            prevs,
+            pa.concat_arrays(
+                [pa.array([self._last_hash]), *[c for c in hashes.slice(0, n - 1).chunks]]
+            ),
+        )
+        bad = _first_false(linked)
+        if bad is not None:
+            raise self._broken(self._expected + bad, "its prev_hash is not the previous hash")
+        bad = _first_false(pc.equal(derived.column("recomputed"), hashes))
+        if bad is not None:
+            raise self._broken(self._expected + bad, "its hash does not match its bytes")
+        if (self._expected - self.first_sequence) % (1 << TILE_HEIGHT):
+            raise ArchiveError("internal: a page must start at a Merkle tile boundary")
+        self._tiles.extend(tile_roots(derived.column("leaf").to_pylist(), TILE_HEIGHT))
+        self._keys.append(
+            derived.select(["sequence_number", "event_key", "correlation_key", "causation_key"])
+        )
+        self._times.append(pc.min_max(derived.column("timestamp_utc")))
+        self._writer.write_table(stored_part(derived), row_group_size=ROW_GROUP_ROWS)
+        self._expected += n
+        self._last_hash = str(hashes[-1].as_py())
+
+    def _broken(self, sequence: int, why: str) -> ArchiveError:
+        self.abandon()
+        return ArchiveError(
+            f"not sealed: sequence {sequence} breaks the hash chain ({why}); "
+            "run `claire verify` and repair the store first"
+        )
+
+    def abandon(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def finish(self) -> Manifest:
+        """Close the data file, write tree and index, then the signed manifest (last)."""
+        if self._expected != self.last_sequence + 1:
+            self.abandon()
+            raise ArchiveError(
+                f"not sealed: the store returned sequences {self.first_sequence}.."
+                f"{self._expected - 1} but {self.last_sequence} was asked for"
+            )
+        self._writer.close()
+        self._writer = None
+        base = base_name(self.first_sequence, self.last_sequence)
+        assert self._sink is not None
+        data = self._sink.ref(base + ".parquet")
+        tree_bytes = encode_nodes(self._tiles)
+        tree = FileRef(base + ".tree", len(tree_bytes), hashlib.sha256(tree_bytes).hexdigest())
+        self.location.write_atomic(tree.name, tree_bytes)
+        index = self._write_index(base + ".index.parquet")
+        first = min(t["min"] for t in (m.as_py() for m in self._times))
+        last = max(t["max"] for t in (m.as_py() for m in self._times))
+        manifest = Manifest(
+            first_sequence=self.first_sequence,
+            last_sequence=self.last_sequence,
+            prev_hash=self.prev_hash,
+            last_hash=self._last_hash,
+            first_time=format_utc(first),
+            last_time=format_utc(last),
+            merkle_root=segment_root(self._tiles).hex(),
+            data=data,
+            tree=tree,
+            index=index,
+        )
+        body = {**manifest.body(), "key_fingerprint": fingerprint(public_hex(self.key))}
+        statement = sign_document(self.key, body)
+        self.location.write_atomic(manifest.name, encode_manifest(statement))
+        return Manifest(**{**_fields(manifest), "statement": statement})
+
+    def _write_index(self, name: str) -> FileRef:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        keys = pa.concat_tables(self._keys)
+        parts = []
+        for kind, column in (
+            (EVENT_ID, "event_key"),
+            (CORRELATION_ID, "correlation_key"),
+            (CAUSATION_ID, "causation_key"),
+        ):
+            part = keys.select(["sequence_number", column]).filter(
+                pa.compute.is_valid(keys[column])
+            )
+            parts.append(
+                pa.table(
+                    {
+                        "kind": pa.array([kind] * part.num_rows, pa.int8()),
+                        "key": part.column(column).cast(pa.binary(16)),
+                        "sequence_number": part.column("sequence_number"),
+                    }
+                )
+            )
+        table = pa.concat_tables(parts).sort_by(
+            [("kind", "ascending"), ("key", "ascending"), ("sequence_number", "ascending")]
+        )
+        sink = HashingSink(self.location.open_output(name))
+        pq.write_table(
+            table,
+            pa.PythonFile(sink, mode="w"),
+            row_group_size=INDEX_ROW_GROUP_ROWS,
+            compression="zstd",
+            compression_level=ZSTD_LEVEL,
+            use_dictionary=False,
+        )
+        sink.close()
+        return sink.ref(name)
+
+
+def _fields(manifest: Manifest) -> dict[str, Any]:
+    return {name: getattr(manifest, name) for name in Manifest.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class SealReport:
+    through: int  # the archive's last sequence afterwards
+    written: list[Manifest]
+    already: int  # the archive's last sequence before
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "sealed_before": self.already,
+            "sealed_through": self.through,
+            "events": sum(m.count for m in self.written),
+            "segments": [m.to_document() for m in self.written],
+        }
+
+
+Progress = Callable[[Manifest], None]
+
+
+def seal(
+    store: EventStore,
+    location: Location,
+    through: int,
+    key: Ed25519PrivateKey,
+    *,
+    segment_events: int = SEGMENT_EVENTS,
+    progress: Progress | None = None,
+) -> SealReport:
+    """Seal sequences after the archive's last segment up to `through` (capped at the head)."""
+    if segment_events < 1 or segment_events % (1 << TILE_HEIGHT):
+        raise ArchiveError(
+            f"segment size {segment_events}: must be a positive multiple of {1 << TILE_HEIGHT}"
+        )
+    catalog = Catalog.load(location)
+    start, prev_hash = catalog.last_sequence + 1, catalog.last_hash
+    through = min(through, store.head().sequence_number)
+    written: list[Manifest] = []
+    engine = Engine()
+    try:
+        for first in range(start, through + 1, segment_events):
+            last = min(first + segment_events - 1, through)
+            writer = SegmentWriter(location, engine, first, last, prev_hash, key)
+            page_size = min(ROW_GROUP_ROWS, segment_events)
+            for page in store.raw_pages(first, last, page_size):
+                writer.add(page)
+            manifest = writer.finish()
+            written.append(manifest)
+            prev_hash = manifest.last_hash
+            if progress is not None:
+                progress(manifest)
+    finally:
+        engine.close()
+    return SealReport(max(through, catalog.last_sequence), written, catalog.last_sequence)
+
+
+__all__ = ["SEGMENT_EVENTS", "SealReport", "SegmentWriter", "seal"]

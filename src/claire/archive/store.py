@@ -1,0 +1,536 @@
+"""One log wherever it lies: the EventStore port over the archive and the hot store together.
+
+`ArchivedEventStore(hot, archive)` serves every sequence up to the hot store's
+`pruned_through()` from the sealed segments and everything after it from the hot store, so
+each read sees one log in sequence order, with no gap or overlap at the boundary. Appends go
+to the hot store, which keeps every id it ever stored (idempotency and causation reach into
+the archive). Before anything is pruned the boundary is 0 and every read is the hot store's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import orjson
+
+from claire.archive.location import ArchiveError
+from claire.archive.reader import ArchiveReader
+from claire.errors import StoreError
+from claire.events.model import BaseEvent
+from claire.events.payloads import EventType
+from claire.events.values import format_utc
+from claire.store.port import (
+    DEFAULT_BATCH_SIZE,
+    LAST_SEQUENCE,
+    BarRow,
+    Batch,
+    ChainRecord,
+    EventStore,
+    Head,
+    SymbolStats,
+    TypeStats,
+    check_range,
+    columns_document,
+    decode_page,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+MARKET_DATA = EventType.MARKET_DATA.value
+SNAPSHOT = EventType.STATE_SNAPSHOT.value
+
+
+def _events(table: pa.Table | None) -> list[BaseEvent]:
+    if table is None or table.num_rows == 0:
+        return []
+    return decode_page(
+        zip(
+            table.column("sequence_number").to_pylist(),
+            table.column("canonical").to_pylist(),
+            strict=True,
+        )
+    )
+
+
+def _keep(table: pa.Table, types: Sequence[str] | None, symbol: str | None) -> pa.Table:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if types:
+        table = table.filter(pc.is_in(table.column("event_type"), value_set=pa.array(types)))
+    if symbol is not None:
+        table = table.filter(pc.equal(table.column("symbol"), symbol))
+    return table
+
+
+def _in_window(table: pa.Table, start: datetime | None, end: datetime | None) -> pa.Table:
+    """The rows stamped start <= t < end."""
+    import pyarrow.compute as pc
+
+    if start is not None:
+        table = table.filter(pc.greater_equal(table.column("timestamp_utc"), start))
+    if end is not None:
+        table = table.filter(pc.less(table.column("timestamp_utc"), end))
+    return table
+
+
+class ArchivedEventStore(EventStore):
+    def __init__(self, hot: EventStore, archive: ArchiveReader) -> None:
+        self.hot = hot
+        self.archive = archive
+        self.url = hot.url
+
+    # --- the boundary ------------------------------------------------------------------------
+    def boundary(self) -> int:
+        """The last sequence served from the archive (what the hot store no longer holds)."""
+        pruned = self.hot.pruned_through()
+        if pruned > self.archive.last_sequence:
+            self.archive = ArchiveReader(self.archive.location)  # sealed since we looked
+            if pruned > self.archive.last_sequence:
+                raise ArchiveError(
+                    f"the store pruned sequences 1..{pruned} but the archive at "
+                    f"{self.archive.location.url} ends at {self.archive.last_sequence}"
+                )
+        return pruned
+
+    # --- writing -----------------------------------------------------------------------------
+    def _append(self, batch: Batch) -> list[int]:
+        return self.hot._append(batch)
+
+    # --- reading -----------------------------------------------------------------------------
+    def head(self) -> Head:
+        return self.hot.head()
+
+    def get(self, event_id: UUID) -> BaseEvent | None:
+        found = self.hot.get(event_id)
+        if found is not None:
+            return found
+        last = self.boundary()
+        if not last:
+            return None
+        sequences = [s for s in self.archive.lookup("event_id", event_id) if s <= last]
+        events = _events(self.archive.rows_at(sequences[:1], ["canonical"]))
+        return events[0] if events else None
+
+    def read(
+        self,
+        from_sequence: int = 1,
+        to_sequence: int | None = None,
+        *,
+        limit: int | None = None,
+        event_types: Sequence[EventType] | None = None,
+        correlation_id: UUID | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Iterator[BaseEvent]:
+        check_range(from_sequence, to_sequence, limit)
+        return self._read(
+            from_sequence,
+            to_sequence,
+            limit,
+            event_types=event_types,
+            correlation_id=correlation_id,
+            batch_size=batch_size,
+        )
+
+    def _read(
+        self,
+        first: int,
+        last: int | None,
+        limit: int | None,
+        *,
+        event_types: Sequence[EventType] | None,
+        correlation_id: UUID | None,
+        batch_size: int,
+    ) -> Iterator[BaseEvent]:
+        types = [EventType(t).value for t in event_types] if event_types else None
+        remaining = limit
+        boundary = self.boundary()
+        top = min(LAST_SEQUENCE if last is None else last, boundary)
+        if first <= top:
+            for event in self._archived(first, top, types, correlation_id):
+                if remaining is not None and remaining <= 0:
+                    return
+                yield event
+                if remaining is not None:
+                    remaining -= 1
+        if remaining == 0 or (last is not None and last <= boundary):
+            return
+        yield from self.hot.read(
+            max(first, boundary + 1),
+            last,
+            limit=remaining,
+            event_types=event_types,
+            correlation_id=correlation_id,
+            batch_size=batch_size,
+        )
+
+    def _archived(
+        self, first: int, last: int, types: list[str] | None, correlation_id: UUID | None
+    ) -> Iterator[BaseEvent]:
+        if correlation_id is not None:
+            sequences = [
+                s
+                for s in self.archive.lookup("correlation_id", correlation_id)
+                if first <= s <= last
+            ]
+            table = self.archive.rows_at(sequences, ["canonical", "event_type"])
+            if table is not None:
+                yield from _events(_keep(table, types, None))
+            return
+        columns = ["canonical", "event_type"] if types else ["canonical"]
+        for table in self.archive.groups(first, last, columns):
+            yield from _events(_keep(table, types, None))
+
+    def read_time_range(
+        self, start: datetime | None, end: datetime | None, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[BaseEvent]:
+
+        boundary = self.boundary()
+        for manifest in self.archive.catalog.covering(1, boundary):
+            if start is not None and manifest.last_time < format_utc(start):
+                continue
+            if end is not None and manifest.first_time >= format_utc(end):
+                continue
+            segment = self.archive.segment(manifest)
+            for table in segment.groups(1, boundary, ["canonical", "timestamp_utc"]):
+                yield from _events(_in_window(table, start, end))
+        for event in self.hot.read_time_range(start, end, batch_size=batch_size):
+            if (event.sequence_number or 0) > boundary:
+                yield event
+
+    def find_events(
+        self,
+        *,
+        symbol: str | None = None,
+        event_types: Sequence[EventType] | None = None,
+        from_sequence: int = 1,
+        to_sequence: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[BaseEvent]:
+        check_range(from_sequence, to_sequence, limit)
+        boundary = self.boundary()
+        last = LAST_SEQUENCE if to_sequence is None else to_sequence
+        types = [EventType(t).value for t in event_types] if event_types else None
+
+        def hot(limit: int | None) -> list[BaseEvent]:
+            if last <= boundary or limit == 0:
+                return []
+            return self.hot.find_events(
+                symbol=symbol,
+                event_types=event_types,
+                from_sequence=max(from_sequence, boundary + 1),
+                to_sequence=to_sequence,
+                limit=limit,
+                newest_first=newest_first,
+            )
+
+        def archived(limit: int | None) -> list[BaseEvent]:
+            found: list[BaseEvent] = []
+            top = min(last, boundary)
+            if from_sequence > top or limit == 0:
+                return found
+            columns = ["canonical", "event_type", "symbol"]
+            for table in self.archive.groups(
+                from_sequence, top, columns, newest_first=newest_first
+            ):
+                kept = _keep(table, types, symbol)
+                if newest_first:
+                    kept = kept.take(list(range(kept.num_rows - 1, -1, -1)))
+                found.extend(_events(kept))
+                if limit is not None and len(found) >= limit:
+                    return found[:limit]
+            return found
+
+        first, second = (hot, archived) if newest_first else (archived, hot)
+        result = first(limit)
+        return result + second(None if limit is None else limit - len(result))
+
+    def bars(
+        self, symbol: str | None, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[BarRow]:
+        check_range(from_sequence, to_sequence, None)
+        boundary = self.boundary()
+        last = LAST_SEQUENCE if to_sequence is None else to_sequence
+        rows: list[BarRow] = []
+        if from_sequence <= min(last, boundary):
+            columns = ["event_type", "symbol", "timestamp_utc", "payload"]
+            for table in self.archive.groups(from_sequence, min(last, boundary), columns):
+                kept = _keep(table, [MARKET_DATA], symbol)
+                for seq, stamp, name, payload in zip(
+                    kept.column("sequence_number").to_pylist(),
+                    kept.column("timestamp_utc").to_pylist(),
+                    kept.column("symbol").to_pylist(),
+                    kept.column("payload").to_pylist(),
+                    strict=True,
+                ):
+                    p = orjson.loads(payload)
+                    rows.append(
+                        BarRow(
+                            seq,
+                            stamp,
+                            name,
+                            p["price"],
+                            p.get("open"),
+                            p.get("high"),
+                            p.get("low"),
+                            p["volume"],
+                        )
+                    )
+        if last > boundary:
+            rows.extend(self.hot.bars(symbol, max(from_sequence, boundary + 1), to_sequence))
+        return rows
+
+    def symbol_stats(
+        self, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[SymbolStats]:
+        boundary = self.boundary()
+        last = LAST_SEQUENCE if to_sequence is None else to_sequence
+        merged: dict[str, SymbolStats] = {}
+        if from_sequence <= min(last, boundary):
+            columns = ["event_type", "symbol", "timestamp_utc"]
+            for table in self.archive.groups(from_sequence, min(last, boundary), columns):
+                kept = _keep(table, [MARKET_DATA], None)
+                groups = kept.group_by("symbol").aggregate(
+                    [
+                        ("sequence_number", "count"),
+                        ("sequence_number", "min"),
+                        ("sequence_number", "max"),
+                        ("timestamp_utc", "min"),
+                        ("timestamp_utc", "max"),
+                    ]
+                )
+                for row in groups.to_pylist():
+                    _merge_symbol(
+                        merged,
+                        SymbolStats(
+                            row["symbol"],
+                            row["sequence_number_count"],
+                            row["sequence_number_min"],
+                            row["sequence_number_max"],
+                            row["timestamp_utc_min"],
+                            row["timestamp_utc_max"],
+                        ),
+                    )
+        if last > boundary:
+            for stats in self.hot.symbol_stats(max(from_sequence, boundary + 1), to_sequence):
+                _merge_symbol(merged, stats)
+        return [merged[s] for s in sorted(merged, key=lambda s: (s is None, s))]
+
+    def sequence_at(self, when: datetime) -> int:
+        import pyarrow.compute as pc
+
+        boundary = self.boundary()
+        for manifest in self.archive.catalog.covering(1, boundary):
+            if manifest.last_time <= format_utc(when):
+                continue
+            for table in self.archive.segment(manifest).groups(1, boundary, ["timestamp_utc"]):
+                after = pc.greater(table.column("timestamp_utc"), when)
+                if pc.any(after).as_py():
+                    index = int(pc.index(after, True).as_py())
+                    return int(table.column("sequence_number")[index].as_py()) - 1
+        return self.hot.sequence_at(when)
+
+    def causation_chain(self, event_id: UUID) -> list[BaseEvent]:
+        chain = self.hot.causation_chain(event_id)
+        if not chain:
+            event = self.get(event_id)
+            if event is None:
+                return []
+            chain = [event]
+        while chain[0].causation_id is not None:
+            cause = self.get(chain[0].causation_id)
+            if cause is None:
+                break
+            chain.insert(0, cause)
+        return chain
+
+    def effects(self, event_id: UUID) -> list[BaseEvent]:
+        boundary = self.boundary()
+        if not boundary:
+            return self.hot.effects(event_id)
+        found: dict[int, BaseEvent] = {}
+        frontier = [event_id]
+        while frontier:  # archived children are looked up; a hot event's are all hot
+            current = frontier.pop()
+            for event in self.hot.effects(current):
+                found[event.sequence_number or 0] = event
+            sequences = [s for s in self.archive.lookup("causation_id", current) if s <= boundary]
+            for event in _events(self.archive.rows_at(sequences, ["canonical"])):
+                if (event.sequence_number or 0) not in found:
+                    found[event.sequence_number or 0] = event
+                    frontier.append(event.event_id)
+        return [found[s] for s in sorted(found)]
+
+    def stats(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[TypeStats]:
+
+        boundary = self.boundary()
+        merged: dict[str, TypeStats] = {}
+        for manifest in self.archive.catalog.covering(1, boundary):
+            if since is not None and manifest.last_time < format_utc(since):
+                continue
+            if until is not None and manifest.first_time >= format_utc(until):
+                continue
+            segment = self.archive.segment(manifest)
+            for table in segment.groups(1, boundary, ["event_type", "timestamp_utc"]):
+                groups = (
+                    _in_window(table, since, until)
+                    .group_by("event_type")
+                    .aggregate(
+                        [
+                            ("timestamp_utc", "count"),
+                            ("timestamp_utc", "min"),
+                            ("timestamp_utc", "max"),
+                        ]
+                    )
+                )
+                for row in groups.to_pylist():
+                    _merge_type(
+                        merged,
+                        TypeStats(
+                            row["event_type"],
+                            row["timestamp_utc_count"],
+                            row["timestamp_utc_min"],
+                            row["timestamp_utc_max"],
+                        ),
+                    )
+        for stats in self.hot.stats(since, until):
+            _merge_type(merged, stats)
+        return [merged[t] for t in sorted(merged)]
+
+    def latest_snapshot(self, at_or_below: int) -> BaseEvent | None:
+        import pyarrow.compute as pc
+
+        best = self.hot.latest_snapshot(at_or_below)
+        best_at = int(best.payload["at_sequence"]) if best is not None else -1
+        boundary = self.boundary()
+        for segment in self.archive.segments(1, boundary, newest_first=True):
+            if segment.manifest.last_sequence <= best_at:
+                break  # a snapshot comes after the point it describes
+            for table in segment.groups(1, boundary, ["event_type", "payload", "canonical"]):
+                kept = table.filter(pc.equal(table.column("event_type"), SNAPSHOT))
+                for seq, payload, data in zip(
+                    kept.column("sequence_number").to_pylist(),
+                    kept.column("payload").to_pylist(),
+                    kept.column("canonical").to_pylist(),
+                    strict=True,
+                ):
+                    at = int(orjson.loads(payload)["at_sequence"])
+                    # Ties go to the later row, as the hot adapters order them.
+                    if at <= at_or_below and (
+                        at > best_at
+                        or (
+                            at == best_at and best is not None and seq > (best.sequence_number or 0)
+                        )
+                    ):
+                        best, best_at = decode_page([(seq, data)])[0], at
+        return best
+
+    def iter_records(
+        self, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> Iterator[ChainRecord]:
+        check_range(from_sequence, to_sequence, None)
+        return self._records(from_sequence, to_sequence)
+
+    def _records(self, first: int, last: int | None) -> Iterator[ChainRecord]:
+        boundary = self.boundary()
+        top = min(LAST_SEQUENCE if last is None else last, boundary)
+        if first <= top:
+            for table in self.archive.groups(first, top, ALL_COLUMNS):
+                yield from chain_records(table)
+        if last is None or last > boundary:
+            yield from self.hot.iter_records(max(first, boundary + 1), last)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def migrate(self) -> list[str]:
+        return self.hot.migrate()
+
+    def close(self) -> None:
+        self.hot.close()
+
+
+ALL_COLUMNS = (
+    "event_id",
+    "event_type",
+    "timestamp_utc",
+    "timestamp_logical",
+    "causation_id",
+    "correlation_id",
+    "metadata",
+    "payload",
+    "prev_hash",
+    "hash",
+    "canonical",
+)
+
+
+def chain_records(table: pa.Table) -> Iterator[ChainRecord]:
+    """ChainRecords of archived rows (the columns as stored, beside the hashed bytes)."""
+    columns: dict[str, list[Any]] = {
+        name: table.column(name).to_pylist() for name in table.column_names
+    }
+    for i, seq in enumerate(columns["sequence_number"]):
+        yield ChainRecord(
+            sequence_number=seq,
+            event_id=columns["event_id"][i],
+            prev_hash=columns["prev_hash"][i],
+            hash=columns["hash"][i],
+            canonical=columns["canonical"][i],
+            columns=columns_document(
+                event_id=columns["event_id"][i],
+                event_type=columns["event_type"][i],
+                timestamp_utc=format_utc(columns["timestamp_utc"][i]),
+                timestamp_logical=columns["timestamp_logical"][i],
+                causation_id=columns["causation_id"][i],
+                correlation_id=columns["correlation_id"][i],
+                metadata=orjson.loads(columns["metadata"][i]),
+                payload=orjson.loads(columns["payload"][i]),
+            ),
+        )
+
+
+def _merge_symbol(merged: dict[str, SymbolStats], stats: SymbolStats) -> None:
+    known = merged.get(stats.symbol)
+    if known is None:
+        merged[stats.symbol] = stats
+        return
+    merged[stats.symbol] = SymbolStats(
+        stats.symbol,
+        known.bars + stats.bars,
+        min(known.first_sequence, stats.first_sequence),
+        max(known.last_sequence, stats.last_sequence),
+        min(known.first_time, stats.first_time),
+        max(known.last_time, stats.last_time),
+    )
+
+
+def _merge_type(merged: dict[str, TypeStats], stats: TypeStats) -> None:
+    known = merged.get(stats.event_type)
+    if known is None:
+        merged[stats.event_type] = stats
+        return
+    merged[stats.event_type] = TypeStats(
+        stats.event_type,
+        known.count + stats.count,
+        min(known.first, stats.first),
+        max(known.last, stats.last),
+    )
+
+
+def refuse_without_archive(store: EventStore) -> None:
+    """A store that pruned must not be read as if its log started after the prune."""
+    pruned = store.pruned_through()
+    if pruned:
+        raise StoreError(
+            f"sequences 1..{pruned} of {store.url} were moved to the archive: set "
+            "CLAIRE_ARCHIVE_URL to read the whole log"
+        )
+
+
+__all__ = ["ALL_COLUMNS", "ArchivedEventStore", "chain_records", "refuse_without_archive"]
