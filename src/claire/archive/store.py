@@ -18,7 +18,6 @@ import orjson
 
 from claire.archive.location import ArchiveError
 from claire.archive.reader import ArchiveReader
-from claire.errors import StoreError
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
@@ -523,14 +522,11 @@ def _merge_type(merged: dict[str, TypeStats], stats: TypeStats) -> None:
     )
 
 
-def refuse_without_archive(store: EventStore) -> None:
-    """A store that pruned must not be read as if its log started after the prune."""
-    pruned = store.pruned_through()
-    if pruned:
-        raise StoreError(
-            f"sequences 1..{pruned} of {store.url} were moved to the archive: set "
-            "CLAIRE_ARCHIVE_URL to read the whole log"
-        )
+def attach_archive(store: EventStore, url: str) -> ArchivedEventStore:
+    """`store` read together with the archive at `url`."""
+    from claire.archive.location import open_location
+
+    return ArchivedEventStore(store, ArchiveReader(open_location(url)))
 
 
-__all__ = ["ALL_COLUMNS", "ArchivedEventStore", "chain_records", "refuse_without_archive"]
+__all__ = ["ALL_COLUMNS", "ArchivedEventStore", "attach_archive", "chain_records"]

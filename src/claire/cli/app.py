@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from claire.cli import audit
+from claire.cli.archive import register as register_archive
 from claire.cli.checkpoint import register as register_checkpoint
 from claire.cli.db import db_app
 from claire.cli.demo import register as register_demo
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 audit.register(app)
 register_checkpoint(app)
+register_archive(app)
 register_replay(app)
 register_timeline(app)
 register_versions(app)

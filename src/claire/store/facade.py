@@ -28,8 +28,33 @@ def open_store(url: str | None = None, *, create: bool = False) -> EventStore:
     application's database, or a schema older or newer than this code. `create=True` (what
     `claire db migrate`, `demo` and `record` do) may create a store in a file that does not
     exist or an empty database, and upgrades an existing Claire store; it refuses anything else.
+    With CLAIRE_ARCHIVE_URL set, the store reads through its archive (see `with_archive`).
     """
-    url = url or default_url()
+    return with_archive(_open_hot(url or default_url(), create=create))
+
+
+def with_archive(store: EventStore) -> EventStore:
+    """The store as one log with its archive: wrapped by claire.archive when CLAIRE_ARCHIVE_URL
+    is set; refused when it pruned sequences and no archive is configured (see docs/archive.md)."""
+    if os.environ.get("CLAIRE_ARCHIVE_URL"):
+        from claire.archive.store import attach_archive
+
+        try:
+            return attach_archive(store, os.environ["CLAIRE_ARCHIVE_URL"])
+        except BaseException:
+            store.close()
+            raise
+    pruned = store.pruned_through()
+    if pruned:
+        store.close()
+        raise StoreError(
+            f"sequences 1..{pruned} of {redact_url(store.url)} were moved to the archive: set "
+            "CLAIRE_ARCHIVE_URL to read the whole log"
+        )
+    return store
+
+
+def _open_hot(url: str, *, create: bool) -> EventStore:
     if url.startswith("memory://"):
         from claire.store.memory import MemoryEventStore
 

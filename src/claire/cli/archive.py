@@ -1,0 +1,178 @@
+"""`claire archive seal | list`: move history into signed Parquet segments (docs/archive.md)."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from claire.archive.catalog import Catalog
+from claire.archive.location import (
+    ARCHIVE_URL_ENV,
+    DEFAULT_KEEP_HOT,
+    KEEP_HOT_ENV,
+    Location,
+    open_location,
+    parse_keep_hot,
+)
+from claire.archive.manifest import Manifest
+from claire.archive.seal import SEGMENT_EVENTS, seal
+from claire.archive.store import ArchivedEventStore
+from claire.audit.keys import fingerprint, key_path, load_or_create_key, public_hex
+from claire.cli.common import (
+    DatabaseUrl,
+    JsonFlag,
+    UsageError,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    store_from,
+)
+from claire.cli.ranges import parse_instant
+from claire.store.port import EventStore
+
+archive_app = typer.Typer(
+    help="Sealed history: segments in Parquet with signed manifests (see docs/archive.md).",
+    no_args_is_help=True,
+)
+
+ArchiveUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--archive-url",
+        envvar=ARCHIVE_URL_ENV,
+        show_envvar=True,
+        metavar="URL",
+        help="The archive: a directory, file://..., or s3://bucket/prefix (any pyarrow "
+        "filesystem).",
+    ),
+]
+
+
+def location_from(url: str | None) -> Location:
+    if not url:
+        raise UsageError(f"no archive: pass --archive-url URL or set {ARCHIVE_URL_ENV}")
+    return open_location(url)
+
+
+def hot_part(store: EventStore) -> EventStore:
+    return store.hot if isinstance(store, ArchivedEventStore) else store
+
+
+def _say(text: str) -> None:
+    console.print(text, markup=False, soft_wrap=True)
+
+
+def _last_to_seal(store: EventStore, through: int | None, before: str | None) -> int:
+    """--through SEQ, --before TIME, or everything older than CLAIRE_ARCHIVE_KEEP_HOT."""
+    if through is not None:
+        return through
+    if before is not None:
+        return store.sequence_at(parse_instant(before, "--before") - timedelta(microseconds=1))
+    keep = parse_keep_hot(os.environ.get(KEEP_HOT_ENV) or DEFAULT_KEEP_HOT)
+    head = store.head().sequence_number
+    newest = next(iter(store.read(head, head)), None) if head else None
+    if newest is None:
+        return 0
+    # Recorded time, not the wall clock: the same log seals the same way on any day.
+    return store.sequence_at(newest.timestamp_utc - keep)
+
+
+@archive_app.command("seal")
+@handle_errors
+def seal_command(
+    *,
+    through: Annotated[
+        int | None,
+        typer.Option("--through", min=1, metavar="SEQ", help="Seal up to this sequence."),
+    ] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before", metavar="TIME", help="Seal the events stamped before TIME (UTC)."
+        ),
+    ] = None,
+    segment_events: Annotated[
+        int,
+        typer.Option(
+            "--segment-events",
+            min=256,
+            metavar="N",
+            help="Events per segment (a multiple of 256).",
+        ),
+    ] = SEGMENT_EVENTS,
+    archive_url: ArchiveUrl = None,
+    database_url: DatabaseUrl = None,
+    json: JsonFlag = False,
+) -> None:
+    """Copy the oldest events into signed Parquet segments in the archive.
+
+    Seals from where the archive ends up to --through SEQ, up to the last event stamped before
+    --before TIME, or (neither given) everything older than CLAIRE_ARCHIVE_KEEP_HOT (default
+    30d) before the newest event. Idempotent and resumable: running it again continues after
+    the last complete segment. The hot store is not changed (see `claire archive prune`).
+    Manifests are signed with the checkpoint key (CLAIRE_CHECKPOINT_KEY).
+
+    Examples: claire archive seal --through 1000000 --archive-url /srv/claire-archive ·
+    CLAIRE_ARCHIVE_KEEP_HOT=7d claire archive seal --archive-url s3://bucket/claire
+    """
+    if through is not None and before is not None:
+        raise UsageError("give --through SEQ or --before TIME, not both")
+    location = location_from(archive_url)
+    created = not key_path().exists()
+    key = load_or_create_key()
+    if created:
+        err_console.print(f"New signing key created at {key_path()} (keep it safe)", markup=False)
+    with store_from(database_url) as opened:
+        store = hot_part(opened)
+        last = _last_to_seal(store, through, before)
+        report = seal(store, location, last, key, segment_events=segment_events)
+    if json:
+        print_json({**report.to_document(), "archive": location.url})
+        return
+    if not report.written:
+        _say(f"Nothing to seal: the archive at {location.url} holds sequence 1 → {report.already}")
+        return
+    events = sum(m.count for m in report.written)
+    _say(
+        f"Sealed {events:,} events in {len(report.written)} segment"
+        f"{'' if len(report.written) == 1 else 's'}: sequence {report.already + 1} → "
+        f"{report.through} ({location.url})"
+    )
+    _say(f"  Manifests signed by key {fingerprint(public_hex(key))}")
+    for manifest in report.written:
+        _say(f"  {_describe(manifest)}")
+
+
+def _describe(manifest: Manifest) -> str:
+    return (
+        f"{manifest.first_sequence} → {manifest.last_sequence}  {manifest.count:,} events  "
+        f"{manifest.data.size:,} bytes  root {manifest.merkle_root[:16]}…  {manifest.data.name}"
+    )
+
+
+@archive_app.command("list")
+@handle_errors
+def list_command(archive_url: ArchiveUrl = None, json: JsonFlag = False) -> None:
+    """List the archive's segments (from their manifests; `claire verify` checks them)."""
+    location = location_from(archive_url)
+    catalog = Catalog.load(location)
+    if json:
+        print_json(
+            {
+                "archive": location.url,
+                "last_sequence": catalog.last_sequence,
+                "segments": [m.to_document() for m in catalog.segments],
+            }
+        )
+        return
+    _say(f"Archive {location.url}: sequence 1 → {catalog.last_sequence}")
+    for manifest in catalog.segments:
+        _say(f"  {_describe(manifest)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(archive_app, name="archive")
