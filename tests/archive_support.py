@@ -158,7 +158,7 @@ class SealingStore(EventStore):
         best: BaseEvent | None = None
         for event in self.read(event_types=[EventType.STATE_SNAPSHOT]):
             at = int(event.payload["at_sequence"])
-            if at <= at_or_below and (best is None or at >= int(best.payload["at_sequence"])):
+            if at <= at_or_below and (best is None or at > int(best.payload["at_sequence"])):
                 best = event
         return best
 

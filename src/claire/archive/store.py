@@ -421,13 +421,12 @@ class ArchivedEventStore(EventStore):
                     strict=True,
                 ):
                     at = int(orjson.loads(payload)["at_sequence"])
-                    # Ties go to the later row, as the hot adapters order them.
-                    if at <= at_or_below and (
-                        at > best_at
-                        or (
-                            at == best_at and best is not None and seq > (best.sequence_number or 0)
-                        )
-                    ):
+                    # The first snapshot written for a point wins: an archived one beats a hot
+                    # one for the same point, and within the archive the earlier row does.
+                    better = at > best_at or (
+                        at == best_at and best is not None and seq < (best.sequence_number or 0)
+                    )
+                    if at <= at_or_below and at < seq and better:
                         best, best_at = decode_page([(seq, data)])[0], at
         return best
 
