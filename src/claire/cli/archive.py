@@ -91,9 +91,7 @@ def seal_command(
     ] = None,
     before: Annotated[
         str | None,
-        typer.Option(
-            "--before", metavar="TIME", help="Seal the events stamped before TIME (UTC)."
-        ),
+        typer.Option("--before", metavar="TIME", help="Seal the events stamped before TIME (UTC)."),
     ] = None,
     segment_events: Annotated[
         int,
