@@ -9,7 +9,7 @@ runs against it, with reads crossing the archive/hot boundary in nearly every te
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -26,6 +26,7 @@ from claire.store.port import (
     ChainRecord,
     EventStore,
     Head,
+    LinkedRecord,
     SymbolStats,
     TypeStats,
     check_range,
@@ -169,3 +170,6 @@ class SealingStore(EventStore):
         if to_sequence is not None and to_sequence <= self.through:
             return iter(())
         return self.inner.iter_records(max(from_sequence, self.through + 1), to_sequence)
+
+    def linked_records(self, sequences: Collection[int]) -> dict[int, LinkedRecord]:
+        return self.inner.linked_records([s for s in sequences if s > self.through])

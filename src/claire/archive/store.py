@@ -9,7 +9,7 @@ the archive). Before anything is pruned the boundary is 0 and every read is the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -29,6 +29,7 @@ from claire.store.port import (
     ChainRecord,
     EventStore,
     Head,
+    LinkedRecord,
     SymbolStats,
     TypeStats,
     check_range,
@@ -444,6 +445,29 @@ class ArchivedEventStore(EventStore):
                 yield from chain_records(table)
         if last is None or last > boundary:
             yield from self.hot.iter_records(max(first, boundary + 1), last)
+
+    def linked_records(self, sequences: Collection[int]) -> dict[int, LinkedRecord]:
+        boundary = self.boundary()
+        archived = sorted(s for s in sequences if 1 <= s <= boundary)
+        found = self.hot.linked_records([s for s in sequences if s > boundary])
+        if not archived:
+            return found
+        # Each row with the prev_hash of the row after it (the first hot row after the last).
+        wanted = sorted({*archived, *(s + 1 for s in archived if s < boundary)})
+        table = self.archive.rows_at(wanted, ALL_COLUMNS)
+        records = {r.sequence_number: r for r in chain_records(table)} if table else {}
+        after = self.hot.linked_records([boundary + 1]).get(boundary + 1)
+        for seq in archived:
+            record = records.get(seq)
+            if record is None:
+                continue
+            following = records.get(seq + 1)
+            if seq == boundary:
+                next_prev = after.record.prev_hash if after is not None else None
+            else:
+                next_prev = following.prev_hash if following is not None else None
+            found[seq] = LinkedRecord(record, next_prev, next_prev is None)
+        return found
 
     # --- lifecycle ---------------------------------------------------------------------------
     def migrate(self) -> list[str]:
