@@ -15,11 +15,11 @@ export class ApiError extends Error {
   }
 }
 
-export function token() {
+function token() {
   return sessionStorage.getItem(TOKEN_KEY);
 }
 
-export function forgetToken() {
+function forgetToken() {
   sessionStorage.removeItem(TOKEN_KEY);
 }
 

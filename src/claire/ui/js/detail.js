@@ -1,11 +1,12 @@
 // The trade view (one correlation id's events in order, as `claire trace`) and the raw record
 // of one event (canonical JSON, hash, previous hash, sequence).
 
+import * as api from "./api.js";
 import { el, replace } from "./dom.js";
 import { integer, typeLabel, utc } from "./format.js";
 import { problemNote, verifiedMark } from "./explain.js";
 
-export function renderTrade(root, doc, actions, selectedId) {
+function renderTrade(root, doc, actions, selectedId) {
   const counts = Object.entries(doc.counts_by_type || {})
     .map(([type, count]) => `${count} ${typeLabel(type)}`)
     .join(" · ");
@@ -81,7 +82,7 @@ function copyButton(text) {
  * `record` is GET /events/{id}/record; where that endpoint is missing, `event` (GET
  * /events/{id}) stands in and the hashes are said to be unavailable.
  */
-export function renderRaw(root, { record, event }, actions) {
+function renderRaw(root, { record, event }, actions) {
   const canonical = record ? record.canonical : JSON.stringify(event, null, 2);
   const id = record ? record.event_id : event.event_id;
   const sequence = record ? record.sequence_number : event.sequence_number;
@@ -122,4 +123,32 @@ export function renderRaw(root, { record, event }, actions) {
     record ? el("h3", null, "Readable") : null,
     record ? el("pre", { class: "raw", tabindex: "0" }, pretty(canonical)) : null,
   );
+}
+
+
+/** Fetch and show one trade (GET /correlations/{id}); an error is said in the panel. */
+export async function showTrade(root, correlationId, actions, selectedId) {
+  try {
+    const doc = await api.get(`/correlations/${encodeURIComponent(correlationId)}`);
+    renderTrade(root, doc, actions, selectedId);
+  } catch (error) {
+    replace(root, el("p", { class: "empty" }, error.message));
+  }
+}
+
+/** Fetch and show an event's stored record (GET /events/{id}/record, else the event). */
+export async function showRaw(root, eventId, actions) {
+  const path = `/events/${encodeURIComponent(eventId)}`;
+  try {
+    let found;
+    try {
+      found = { record: await api.get(`${path}/record`) };
+    } catch (error) {
+      if (error.status !== 404) throw error;
+      found = { event: await api.get(path) }; // a service without /record: the event itself
+    }
+    renderRaw(root, found, actions);
+  } catch (error) {
+    replace(root, el("p", { class: "empty" }, error.message));
+  }
 }

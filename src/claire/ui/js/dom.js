@@ -9,7 +9,7 @@ const FORBIDDEN_PROPS = /^(on|innerHTML$|outerHTML$|srcdoc$)/i;
 const URL_PROPS = new Set(["href", "src", "action", "formaction", "xlink:href"]);
 
 /** A safe href: same-origin relative links ("?event=…", "#…") and http(s) only. */
-export function safeHref(value) {
+function safeHref(value) {
   const text = String(value);
   if (text.startsWith("?") || text.startsWith("#") || text.startsWith("/")) return text;
   try {
@@ -117,4 +117,14 @@ export function grid(className, headers, rows) {
     el("thead", null, el("tr", null, headers.map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", null, rows),
   );
+}
+
+/** A short message in the footer's status line, gone after a few seconds. */
+export function toast(message) {
+  const node = $("#toast");
+  node.textContent = message;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => {
+    node.textContent = "";
+  }, 6000);
 }

@@ -104,7 +104,7 @@ function decisionBadge(approved) {
 }
 
 /** The explanation document of GET /events/{id}/explain. */
-export function explanationNodes(doc, actions) {
+function explanationNodes(doc, actions) {
   const event = doc.event;
   const decision = doc.decision?.payload;
   const signal = doc.signal?.payload;

@@ -4,12 +4,13 @@
 import * as api from "./api.js";
 import { TimelineChart } from "./chart.js";
 import { Controls } from "./controls.js";
-import { renderRaw, renderTrade } from "./detail.js";
-import { $, afterPaint, el, replace } from "./dom.js";
+import { showRaw, showTrade } from "./detail.js";
+import { $, afterPaint, el, replace, toast } from "./dom.js";
 import { renderExplainAt, renderExplanation } from "./explain.js";
 import { EVENT_TYPES, epochSeconds, integer, isoFromSeconds, utc } from "./format.js";
 import { IntegrityBadge, LiveTail } from "./integrity.js";
 import { renderScene } from "./scene.js";
+import { search } from "./search.js";
 import { EventTable } from "./table.js";
 import { readUrl, writeUrl } from "./urlstate.js";
 import { WhatIfView, curvePoints, overlayMarkers, overridesText, parseOverrides } from "./whatif.js";
@@ -41,15 +42,7 @@ const app = {
 const sceneFetch = api.latest();
 const explainFetch = api.latest();
 
-function toast(message) {
-  const node = $("#toast");
-  node.textContent = message;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => {
-    node.textContent = "";
-  }, 6000);
-}
-
+/** A handler for a failed request: say what failed in the footer (not when superseded). */
 function failed(what) {
   return (error) => {
     if (!api.aborted(error)) toast(`${what}: ${error.message}`);
@@ -252,30 +245,13 @@ async function openTrade(correlationId, { keepTab = false } = {}) {
   if (!correlationId) return;
   app.trace = correlationId;
   showTab("trade");
-  try {
-    const doc = await api.get(`/correlations/${encodeURIComponent(correlationId)}`);
-    renderTrade($("#panel-trade"), doc, actions, app.selected);
-  } catch (error) {
-    replace($("#panel-trade"), el("p", { class: "empty" }, error.message));
-  }
+  await showTrade($("#panel-trade"), correlationId, actions, app.selected);
   if (!keepTab) remember();
 }
 
 async function openRaw(eventId, { keepTab = false } = {}) {
   showTab("raw");
-  const path = `/events/${encodeURIComponent(eventId)}`;
-  try {
-    let found;
-    try {
-      found = { record: await api.get(`${path}/record`) };
-    } catch (error) {
-      if (error.status !== 404) throw error;
-      found = { event: await api.get(path) }; // a service without /record: the event itself
-    }
-    renderRaw($("#panel-raw"), found, actions);
-  } catch (error) {
-    replace($("#panel-raw"), el("p", { class: "empty" }, error.message));
-  }
+  await showRaw($("#panel-raw"), eventId, actions);
   if (!keepTab) remember();
 }
 
@@ -318,38 +294,6 @@ const whatif = new WhatIfView($("#panel-whatif"), {
     remember();
   },
 });
-
-// --- search ----------------------------------------------------------------------------------
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const TIME = /^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$/i;
-
-async function search(text) {
-  const query = text.trim();
-  const error = $("#search-error");
-  error.textContent = "";
-  if (UUID.test(query)) {
-    try {
-      await api.get(`/events/${query}`);
-      await select(query.toLowerCase());
-      return;
-    } catch (problem) {
-      if (problem.status !== 404) throw problem;
-    }
-    try {
-      await api.get(`/correlations/${query}`);
-      await openTrade(query.toLowerCase());
-    } catch (problem) {
-      if (problem.status !== 404) throw problem;
-      error.textContent = `No event and no trade has the id ${query}.`;
-    }
-    return;
-  }
-  if (TIME.test(query)) {
-    await atTime(query);
-    return;
-  }
-  error.textContent = "Enter an event id, a correlation id, or a time like 2025-02-14 13:05 (UTC unless it has an offset).";
-}
 
 // --- applying a URL (first load and the back button) -----------------------------------------
 async function apply(state) {
@@ -431,7 +375,8 @@ const controls = new Controls({
   stepEvent,
   stepDecision,
   showTab: (name) => openTab(name),
-  search: (text) => search(text).catch(failed("Search")),
+  search: (text) =>
+    search(text, $("#search-error"), { select, trade: openTrade, atTime }).catch(failed("Search")),
   symbol: async (symbol) => {
     const seconds = app.cursor.seconds ?? app.range.to;
     await loadSymbol(symbol);

@@ -21,7 +21,7 @@ export function readUrl(search = window.location.search) {
   return state;
 }
 
-export function toSearch(state) {
+function toSearch(state) {
   const query = new URLSearchParams();
   for (const key of KEYS) {
     if (state[key]) query.set(key, state[key]);
