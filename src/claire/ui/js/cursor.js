@@ -27,6 +27,8 @@ export class CursorOverlay {
   constructor(container) {
     this.line = el("div", { class: "cursor-line", "aria-hidden": "true" });
     this.label = el("div", { class: "cursor-axis-label", "aria-hidden": "true" });
+    this.line.hidden = true; // until the first scene places the cursor
+    this.label.hidden = true;
     container.append(this.line, this.label);
   }
 
