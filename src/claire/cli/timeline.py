@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from claire.audit.summary import summarize
+from claire.audit.vouch import MARK
 from claire.cli.audit import field, grouped, header, render_explanation, say, section
 from claire.cli.common import (
     DatabaseUrl,
@@ -24,6 +25,7 @@ from claire.cli.common import (
 )
 from claire.events.model import BaseEvent
 from claire.timeline.explain_at import ExplainAt, explain_at
+from claire.timeline.lines import Verdicts, verdict_of
 from claire.timeline.scene import Scene, build_scene
 from claire.timeline.when import FORMS, TimeFormatError, human, parse_time
 
@@ -56,11 +58,15 @@ def _asked(at: datetime | None, text: str | None) -> str:
     return human(at) + (f" (asked: {typed})" if _OFFSET.search(typed) else "")
 
 
-def _line(event: BaseEvent) -> str:
-    return (
+def _line(event: BaseEvent, checked: Verdicts) -> None:
+    """One event: sequence, time, type, summary; the chain's warning after it if any."""
+    say(
         f"  {event.sequence_number:>8}  {human(event.timestamp_utc)}  "
-        f"{event.event_type.value:<17}{summarize(event)}"
+        f"{event.event_type.value:<17}{summarize(event)}",
+        end="",
     )
+    verdict = verdict_of(event, checked)
+    say(f"  {verdict.mark}" if not verdict.verified else "", style="bold red")
 
 
 def _as_of(event: BaseEvent) -> str:
@@ -80,6 +86,9 @@ def render_scene(scene: Scene, typed: str | None) -> None:
             f"State: snapshot at sequence {snapshot.sequence_number} (state as of sequence "
             f"{snapshot.at_sequence}) + {folded}"
         )
+        chain = scene.checked.get(snapshot.sequence_number)
+        if chain is not None and not chain.verified:
+            say(f"  {chain.mark}", style="bold red")
     else:
         say(f"State: {folded} from the start of the log")
     document: dict[str, Any] = scene.to_document()["state"]
@@ -111,10 +120,10 @@ def render_scene(scene: Scene, typed: str | None) -> None:
     only = f" of {scene.symbol}" if scene.symbol else ""
     section(f"Last {len(scene.before)} Events{only} (up to the time)")
     for event in scene.before:
-        say(_line(event))
+        _line(event, scene.checked)
     section(f"Next {len(scene.after)} Events{only}")
     for event in scene.after:
-        say(_line(event))
+        _line(event, scene.checked)
     if not scene.after:
         say("  (none: this is the end of the log)")
 
@@ -196,11 +205,13 @@ def render_explain_at(answer: ExplainAt, typed: str | None) -> None:
                 f"{outcome['exit_reason']}"
             )
             say(f"  Realised PnL: {outcome['realized_pnl']} (fees on the trade: {outcome['fees']})")
+            if outcome["verified"] is False:
+                say(f"  {MARK}: {outcome['problem']}", style="bold red")
         else:
             say(f"  Still open at the end of the log (fees on the trade so far: {outcome['fees']})")
     section(f"Next Decision on {symbol}")
     if answer.next_decision is not None:
-        say(_line(answer.next_decision))
+        _line(answer.next_decision, answer.checked)
     else:
         say("  (none after this time)")
 

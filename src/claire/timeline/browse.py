@@ -12,7 +12,7 @@ from typing import Any
 
 from claire.events.payloads import EventType
 from claire.store.port import EventStore
-from claire.timeline.lines import event_line
+from claire.timeline.lines import check, event_line
 
 
 def around(
@@ -41,9 +41,10 @@ def around(
     centre = later[:1] if later and later[0].sequence_number == sequence else []
     rest = later[len(centre) :]
     shown = [*reversed(earlier[:before]), *centre, *rest[:after]]
+    checked = check(store, shown)
     return {
         "around": sequence,
-        "events": [event_line(e) for e in shown],
+        "events": [event_line(e, checked) for e in shown],
         "has_more_before": len(earlier) > before,
         "has_more_after": len(rest) > after,
     }
@@ -69,9 +70,11 @@ def page(
             newest_first=True,
         )
     )
+    shown = found[:limit]
+    checked = check(store, shown)
     return {
         "around": None,
-        "events": [event_line(e) for e in found[:limit]],
+        "events": [event_line(e, checked) for e in shown],
         "has_more_before": earlier,
         "has_more_after": len(found) > limit,
     }

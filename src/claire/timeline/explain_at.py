@@ -13,7 +13,7 @@ builds it), marked at the symbol's last price as of TIME, exactly as the fold wo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -25,7 +25,7 @@ from claire.events.payloads import EventType
 from claire.events.values import decimal_to_str, format_utc
 from claire.state.model import Position, SystemState, reduce_market_data, reduce_position_update
 from claire.store.port import EventStore
-from claire.timeline.lines import event_line, position_document
+from claire.timeline.lines import Verdicts, check, event_line, position_document, verdict_of
 from claire.timeline.moment import Moment, require_symbol, resolve_moment
 from claire.timeline.when import TIMEZONE, iso
 
@@ -42,8 +42,9 @@ class Outcome:
     exit: Exit | None
     fees: Decimal  # every fee paid on the trade up to the close (or so far)
 
-    def to_document(self) -> dict[str, Any]:
+    def to_document(self, checked: Verdicts) -> dict[str, Any]:
         closed = self.closed_by
+        verdict = verdict_of(closed, checked).to_document() if closed else {}
         return {
             "status": "closed" if closed else "open",
             "closed_at_sequence": closed.sequence_number if closed else None,
@@ -52,6 +53,9 @@ class Outcome:
             "exit_reason": self.decision.payload.get("reason") if self.decision else None,
             "realized_pnl": closed.payload.get("realized_pnl") if closed else None,
             "fees": decimal_to_str(self.fees),
+            # The chain's verdict on the closing position_update (null while open).
+            "verified": verdict.get("verified"),
+            "problem": verdict.get("problem"),
         }
 
 
@@ -64,6 +68,7 @@ class ExplainAt:
     explanation: Explanation | None  # of the opening decision, or of the last decision
     outcome: Outcome | None  # only when a position was open
     next_decision: BaseEvent | None
+    checked: Verdicts = field(default_factory=dict)  # on the next decision and the close
 
     @property
     def position_open(self) -> bool:
@@ -88,8 +93,10 @@ class ExplainAt:
                 else "last_decision"
             ),
             "explanation": self.explanation.to_document() if self.explanation else None,
-            "outcome": self.outcome.to_document() if self.outcome else None,
-            "next_decision": event_line(self.next_decision) if self.next_decision else None,
+            "outcome": self.outcome.to_document(self.checked) if self.outcome else None,
+            "next_decision": (
+                event_line(self.next_decision, self.checked) if self.next_decision else None
+            ),
         }
 
 
@@ -113,6 +120,7 @@ def explain_at(
         opened = _opening_decision(store, trade, symbol, last)
         answer.explanation = explain_event(store, opened.event_id) if opened else None
         answer.outcome = _outcome(trade, symbol, last)
+        answer.checked = check(store, [answer.next_decision, answer.outcome.closed_by])
         return answer
     previous = store.find_events(
         symbol=symbol, event_types=decisions, to_sequence=last, limit=1, newest_first=True
@@ -121,6 +129,7 @@ def explain_at(
         answer.explanation = explain_event(store, previous[0].event_id)
     elif last_price is None and not following:
         require_symbol(store, symbol)  # nothing at all about it: is it known?
+    answer.checked = check(store, [answer.next_decision])
     return answer
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from claire.audit.vouch import mark_documents
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
@@ -79,4 +80,6 @@ def markers(
     alerts = store.find_events(event_types=[EventType.ALERT], from_sequence=first, to_sequence=last)
     found += [a for a in alerts if event_symbol(a.payload) in (symbol, None)]
     found.sort(key=lambda e: e.sequence_number or 0)
-    return {**document, "markers": [m for m in map(marker, found) if m is not None]}
+    shown = [m for m in map(marker, found) if m is not None]
+    mark_documents(store, shown)  # the chain's verdict on each (claire.audit.vouch)
+    return {**document, "markers": shown}

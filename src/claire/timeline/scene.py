@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from claire.audit.vouch import verdicts
 from claire.events.model import BaseEvent
 from claire.events.values import decimal_to_str, format_utc
 from claire.replay.engine import ReplayEngine, ReplayResult
 from claire.state.model import SystemState
 from claire.store.port import EventStore
-from claire.timeline.lines import event_line, position_document
+from claire.timeline.lines import Verdicts, event_line, position_document
 from claire.timeline.moment import Moment, require_symbol, resolve_moment
 from claire.timeline.when import TIMEZONE, iso
 
@@ -53,6 +54,7 @@ class Scene:
     replay: ReplayResult
     before: list[BaseEvent]  # oldest first, the moment's own event last
     after: list[BaseEvent]
+    checked: Verdicts  # the chain's verdict on every event shown, and on the snapshot
 
     @property
     def state(self) -> SystemState:
@@ -60,6 +62,12 @@ class Scene:
 
     def to_document(self) -> dict[str, Any]:
         snapshot = self.replay.snapshot
+        used: dict[str, Any] | None = None
+        if snapshot is not None:
+            chain = self.checked.get(snapshot.sequence_number)
+            # As replay reports name it: the snapshot's own fields are about its state; what
+            # the chain says of the stored event goes under `chain`.
+            used = {**snapshot.to_document(), "chain": chain.to_document() if chain else None}
         return {
             "at": iso(self.moment.at),
             "timezone": TIMEZONE,
@@ -67,11 +75,11 @@ class Scene:
             "as_of_time": format_utc(self.moment.event.timestamp_utc),
             "symbol": self.symbol,
             "state": state_document(self.state),
-            "snapshot": snapshot.to_document() if snapshot else None,
+            "snapshot": used,
             "snapshot_rejected": self.replay.snapshot_rejected,
             "events_folded": self.replay.events_folded,
-            "before": [event_line(e) for e in self.before],
-            "after": [event_line(e) for e in self.after],
+            "before": [event_line(e, self.checked) for e in self.before],
+            "after": [event_line(e, self.checked) for e in self.after],
         }
 
 
@@ -100,7 +108,10 @@ def build_scene(
         later = store.find_events(symbol=symbol, from_sequence=last + 1, limit=after)
         if not earlier and not later:
             require_symbol(store, symbol)
-    return Scene(moment, symbol, replay, earlier, later)
+    shown: list[int] = [e.sequence_number or 0 for e in (*earlier, *later)]
+    if replay.snapshot is not None:
+        shown.append(replay.snapshot.sequence_number)
+    return Scene(moment, symbol, replay, earlier, later, verdicts(store, shown))
 
 
 __all__ = ["EVENTS_AFTER", "EVENTS_BEFORE", "Scene", "build_scene", "state_document"]
