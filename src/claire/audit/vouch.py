@@ -117,12 +117,58 @@ def mark_documents(store: EventStore, documents: Iterable[dict[str, Any]]) -> No
         document.update(found[document["sequence_number"]].to_document())
 
 
+# --- the events a replay, what-if or validation report names ------------------------------------
+# Those reports name a few stored events: the snapshot a replay started from, the causation chain
+# of the first changed or divergent decision, the snapshots that did not match. A causation link
+# gets `verified`/`problem`, a snapshot gets `chain: {verified, problem}` (its own `verified` is
+# about its state). The CLI (`claire replay`, `validate`) and `POST /whatif` mark them alike.
+
+
+def _chain(divergence: Any) -> list[dict[str, Any]]:
+    if not isinstance(divergence, dict):
+        return []
+    return [link for link in divergence.get("causation_chain") or [] if link.get("sequence_number")]
+
+
+def _snapshot(part: dict[str, Any]) -> dict[str, Any]:
+    """A snapshot descriptor's own `verified` says whether its *state* was checked against a
+    fold; the chain's verdict on the stored event goes beside it, under `chain`."""
+    chain = {"sequence_number": part["sequence_number"], "event_type": "state_snapshot"}
+    part["chain"] = chain
+    return chain
+
+
+def named_events(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The parts of a replay/what-if/validation document that stand for stored events (the
+    parts to mark: event links themselves, a snapshot's `chain` entry)."""
+    named: list[dict[str, Any]] = []
+    if document.get("snapshot_used"):
+        named.append(_snapshot(document["snapshot_used"]))
+    named.extend(_chain(document.get("first_change")))
+    for check in document.get("checks") or []:
+        details = check.get("details") or {}
+        named.extend(_chain(details.get("first_divergence")))
+        named.extend(
+            _snapshot(f) for f in details.get("failures") or [] if f.get("sequence_number")
+        )
+    return named
+
+
+def vouch_named(store: EventStore, document: dict[str, Any]) -> list[dict[str, Any]]:
+    """Add `verified`/`problem` to every event the document names; return those parts."""
+    named = named_events(document)
+    mark_documents(store, named)
+    return named
+
+
 __all__ = [
     "MARK",
     "NOT_STORED",
     "VERIFIED",
     "Verdict",
     "mark_documents",
+    "named_events",
     "verdict",
     "verdicts",
+    "vouch_named",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from claire.audit.vouch import vouch_named
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
@@ -85,16 +86,16 @@ def what_if_chart(
     recorded_updates = store.find_events(
         event_types=[EventType.POSITION_UPDATE], from_sequence=first, to_sequence=last
     )
+    summary = report.to_document()
+    vouch_named(store, summary)  # as `claire replay --set --json` marks the events it names
     return {
-        "summary": report.to_document(),
+        "summary": summary,
         "recorded": {
             "equity": recorded_curve(store, first, last, max_points).to_document(),
             "trades": trades(recorded_updates),
         },
         "whatif": {"equity": watcher.curve.to_document(), "trades": trades(watcher.updates)},
-        "first_changed_decision": (
-            report.first_change.to_document() if report.first_change else None
-        ),
+        "first_changed_decision": summary["first_change"],
         "stored": False,
     }
 
