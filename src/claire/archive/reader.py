@@ -147,17 +147,26 @@ class ArchiveReader:
 
     def __init__(self, location: Location, catalog: Catalog | None = None) -> None:
         self.location = location
-        self.catalog = catalog or Catalog.load(location)
-        self._segments = {
-            m.first_sequence: SegmentReader(location, m) for m in self.catalog.segments
-        }
+        self._catalog = catalog
+        self._segments: dict[int, SegmentReader] = {}
+
+    @property
+    def catalog(self) -> Catalog:
+        """The segments, loaded (and checked to line up) on first use, not on opening: so
+        `claire verify` can open a store whose archive is damaged and say how."""
+        if self._catalog is None:
+            self._catalog = Catalog.load(self.location)
+        return self._catalog
 
     @property
     def last_sequence(self) -> int:
         return self.catalog.last_sequence
 
     def segment(self, manifest: Manifest) -> SegmentReader:
-        return self._segments[manifest.first_sequence]
+        found = self._segments.get(manifest.first_sequence)
+        if found is None:
+            found = self._segments[manifest.first_sequence] = SegmentReader(self.location, manifest)
+        return found
 
     def segments(self, first: int, last: int, *, newest_first: bool = False) -> list[SegmentReader]:
         found = [self.segment(m) for m in self.catalog.covering(first, last)]
@@ -173,8 +182,8 @@ class ArchiveReader:
         """Sequences (ascending) of the archived events whose `field` is `key`."""
         kind = KINDS[field]
         found: list[int] = []
-        for segment in self._segments.values():
-            found.extend(segment.lookup(kind, key))
+        for manifest in self.catalog.segments:
+            found.extend(self.segment(manifest).lookup(kind, key))
         return sorted(found)
 
     def rows_at(self, sequences: Sequence[int], columns: Sequence[str]) -> pa.Table | None:
@@ -185,6 +194,7 @@ class ArchiveReader:
         tables: list[pa.Table] = []
         wanted = sorted(set(sequences))
         by_group: dict[tuple[int, int], list[int]] = {}
+        readers: dict[int, SegmentReader] = {}
         for seq in wanted:
             manifest = self.catalog.segment_of(seq)
             if manifest is None:
@@ -192,9 +202,11 @@ class ArchiveReader:
             reader = self.segment(manifest)
             group = reader.row_groups(seq, seq)[0]
             by_group.setdefault((manifest.first_sequence, group), []).append(seq)
+            readers[manifest.first_sequence] = reader
         for (first, group), seqs in sorted(by_group.items()):
-            reader = self._segments[first]
-            table = reader.read_group(group, list(dict.fromkeys(["sequence_number", *columns])))
+            table = readers[first].read_group(
+                group, list(dict.fromkeys(["sequence_number", *columns]))
+            )
             mask = pc.is_in(table.column("sequence_number"), value_set=pa.array(seqs, pa.int64()))
             tables.append(table.filter(mask))
         return pa.concat_tables(tables) if tables else None

@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
-from claire.audit.checkpoint_verify import default_witness_path, verify_with_checkpoints
+from claire.archive.location import archive_url_from_env
+from claire.archive.store import ArchivedEventStore
+from claire.archive.verify import verify_with_archive
+from claire.audit.checkpoint_verify import add_checkpoint_findings, default_witness_path
 from claire.audit.export_verify import verify_export_file
 from claire.audit.keys import resolve_trusted_key
 from claire.audit.verify import VerifyReport, verify_log
@@ -54,6 +57,9 @@ def _render_signed(report: VerifyReport) -> None:
             f"  Manifest: {report.extra['manifest']['count']} events in {len(runs)} "
             f"run{'' if len(runs) == 1 else 's'}, signed by key {signed_by}"
         )
+    archive = report.extra.get("archive")
+    if archive:
+        say(f"  Archive: {archive['summary']}")
     checkpoints = report.extra.get("checkpoints")
     if checkpoints:
         say(f"  Checkpoints: {checkpoints['summary']}")
@@ -131,17 +137,25 @@ def verify(
         report = verify_export_file(
             export, resolve_trusted_key(public_key), checkpoints=checkpoints
         )
-    elif checkpoints is not None:
-        trusted = resolve_trusted_key(public_key)  # refuse before touching the store
-        with store_from(database_url) as store:
-            report = verify_with_checkpoints(
-                store, checkpoints, trusted, from_sequence, witness=default_witness_path()
-            )
-    elif public_key is not None:
-        raise UsageError("--public-key checks signatures: use it with --checkpoints or --export")
     else:
+        if public_key is not None and checkpoints is None and not archive_url_from_env():
+            raise UsageError(
+                "--public-key checks signatures: use it with --checkpoints, --export, --proof "
+                "or an archive"
+            )
+        # Refuse before touching the store: signatures are checked only against a trusted key.
+        trusted = resolve_trusted_key(public_key) if checkpoints or archive_url_from_env() else None
         with store_from(database_url) as store:
-            report = verify_log(store, from_sequence)
+            if isinstance(store, ArchivedEventStore):
+                assert trusted is not None
+                report = verify_with_archive(store, trusted, from_sequence)
+            else:
+                report = verify_log(store, from_sequence)
+            if checkpoints is not None:
+                assert trusted is not None
+                add_checkpoint_findings(
+                    report, store, checkpoints, trusted, witness=default_witness_path()
+                )
     if json:
         print_json(report.to_document())
     else:
