@@ -140,8 +140,8 @@ def verify(
     else:
         if public_key is not None and checkpoints is None and not archive_url_from_env():
             raise UsageError(
-                "--public-key checks signatures: use it with --checkpoints, --export, --proof "
-                "or an archive"
+                "--public-key checks signatures: use it with --checkpoints or --export, or with "
+                "an archive (CLAIRE_ARCHIVE_URL)"
             )
         # Refuse before touching the store: signatures are checked only against a trusted key.
         trusted = resolve_trusted_key(public_key) if checkpoints or archive_url_from_env() else None
