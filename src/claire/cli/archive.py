@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -18,6 +20,8 @@ from claire.archive.location import (
     parse_keep_hot,
 )
 from claire.archive.manifest import Manifest
+from claire.archive.proof import encode_bundle, make_bundle, sequences_of
+from claire.archive.reader import ArchiveReader
 from claire.archive.seal import SEGMENT_EVENTS, seal
 from claire.archive.store import ArchivedEventStore
 from claire.audit.keys import fingerprint, key_path, load_or_create_key, public_hex
@@ -31,7 +35,7 @@ from claire.cli.common import (
     print_json,
     store_from,
 )
-from claire.cli.ranges import parse_instant
+from claire.cli.ranges import parse_instant, parse_uuid
 from claire.store.port import EventStore
 
 archive_app = typer.Typer(
@@ -172,5 +176,61 @@ def list_command(archive_url: ArchiveUrl = None, json: JsonFlag = False) -> None
         _say(f"  {_describe(manifest)}")
 
 
+@handle_errors
+def prove(
+    event_id: Annotated[
+        str | None, typer.Argument(help="The event to prove (a UUID).", show_default=False)
+    ] = None,
+    *,
+    correlation: Annotated[
+        str | None,
+        typer.Option("--correlation", metavar="ID", help="Prove every sealed event of a trade."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write the bundle here (else stdout)."),
+    ] = None,
+    archive_url: ArchiveUrl = None,
+    json: JsonFlag = False,
+) -> None:
+    """Write an inclusion proof: the event's bytes, its Merkle path, the signed manifest.
+
+    An auditor checks it offline, with nothing but the bundle and the public key:
+    `claire verify --proof FILE --public-key KEY` (or the verifier in docs/archive.md). Only
+    sealed events can be proven; the archive alone is read (no database).
+
+    Examples: claire prove 123e4567-e89b-12d3-a456-426614174000 -o trade.proof.json ·
+    claire prove --correlation 987fcdeb-51a2-43d1-a123-456789abcdef -o trade.proof.json
+    """
+    if (event_id is None) == (correlation is None):
+        raise UsageError("give an EVENT_ID or --correlation ID (one of them)")
+    reader = ArchiveReader(location_from(archive_url))
+    if correlation is not None:
+        sequences = sequences_of(reader, "correlation_id", parse_uuid(correlation, "--correlation"))
+    else:
+        sequences = sequences_of(reader, "event_id", parse_uuid(str(event_id), "EVENT_ID"))
+    bundle = make_bundle(reader, sequences)
+    data = encode_bundle(bundle)
+    if output is None:
+        sys.stdout.buffer.write(data)
+        return
+    try:
+        output.write_bytes(data)
+    except OSError as exc:
+        raise UsageError(f"--output {output}: {exc.strerror or exc}") from None
+    if json:
+        print_json({"file": str(output), "sequences": sequences, "bytes": len(data)})
+        return
+    count = len(sequences)
+    _say(f"Proof of {count} event{'' if count == 1 else 's'} written to {output}")
+    for manifest in bundle["manifests"].values():
+        _say(
+            f"  segment {manifest['first_sequence']} → {manifest['last_sequence']}: Merkle root "
+            f"{manifest['merkle_root']}, signed by key {manifest['key_fingerprint']}"
+        )
+    _say("Check it with: claire verify --proof FILE --public-key KEY")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(archive_app, name="archive")
+    app.command("prove")(prove)

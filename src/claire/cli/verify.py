@@ -24,6 +24,7 @@ from claire.cli.common import (
     print_json,
     store_from,
 )
+from claire.cli.proofs import check_proof_file
 
 
 def render_verify(report: VerifyReport) -> None:
@@ -108,6 +109,14 @@ def verify(
             help="Verify an export file (from `claire export`) on its own, without the database.",
         ),
     ] = None,
+    proof: Annotated[
+        Path | None,
+        typer.Option(
+            "--proof",
+            metavar="FILE",
+            help="Check an inclusion proof (from `claire prove`) offline: no log, no database.",
+        ),
+    ] = None,
     public_key: Annotated[
         str | None,
         typer.Option(
@@ -133,6 +142,9 @@ def verify(
     Examples: claire verify · claire verify --checkpoints ./checkpoints ·
     claire verify --export audit.jsonl --public-key 3b6a27bc…
     """
+    if proof is not None:
+        check_proof_file(proof, resolve_trusted_key(public_key), json)
+        return
     if export is not None:
         report = verify_export_file(
             export, resolve_trusted_key(public_key), checkpoints=checkpoints
