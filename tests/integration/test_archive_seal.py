@@ -22,6 +22,7 @@ from claire.archive.location import ArchiveError, Location, open_location
 from claire.archive.merkle import MerkleTree
 from claire.archive.reader import ArchiveReader
 from claire.archive.seal import SegmentWriter, seal
+from claire.archive.sql import run_sql
 from claire.archive.store import ArchivedEventStore
 from claire.audit.keys import TrustedKey, public_hex, signature_problem
 from claire.events.codec import GENESIS_HASH
@@ -165,6 +166,12 @@ def test_seal_and_read_through_an_s3_server(
         assert archived.read_correlation(some.correlation_id) == store.read_correlation(
             some.correlation_id
         )
+        result = run_sql(
+            hot,
+            location,
+            "SELECT count(*), count(DISTINCT sequence_number), max(sequence_number) FROM events",
+        )
+        assert result.rows == [(1300, 1300, 1300)]
         names = location.list("segments")
         assert len([n for n in names if n.endswith(".manifest.json")]) == 6
         assert not [n for n in names if "partial" in n]

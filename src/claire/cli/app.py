@@ -11,6 +11,7 @@ from claire.cli.db import db_app
 from claire.cli.demo import register as register_demo
 from claire.cli.replay import register as register_replay
 from claire.cli.serve import register as register_serve
+from claire.cli.sql import register as register_sql
 from claire.cli.timeline import register as register_timeline
 from claire.cli.ui import register as register_ui
 from claire.cli.versions import register as register_versions
@@ -30,6 +31,7 @@ app.add_typer(db_app, name="db")
 audit.register(app)
 register_checkpoint(app)
 register_archive(app)
+register_sql(app)
 register_replay(app)
 register_timeline(app)
 register_versions(app)
