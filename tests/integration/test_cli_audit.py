@@ -330,6 +330,7 @@ def test_help_explains_each_command_with_an_example() -> None:
         ["verify"],
         ["export"],
         ["schema", "export"],
+        ["schema", "check"],
     ):
         shown = run("memory://", *command, "--help")
         assert shown.returncode == 0 and "Example" in shown.stdout, command
@@ -340,8 +341,37 @@ def test_schema_export_writes_one_file_per_type(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (tmp_path / "schema").iterdir())
     assert "events.schema.json" in names and "risk_decision.schema.json" in names
-    assert len(names) == 9
+    assert len(names) == 10  # the combined schema, one per type, and versions/
+    assert (tmp_path / "schema" / "versions" / "risk_decision" / "v1.schema.json").is_file()
     printed = orjson.loads(run("memory://", "schema", "export").stdout)
     assert printed["$defs"]["risk_decision_event"]["properties"]["event_type"] == {
         "const": "risk_decision"
     }
+
+
+def test_schema_check_passes_on_a_fresh_export_and_names_a_changed_model(tmp_path: Path) -> None:
+    exported = tmp_path / "schema"
+    assert run("memory://", "schema", "export", "-o", str(exported)).returncode == 0
+    checked = run("memory://", "schema", "check", "--schemas", str(exported))
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.startswith(f"Schemas up to date: 17 files in {exported}")
+    committed = exported / "versions" / "order_result" / "v1.schema.json"
+    document = orjson.loads(committed.read_bytes())
+    del document["properties"]["fee"]
+    committed.write_bytes(orjson.dumps(document))
+    failed = run("memory://", "schema", "check", "--schemas", str(exported))
+    assert failed.returncode == 1
+    assert failed.stdout.startswith(
+        "versions/order_result/v1.schema.json: order_result changed without a new schema "
+        "version: its payload schema differs from the committed version 1 at /properties/fee."
+    )
+    assert failed.stderr == f"error: 1 schema problem(s) in {exported}\n"
+    as_json = orjson.loads(
+        run("memory://", "schema", "check", "--schemas", str(exported), "--json").stdout
+    )
+    assert (
+        as_json["ok"] is False
+        and as_json["problems"][0]["file"] == committed.relative_to(exported).as_posix()
+    )
+    missing = run("memory://", "schema", "check", "--schemas", str(tmp_path / "nowhere"))
+    assert missing.returncode == 2 and "not a directory" in missing.stderr

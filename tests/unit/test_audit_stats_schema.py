@@ -11,6 +11,7 @@ from claire.audit.schema import event_type_schema, events_schema, schema_files
 from claire.audit.stats import WindowBasis, event_stats
 from claire.audit.summary import event_document
 from claire.events import EventType, Side
+from claire.events.versions import VERSIONS
 from claire.store import EventStore, open_store
 from tests.factories import factory, trade
 
@@ -123,7 +124,15 @@ def test_schema_refuses_malformed_events(path: tuple[str, ...], value: object) -
 def test_one_file_per_event_type_validates_only_its_type() -> None:
     files = schema_files()
     assert sorted(files) == sorted(
-        ["events.schema.json", *(f"{k.value}.schema.json" for k in EventType)]
+        [
+            "events.schema.json",
+            *(f"{k.value}.schema.json" for k in EventType),
+            *(
+                f"versions/{k.value}/v{v}.schema.json"
+                for k in EventType
+                for v in VERSIONS.versions(k)
+            ),
+        ]
     )
     documents = _all_kinds_of_events()
     jsonschema.validate(documents[2], event_type_schema(EventType.RISK_DECISION))

@@ -1,6 +1,10 @@
 """JSON Schema of every event type, generated from the pydantic models (the role of the seed's
 `event_sourcing_schema.yaml`). It describes events in their stored JSON form: Decimals as
 decimal text, timestamps as UTC ISO-8601 text, UUIDs as text.
+
+Besides the current events, every schema version of every payload has a file of its own,
+`versions/<event_type>/v<N>.schema.json`: the record `claire schema check` compares the models
+with (see `claire.audit.schema_check` and docs/versions.md).
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ from typing import Any
 
 from claire.events.model import BaseEvent
 from claire.events.payloads import PAYLOAD_MODELS, EventType
+from claire.events.versioning import SchemaVersions
+from claire.events.versions import VERSIONS
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DECIMAL_PATTERN = r"^-?\d+(\.\d+)?$"
@@ -116,9 +122,41 @@ def event_type_schema(kind: EventType) -> dict[str, Any]:
     }
 
 
-def schema_files() -> dict[str, dict[str, Any]]:
-    """File name -> document: the combined schema and one per event type."""
+def version_file(kind: EventType, version: int) -> str:
+    return f"versions/{kind.value}/v{version}.schema.json"
+
+
+def payload_version_schema(
+    kind: EventType, version: int, versions: SchemaVersions = VERSIONS
+) -> dict[str, Any]:
+    """The JSON Schema of one schema version of a payload, in its stored JSON form."""
+    schema = versions.model(kind, version).model_json_schema(
+        mode="serialization", ref_template=REF_TEMPLATE
+    )
+    definitions = schema.pop("$defs", None)
+    # The title names the version, not the model class: a model keeps its schema when it moves
+    # to claire.events.history under another name.
+    schema.pop("title", None)
+    document: dict[str, Any] = {
+        "$schema": JSON_SCHEMA_DIALECT,
+        "title": f"Claire {kind.value} payload, schema version {version}",
+        "x-event-type": kind.value,
+        "x-schema-version": version,
+        **schema,
+    }
+    if definitions:
+        document["$defs"] = dict(sorted(definitions.items()))
+    fixed: dict[str, Any] = _fix_decimals(document)
+    return fixed
+
+
+def schema_files(versions: SchemaVersions = VERSIONS) -> dict[str, dict[str, Any]]:
+    """File name -> document: the combined schema, one per event type, and one per schema
+    version of each payload."""
     files = {"events.schema.json": events_schema()}
     for kind in EventType:
         files[f"{kind.value}.schema.json"] = event_type_schema(kind)
+    for kind in EventType:
+        for version in versions.versions(kind):
+            files[version_file(kind, version)] = payload_version_schema(kind, version, versions)
     return files

@@ -10,6 +10,7 @@ from claire.cli.checkpoint import register as register_checkpoint
 from claire.cli.db import db_app
 from claire.cli.demo import register as register_demo
 from claire.cli.replay import register as register_replay
+from claire.cli.schema import register as register_schema
 from claire.cli.serve import register as register_serve
 from claire.cli.sql import register as register_sql
 from claire.cli.timeline import register as register_timeline
@@ -32,6 +33,7 @@ audit.register(app)
 register_checkpoint(app)
 register_archive(app)
 register_sql(app)
+register_schema(app)
 register_replay(app)
 register_timeline(app)
 register_versions(app)

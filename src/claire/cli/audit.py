@@ -1,4 +1,4 @@
-"""Read commands: explain, trace, stats, export, schema export (verify: claire.cli.verify).
+"""Read commands: explain, trace, stats, export (verify and schema: their own modules).
 
 Each command parses its options, calls the audit layer, and renders: the seed's text blocks
 (coloured on a terminal, plain when piped) or, with --json, one JSON document on stdout.
@@ -13,7 +13,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from claire.audit.explain import ChainLink, Explanation, RelatedEvent, explain_event
@@ -25,7 +24,6 @@ from claire.audit.keys import (
     load_or_create_key,
     public_hex,
 )
-from claire.audit.schema import events_schema, schema_files
 from claire.audit.stats import EventStats, event_stats
 from claire.audit.summary import summarize
 from claire.audit.trace import Trace, trace_correlation
@@ -55,8 +53,6 @@ from claire.events.payloads import EventType
 
 TABLE_RULE = "-" * 64
 _QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "USD", "EUR", "BTC", "ETH", "BNB")
-
-schema_app = typer.Typer(help="JSON Schema of the event types.", no_args_is_help=True)
 
 
 # --- shared rendering helpers ------------------------------------------------------------------
@@ -459,57 +455,6 @@ def _write_export(
     return manifest
 
 
-# --- schema export -----------------------------------------------------------------------------
-@schema_app.command("export")
-@handle_errors
-def schema_export(
-    output: Annotated[
-        Path | None,
-        typer.Option(
-            "--output",
-            "-o",
-            metavar="DIR|FILE",
-            help="A .json file for the combined schema, or a directory for one file per type.",
-        ),
-    ] = None,
-    json: JsonFlag = False,
-) -> None:
-    """Write the JSON Schema of every event type, generated from the event models.
-
-    The role of the seed's event_sourcing_schema.yaml. Without --output it prints the
-    combined schema.
-
-    Examples: claire schema export -o schema/ · claire schema export -o events.schema.json
-    """
-    if output is None:
-        print_json(events_schema())
-        return
-    try:
-        written = _write_schema(output)
-    except OSError as exc:
-        raise UsageError(f"--output {output}: {exc.strerror or exc}") from None
-    if json:
-        print_json({"files": [str(path) for path in written]})
-    else:
-        for path in written:
-            say(f"Wrote {path}")
-
-
-def _write_schema(output: Path) -> list[Path]:
-    option = orjson.OPT_INDENT_2
-    if output.suffix == ".json" and not output.is_dir():
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_bytes(orjson.dumps(events_schema(), option=option) + b"\n")
-        return [output]
-    output.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, document in schema_files().items():
-        path = output / name
-        path.write_bytes(orjson.dumps(document, option=option) + b"\n")
-        written.append(path)
-    return written
-
-
 def register(app: typer.Typer) -> None:
     """Add the read commands to the `claire` app."""
     from claire.cli.verify import verify  # it renders with this module's helpers
@@ -519,4 +464,3 @@ def register(app: typer.Typer) -> None:
     app.command("stats")(stats)
     app.command("verify")(verify)
     app.command("export")(export)
-    app.add_typer(schema_app, name="schema")
