@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from claire.store import EventStore, open_store
+from claire.store.schema import known_migrations
+from claire.store.sqlite import SqliteEventStore
 from tests.conformance.suite import StoreConformance
 from tests.conformance.timeline_suite import TimelineConformance
 from tests.factories import trade
@@ -42,3 +44,33 @@ def test_sqlite_reopen_keeps_the_chain(tmp_path: Path) -> None:
     with open_store(url, create=True) as store:
         assert store.head() == head
         assert store.append(trade()) == [6, 7, 8, 9, 10]
+
+
+def test_sqlite_migrations_are_recorded_once_and_not_rerun_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    url = f"sqlite:///{path}"
+    open_store(url, create=True).close()
+
+    def schema() -> tuple[int, list[tuple[str, str, str]]]:
+        with sqlite3.connect(path) as db:
+            version = db.execute("PRAGMA schema_version").fetchone()[0]
+            rows = db.execute("SELECT * FROM claire_schema_migrations ORDER BY name").fetchall()
+        return version, rows
+
+    before = schema()
+    assert [name for name, _, _ in before[1]] == [m.name for m in known_migrations("sqlite")]
+    assert all(
+        checksum == m.checksum
+        for (_, checksum, _), m in zip(before[1], known_migrations("sqlite"), strict=True)
+    )
+    for create in (False, True, False):
+        open_store(url, create=create).close()
+    assert schema() == before  # nothing re-applied, not even an IF NOT EXISTS
+
+
+def test_sqlite_commits_are_durable(tmp_path: Path) -> None:
+    """Acknowledged means on disk: synchronous=FULL fsyncs the WAL at every commit (NORMAL may
+    lose the last commits on a power failure)."""
+    with SqliteEventStore(f"sqlite:///{tmp_path / 'events.db'}", create=True) as store:
+        assert store._db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
+        assert store._db.execute("PRAGMA journal_mode").fetchone() == ("wal",)

@@ -121,6 +121,10 @@ def configure(db: sqlite3.Connection) -> None:
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     db.execute("PRAGMA foreign_keys=ON")
     db.execute(f"PRAGMA synchronous={SYNCHRONOUS}")
+    # Every INSERT fires the chain guard's trigger, which makes SQLite keep a statement journal;
+    # in a temporary file that cost more than the guard itself (measured: 32 µs a row instead
+    # of 19 µs for an empty trigger). In memory it is small, and so is what else goes there.
+    db.execute("PRAGMA temp_store=MEMORY")
     register_functions(db)
 
 
