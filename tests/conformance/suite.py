@@ -151,6 +151,41 @@ class StoreConformance:
         store.append(events)
         assert store.head() == reference.head()
 
+    # --- timestamps from the future (issue 12 §6) --------------------------------------------
+    def test_timestamps_beyond_the_skew_are_refused_naming_field_and_skew(
+        self, store: EventStore
+    ) -> None:
+        store.receiving_clock = lambda: START
+        early = factory("ok", start=START + timedelta(minutes=4)).create_alert(
+            level="INFO", code="ok", message="within the skew", correlation_id=uuid.uuid4()
+        )
+        late = factory("late", start=START + timedelta(minutes=5, seconds=1)).create_alert(
+            level="INFO", code="late", message="beyond the skew", correlation_id=uuid.uuid4()
+        )
+        with pytest.raises(EventValidationError) as refused:
+            store.append([early, late])
+        [(field, reason)] = refused.value.problems
+        assert field == "events[1].timestamp_utc"
+        assert "2025-02-14T13:05:01.000000Z is 301 s ahead of the receiving clock" in reason
+        assert "at most 300 s ahead is accepted (CLAIRE_MAX_FUTURE_SKEW)" in reason
+        assert store.head().sequence_number == 0  # nothing of the batch
+        past = factory("history", start=START.replace(year=2001)).create_alert(
+            level="INFO", code="old", message="historical data", correlation_id=uuid.uuid4()
+        )
+        assert store.append([early, past]) == [1, 2]
+
+    def test_the_skew_is_configurable(self, store: EventStore) -> None:
+        store.receiving_clock = lambda: START
+        far = factory("far", start=START.replace(year=9999, month=12, day=31)).create_alert(
+            level="INFO", code="far", message="the edge of time", correlation_id=uuid.uuid4()
+        )
+        store.max_future_skew = timedelta(days=1)
+        with pytest.raises(EventValidationError, match="at most 86,400 s ahead"):
+            store.append(far)
+        store.max_future_skew = None  # off
+        assert store.append(far) == [1]
+        assert next(store.read()).timestamp_utc == far.timestamp_utc
+
     # --- reads -------------------------------------------------------------------------------
     def test_read_range_limit_and_small_batches(self, store: EventStore) -> None:
         for _ in range(4):

@@ -258,3 +258,27 @@ def test_serve_refuses_to_start_without_a_migrated_store(tmp_path: Path, pg_url:
     refused(claire(tmp_path, pg_url, "serve", "--no-ingest"), "is empty", "claire db migrate")
     assert not missing.exists()
     assert pg_relations(pg_url) == []
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_export_into_a_closed_pipe_ends_quietly(tmp_path: Path, fmt: str) -> None:
+    """`claire export ... | head -2`: the reader goes away; no error line, no usage exit 2."""
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with open_store(url, create=True) as store:
+        for _ in range(60):  # ~300 events: far more than a pipe's buffer
+            store.append(trade())
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env |= {"XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path)}
+    load_or_create_key(tmp_path / "config" / "claire" / "checkpoint_key.pem")
+    env[KEY_ENV] = str(tmp_path / "config" / "claire" / "checkpoint_key.pem")
+    args = ["export", "--sequence", "1", "300", "--format", fmt, "--database-url", url]
+    process = subprocess.Popen(
+        [CLAIRE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    head = [process.stdout.readline() for _ in range(2)]
+    process.stdout.close()  # as `head -2` does
+    code = process.wait(timeout=60)
+    stderr = process.stderr.read().decode()
+    assert all(head), head
+    assert code == 1 and stderr == "", (code, stderr)

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from claire.events.payloads import EventType
-from claire.events.values import format_utc
+from claire.events.values import format_utc, shifted
 from claire.store.port import EventStore, TypeStats
 
 DEFAULT_WINDOW = timedelta(hours=24)
@@ -104,8 +104,8 @@ def event_stats(
     newest = newest_timestamp(store)
     if newest is None:
         return EventStats(WindowBasis.RECORDED_24H, None, None, [])
-    end = newest + _ONE_MICROSECOND
-    start = newest - DEFAULT_WINDOW
+    end = shifted(newest, _ONE_MICROSECOND)  # None: the newest is the last representable µs
+    start = shifted(newest, -DEFAULT_WINDOW)
     return EventStats(
         WindowBasis.RECORDED_24H, start, end, _in_pipeline_order(store.stats(start, end))
     )

@@ -43,11 +43,13 @@ from claire.cli.ranges import (
     FromOption,
     SequenceOption,
     ToOption,
+    parse_end,
     parse_instant,
     parse_sequence_range,
     parse_time_range,
     parse_uuid,
 )
+from claire.errors import StoreError
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 
@@ -344,7 +346,7 @@ def stats(
     if all_events and (since or until):
         raise UsageError("--all cannot be combined with --since/--until")
     start = parse_instant(since, "--since") if since else None
-    end = parse_instant(until, "--until", end=True) if until else None
+    end = parse_end(until, "--until") if until else None
     if start is not None and end is not None and start >= end:
         raise UsageError(f"empty range: --since {since} is after --until {until}")
     with store_from(database_url) as store:
@@ -420,7 +422,13 @@ def export(
     with store_from(database_url) as store:
         try:
             manifest = _write_export(store, selection, output_format, output, key)
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): the CLI ends quietly (see cli.app.main)
         except OSError as exc:
+            if output is None:
+                raise StoreError(
+                    f"cannot write the export to stdout: {exc.strerror or exc}"
+                ) from None
             raise UsageError(f"--output {output}: {exc.strerror or exc}") from None
     if output is None:
         return

@@ -15,7 +15,7 @@ from uuid import UUID
 import typer
 
 from claire.cli.common import UsageError
-from claire.events.values import format_utc
+from claire.events.values import format_utc, shifted
 from claire.timeline.when import TimeFormatError, parse_time
 
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -89,25 +89,28 @@ def parse_sequence_range(
     return SequenceRange(first, last)
 
 
-def parse_instant(text: str, option: str, *, end: bool = False) -> datetime:
-    """A date or datetime (see claire.timeline.when) as a UTC bound; naive times are UTC.
-
-    With `end=True` the bound is exclusive and covers what was named: a date covers its whole
-    day (next midnight), a datetime covers that instant (plus one microsecond).
-    """
+def parse_instant(text: str, option: str) -> datetime:
+    """A date or datetime (see claire.timeline.when) as a UTC start bound; naive times are UTC.
+    A date is its midnight."""
     value = text.strip()
     if _DATE_ONLY.match(value):
         try:
             day = date.fromisoformat(value)
         except ValueError as exc:
             raise UsageError(f"{option}: {text!r} is not a valid date ({exc})") from None
-        start = datetime.combine(day, time(0), tzinfo=UTC)
-        return start + _ONE_DAY if end else start
+        return datetime.combine(day, time(0), tzinfo=UTC)
     try:
-        moment = parse_time(value, option)
+        return parse_time(value, option)
     except TimeFormatError as exc:
         raise UsageError(str(exc)) from None
-    return moment + _ONE_MICROSECOND if end else moment
+
+
+def parse_end(text: str, option: str) -> datetime | None:
+    """An inclusive end as an exclusive UTC bound covering what was named: a date its whole
+    day (next midnight), a datetime that instant (plus one microsecond). None (open) when that
+    lies beyond the last representable instant, e.g. `--to 9999-12-31`."""
+    moment = parse_instant(text, option)
+    return shifted(moment, _ONE_DAY if _DATE_ONLY.match(text.strip()) else _ONE_MICROSECOND)
 
 
 def parse_time_range(
@@ -124,7 +127,7 @@ def parse_time_range(
             raise UsageError(f"give {start_option} and/or {end_option}")
         return None
     start = parse_instant(start_text, start_option) if start_text is not None else None
-    end = parse_instant(end_text, end_option, end=True) if end_text is not None else None
+    end = parse_end(end_text, end_option) if end_text is not None else None
     if start is not None and end is not None and start >= end:
         raise UsageError(
             f"empty range: {start_option} {start_text} is after {end_option} {end_text}"

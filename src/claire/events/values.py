@@ -7,7 +7,7 @@ can reach a decision or a hash.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 
@@ -93,6 +93,15 @@ UtcDatetime = Annotated[
     BeforeValidator(to_utc),
     PlainSerializer(format_utc, return_type=str, when_used="json"),
 ]
+
+
+def shifted(moment: datetime, delta: timedelta) -> datetime | None:
+    """moment + delta, or None beyond what a datetime holds (years 1 to 9999): an open bound
+    for a range that starts or ends at the edge of time (e.g. an event stored at 9999-12-31)."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return None
 
 
 def check_text(value: str, where: str) -> str:

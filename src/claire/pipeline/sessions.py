@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from claire.errors import StoreError
 from claire.pipeline.config import PipelineConfig
 from claire.pipeline.csv_source import CsvFormat, CsvRows, MarketDataError, read_csv_rows
 from claire.pipeline.overlap import stored_overlap
@@ -66,6 +67,11 @@ def _record_demo(
     state = origin.state
     day = DEMO_FIRST_DAY
     if state.day is not None:
+        if date.fromisoformat(state.day) == date.max:  # stored before future times were refused
+            raise StoreError(
+                f"the store's market data ends on {state.day}: there is no day after it to "
+                "record a demo day on (start a new store)"
+            )
         day = date.fromisoformat(state.day) + timedelta(days=1)
     market = demo_market(day, bars_per_symbol).with_start_prices(state.last_prices)
     head = store.head().sequence_number

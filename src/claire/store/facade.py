@@ -11,6 +11,7 @@ from claire.errors import StoreError
 from claire.events.model import BaseEvent
 from claire.redact import redact_url
 from claire.store.port import EventStore
+from claire.store.skew import max_future_skew_from_env
 
 DEFAULT_SQLITE_FILE = "claire_events.db"
 
@@ -29,8 +30,12 @@ def open_store(url: str | None = None, *, create: bool = False) -> EventStore:
     `claire db migrate`, `demo` and `record` do) may create a store in a file that does not
     exist or an empty database, and upgrades an existing Claire store; it refuses anything else.
     With CLAIRE_ARCHIVE_URL set, the store reads through its archive (see `with_archive`).
+    Appends refuse timestamps more than CLAIRE_MAX_FUTURE_SKEW ahead (see claire.store.skew).
     """
-    return with_archive(_open_hot(url or default_url(), create=create))
+    skew = max_future_skew_from_env()  # a bad setting fails here, before anything is opened
+    store = with_archive(_open_hot(url or default_url(), create=create))
+    store.max_future_skew = skew  # on the outer store: its append is the one callers use
+    return store
 
 
 def with_archive(store: EventStore) -> EventStore:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import gc
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Self
@@ -30,6 +30,7 @@ from claire.events.codec import (
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import decimal_to_str
+from claire.store.skew import DEFAULT_MAX_FUTURE_SKEW, refuse_future, wall_clock
 
 DEFAULT_BATCH_SIZE = 5000
 # How far back (in events) `sequence_at` looks for an event stamped later than one after it:
@@ -306,11 +307,18 @@ class EventStore(ABC):
     url: str
 
     # --- writing -----------------------------------------------------------------------------
+    # Producers' timestamps more than this ahead of the receiving clock are refused (see
+    # claire.store.skew; `open_store` sets it from CLAIRE_MAX_FUTURE_SKEW; None: no limit).
+    max_future_skew: timedelta | None = DEFAULT_MAX_FUTURE_SKEW
+    receiving_clock: Callable[[], datetime] = staticmethod(wall_clock)
+
     def append(self, events: BaseEvent | Iterable[BaseEvent]) -> list[int]:
         """Store a batch atomically; return each event's sequence number (existing ones too)."""
         batch = Batch.of(events)
         if not batch.events:
             return []
+        if self.max_future_skew is not None:
+            refuse_future(batch.events, self.receiving_clock(), self.max_future_skew)
         return self._append(batch)
 
     @abstractmethod
