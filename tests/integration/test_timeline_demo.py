@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -30,22 +29,7 @@ from claire.timeline.scene import state_document
 from claire.timeline.when import human
 from tests.conftest import throwaway_database
 from tests.integration.test_api_service import ROOT, Server, start_server, stop_server
-
-
-def claire(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "claire", *args, "--database-url", url],
-        capture_output=True,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
-        timeout=120,
-        check=False,
-    )
-
-
-def as_json(result: subprocess.CompletedProcess[str]) -> Any:
-    assert result.returncode == 0, result.stderr
-    return orjson.loads(result.stdout)
+from tests.integration.test_cli_audit_demo import as_json, claire
 
 
 def one_line_error(result: subprocess.CompletedProcess[str], code: int, text: str) -> None:

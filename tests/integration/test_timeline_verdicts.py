@@ -4,10 +4,7 @@ explanation at a time, and in `claire scene`'s text."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from claire.timeline.explain_at import explain_at
 from claire.timeline.markers import markers
 from claire.timeline.scene import build_scene
 from tests.factories import START, factory, trade
+from tests.integration.test_cli_audit_demo import claire
 
 COLUMN = "payload column differs from the hashed bytes"
 
@@ -50,23 +48,7 @@ def test_an_edited_row_is_flagged_wherever_it_is_shown(tmp_path: Path) -> None:
         answer = explain_at(store, "BTCUSDT", at=START + timedelta(seconds=5)).to_document()
         assert answer["next_decision"]["sequence_number"] == 8
         assert answer["next_decision"]["problem"] == COLUMN
-    text = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "claire",
-            "scene",
-            "--at",
-            "2025-02-14 13:00:12",
-            "--database-url",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "DATABASE_URL"},
-        timeout=60,
-        check=False,
-    )
+    text = claire(url, "scene", "--at", "2025-02-14 13:00:12")
     assert text.returncode == 0, text.stderr
     (line,) = [row for row in text.stdout.splitlines() if row.strip().startswith("8 ")]
     assert f"⚠ does not verify: {COLUMN}" in line
