@@ -11,6 +11,7 @@ of 3 rounds (min-max), each round a subject batch interleaved with its baselines
   /events/{id}/explain of the decision /explain?at= explains.
 - GET /series/{symbol} for one symbol-day at 2,000 points: <= 100 ms; GET /markers/{symbol} for
   a day: <= 50 ms. Baseline: the raw SQL fetch of the same rows, undecoded.
+- The same two on the demo day in the embedded SQLite store, beside GET /events/{id}.
 - For context: GET /equity of a day, GET /symbols, and the background verifier behind
   GET /integrity (time until the whole log is verified).
 
@@ -21,9 +22,12 @@ from __future__ import annotations
 
 import random
 import statistics
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -88,7 +92,7 @@ def timed_sql(conn: psycopg.Connection[Any], sql: str, params: tuple[Any, ...]) 
     return (time.perf_counter() - started) * 1000
 
 
-def rounds(subjects: dict[str, list[Sample]]) -> dict[str, list[float]]:
+def rounds(subjects: Mapping[str, Sequence[Sample]]) -> dict[str, list[float]]:
     """ROUNDS rounds; in each, every subject's samples run in turn (interleaved). Returns each
     subject's p99 per round."""
     found: dict[str, list[float]] = {name: [] for name in subjects}
@@ -241,7 +245,33 @@ def symbols_and_integrity(s: Scenario) -> None:
     )
 
 
+def demo_on_sqlite() -> None:
+    """The demo as a user runs it: one day in the embedded SQLite store, `claire serve`."""
+    heading("timeline: the demo day on SQLite (the embedded default)")
+    with tempfile.TemporaryDirectory() as directory:
+        url = f"sqlite:///{Path(directory) / 'claire_events.db'}"
+        with open_store(url, create=True) as store:
+            record_demo(store)
+            ids = [str(e.event_id) for e in store.read() if (e.sequence_number or 0) % 97 == 0]
+        with served(url) as base, httpx.Client(base_url=base, timeout=60) as client:
+            day = {"from": "2025-02-14", "to": "2025-02-15"}
+            series = [
+                partial(timed_get, client, f"/series/{sym}", {**day, "max_points": 2000})
+                for sym in SYMBOLS
+            ] * 10
+            markers = [partial(timed_get, client, f"/markers/{sym}", day) for sym in SYMBOLS] * 10
+            events = [partial(timed_get, client, f"/events/{i}") for i in ids[:60]]
+            found = rounds({"events": events, "series": series, "markers": markers})
+    floor = ("GET /events/{id}", found["events"])
+    line("baseline: GET /events/{id} p99", spread(found["events"]))
+    against(
+        "GET /series/{symbol} (the day, 2,000 points) p99", found["series"], SERIES_TARGET_MS, floor
+    )
+    against("GET /markers/{symbol} (the day) p99", found["markers"], MARKERS_TARGET_MS, floor)
+
+
 def run() -> None:
+    demo_on_sqlite()
     size = scaled(LOG_SIZE)
     with throwaway_postgres("claire_bench_timeline") as url, open_store(url, create=True) as store:
         timer = Timer()
