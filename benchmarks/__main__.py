@@ -17,6 +17,7 @@ BENCHMARKS = {
     "timeline": "benchmarks.bench_timeline",
     "faults": "benchmarks.faults",
     "ui": "benchmarks.bench_ui",
+    "archive": "benchmarks.bench_archive",
 }
 
 

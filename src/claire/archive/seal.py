@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from claire.archive.ahead import Ahead
 from claire.archive.catalog import Catalog
 from claire.archive.location import ArchiveError, Location
 from claire.archive.manifest import (
@@ -81,6 +82,10 @@ class HashingSink:
         return FileRef(name, self.size, self.sha256.hexdigest())
 
 
+def derive_page(engine: Engine, page: RawPage) -> pa.Table:
+    return engine.derive(raw_table(page.sequence, page.canonical, page.prev_hash, page.hash))
+
+
 def _first_false(mask: pa.Array) -> int | None:
     import pyarrow.compute as pc
 
@@ -125,12 +130,13 @@ class SegmentWriter:
 
     def add(self, page: RawPage) -> None:
         """Check one page against the chain and write it as a row group."""
+        self.add_derived(derive_page(self.engine, page))
+
+    def add_derived(self, derived: pa.Table) -> None:
+        """Check derived rows (see `derive_page`) against the chain; write them as a row group."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        derived = self.engine.derive(
-            raw_table(page.sequence, page.canonical, page.prev_hash, page.hash)
-        )
         n = derived.num_rows
         sequence = derived.column("sequence_number")
         expected = pa.array(range(self._expected, self._expected + n), pa.int64())
@@ -293,9 +299,10 @@ def seal(
         for first in range(start, through + 1, segment_events):
             last = min(first + segment_events - 1, through)
             writer = SegmentWriter(location, engine, first, last, prev_hash, key)
-            page_size = min(ROW_GROUP_ROWS, segment_events)
-            for page in store.raw_pages(first, last, page_size):
-                writer.add(page)
+            pages = store.raw_pages(first, last, min(ROW_GROUP_ROWS, segment_events))
+            # Fetch and derive the next page while this one is compressed and written.
+            for derived in Ahead(derive_page(engine, page) for page in pages):
+                writer.add_derived(derived)
             manifest = writer.finish()
             written.append(manifest)
             prev_hash = manifest.last_hash

@@ -78,6 +78,27 @@ def _in_window(table: pa.Table, start: datetime | None, end: datetime | None) ->
     return table
 
 
+def archived_events(
+    archive: ArchiveReader,
+    first: int,
+    last: int,
+    types: Sequence[str] | None = None,
+    correlation_id: UUID | None = None,
+) -> Iterator[BaseEvent]:
+    """Sealed events first..last in sequence order, a row group at a time."""
+    if correlation_id is not None:
+        sequences = [
+            s for s in archive.lookup("correlation_id", correlation_id) if first <= s <= last
+        ]
+        table = archive.rows_at(sequences, ["canonical", "event_type"])
+        if table is not None:
+            yield from _events(_keep(table, types, None))
+        return
+    columns = ["canonical", "event_type"] if types else ["canonical"]
+    for table in archive.groups(first, last, columns):
+        yield from _events(_keep(table, types, None))
+
+
 class ArchivedEventStore(EventStore):
     def __init__(self, hot: EventStore, archive: ArchiveReader) -> None:
         self.hot = hot
@@ -151,7 +172,7 @@ class ArchivedEventStore(EventStore):
         boundary = self.boundary()
         top = min(LAST_SEQUENCE if last is None else last, boundary)
         if first <= top:
-            for event in self._archived(first, top, types, correlation_id):
+            for event in archived_events(self.archive, first, top, types, correlation_id):
                 if remaining is not None and remaining <= 0:
                     return
                 yield event
@@ -167,23 +188,6 @@ class ArchivedEventStore(EventStore):
             correlation_id=correlation_id,
             batch_size=batch_size,
         )
-
-    def _archived(
-        self, first: int, last: int, types: list[str] | None, correlation_id: UUID | None
-    ) -> Iterator[BaseEvent]:
-        if correlation_id is not None:
-            sequences = [
-                s
-                for s in self.archive.lookup("correlation_id", correlation_id)
-                if first <= s <= last
-            ]
-            table = self.archive.rows_at(sequences, ["canonical", "event_type"])
-            if table is not None:
-                yield from _events(_keep(table, types, None))
-            return
-        columns = ["canonical", "event_type"] if types else ["canonical"]
-        for table in self.archive.groups(first, last, columns):
-            yield from _events(_keep(table, types, None))
 
     def read_time_range(
         self, start: datetime | None, end: datetime | None, *, batch_size: int = DEFAULT_BATCH_SIZE
@@ -552,4 +556,10 @@ def attach_archive(store: EventStore, url: str) -> ArchivedEventStore:
     return ArchivedEventStore(store, ArchiveReader(open_location(url)))
 
 
-__all__ = ["ALL_COLUMNS", "ArchivedEventStore", "attach_archive", "chain_records"]
+__all__ = [
+    "ALL_COLUMNS",
+    "ArchivedEventStore",
+    "archived_events",
+    "attach_archive",
+    "chain_records",
+]
