@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ClaireError(Exception):
     """Base of every error Claire raises on purpose."""
@@ -25,6 +27,20 @@ class EventConflictError(StoreError):
 
 class CausationError(StoreError):
     """A causation_id names no stored event and no earlier event of the same batch."""
+
+
+class ArchivedEventError(StoreError):
+    """Ids of the batch were stored once and have since moved to the archive: only a store that
+    reads the archive can tell a repeat (same content) from a conflict. `archived`: id -> its
+    sequence number."""
+
+    def __init__(self, archived: dict[Any, int]) -> None:
+        self.archived = archived
+        listed = ", ".join(f"{i} (sequence {s})" for i, s in sorted(archived.items(), key=str))
+        super().__init__(
+            f"already stored and since moved to the archive: {listed}; open the store with "
+            "CLAIRE_ARCHIVE_URL set to compare their content"
+        )
 
 
 class StoreUnavailableError(StoreError):

@@ -163,6 +163,10 @@ def unversion(path: Path) -> None:
     with sqlite3.connect(path) as db:
         db.execute("DROP TABLE claire_schema_migrations")
         db.execute("DROP TRIGGER events_chain_guard")
+        # What the archive's migration (004) added: the ids table, the prune record.
+        db.execute("DROP TRIGGER events_remember_id")
+        db.execute("DROP TABLE event_ids")
+        db.execute("DROP TABLE claire_pruned")
 
 
 def test_an_older_sqlite_store_is_refused_until_db_migrate_upgrades_it(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import orjson
 
 from claire.archive.location import ArchiveError
 from claire.archive.reader import ArchiveReader
+from claire.errors import ArchivedEventError, EventConflictError
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
@@ -65,6 +66,14 @@ def _keep(table: pa.Table, types: Sequence[str] | None, symbol: str | None) -> p
     if symbol is not None:
         table = table.filter(pc.equal(table.column("symbol"), symbol))
     return table
+
+
+def _subset(batch: Batch, indexes: list[int]) -> Batch:
+    return Batch(
+        [batch.events[i] for i in indexes],
+        [batch.documents[i] for i in indexes],
+        [batch.canonical[i] for i in indexes],
+    )
 
 
 def _in_window(table: pa.Table, start: datetime | None, end: datetime | None) -> pa.Table:
@@ -120,7 +129,39 @@ class ArchivedEventStore(EventStore):
 
     # --- writing -----------------------------------------------------------------------------
     def _append(self, batch: Batch) -> list[int]:
-        return self.hot._append(batch)
+        try:
+            return self.hot._append(batch)
+        except ArchivedEventError as exc:
+            archived = self._archived_ids(batch, exc.archived)
+        rest = [i for i, e in enumerate(batch.events) if e.event_id not in archived]
+        numbers = self.hot._append(_subset(batch, rest)) if rest else []
+        stored = dict(zip((batch.events[i].event_id for i in rest), numbers, strict=True))
+        return [archived.get(e.event_id) or stored[e.event_id] for e in batch.events]
+
+    def _archived_ids(self, batch: Batch, archived: dict[Any, int]) -> dict[UUID, int]:
+        """Ids of the batch that live in the archive: a repeat returns the stored sequence,
+        other content is a conflict (events are immutable)."""
+        table = self.archive.rows_at(sorted(archived.values()), ["canonical"])
+        sealed = (
+            dict(
+                zip(
+                    table.column("sequence_number").to_pylist(),
+                    table.column("canonical").to_pylist(),
+                    strict=True,
+                )
+            )
+            if table is not None
+            else {}
+        )
+        for index, (event, data) in enumerate(zip(batch.events, batch.canonical, strict=True)):
+            sequence = archived.get(event.event_id)
+            if sequence is not None and sealed.get(sequence) != data:
+                raise EventConflictError(
+                    f"events[{index}] event_id {event.event_id}: already stored (sequence "
+                    f"{sequence}, archived) with different content (events are immutable; use "
+                    "a new event_id)"
+                )
+        return {UUID(str(i)): s for i, s in archived.items()}
 
     # --- reading -----------------------------------------------------------------------------
     def head(self) -> Head:
@@ -234,6 +275,8 @@ class ArchivedEventStore(EventStore):
             )
 
         def archived(limit: int | None) -> list[BaseEvent]:
+            import pyarrow as pa
+
             found: list[BaseEvent] = []
             top = min(last, boundary)
             if from_sequence > top or limit == 0:
@@ -244,7 +287,7 @@ class ArchivedEventStore(EventStore):
             ):
                 kept = _keep(table, types, symbol)
                 if newest_first:
-                    kept = kept.take(list(range(kept.num_rows - 1, -1, -1)))
+                    kept = kept.take(pa.array(range(kept.num_rows - 1, -1, -1), pa.int64()))
                 found.extend(_events(kept))
                 if limit is not None and len(found) >= limit:
                     return found[:limit]

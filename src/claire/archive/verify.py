@@ -225,11 +225,21 @@ def verify_with_archive(
                     last_hash,
                 )
             else:
-                start, prev = boundary + 1, _hash_at(store, boundary, last, last_hash)
+                if boundary < last:  # sealed rows the hot store still holds: walked apart
+                    overlap = VerifyReport(boundary + 1)
+                    check_chain(
+                        hot.iter_records(boundary + 1, last),
+                        from_sequence=boundary + 1,
+                        prev_hash=_hash_at(store, boundary, last, last_hash),
+                        report=overlap,
+                        anchored=True,
+                    )
+                    if overlap.first_break is not None:
+                        report.break_at(overlap.first_break, overlap.last_hash)
                 check_chain(
-                    hot.iter_records(start),
-                    from_sequence=start,
-                    prev_hash=prev,
+                    hot.iter_records(last + 1),
+                    from_sequence=last + 1,
+                    prev_hash=last_hash,
                     report=report,
                     anchored=True,
                 )

@@ -21,10 +21,17 @@ from claire.archive.location import (
 )
 from claire.archive.manifest import Manifest
 from claire.archive.proof import encode_bundle, make_bundle, sequences_of
+from claire.archive.prune import prune
 from claire.archive.reader import ArchiveReader
 from claire.archive.seal import SEGMENT_EVENTS, seal
 from claire.archive.store import ArchivedEventStore
-from claire.audit.keys import fingerprint, key_path, load_or_create_key, public_hex
+from claire.audit.keys import (
+    fingerprint,
+    key_path,
+    load_or_create_key,
+    public_hex,
+    resolve_trusted_key,
+)
 from claire.cli.common import (
     DatabaseUrl,
     JsonFlag,
@@ -36,6 +43,7 @@ from claire.cli.common import (
     store_from,
 )
 from claire.cli.ranges import parse_instant, parse_uuid
+from claire.redact import redact_url
 from claire.store.port import EventStore
 
 archive_app = typer.Typer(
@@ -147,6 +155,54 @@ def seal_command(
     _say(f"  Manifests signed by key {fingerprint(public_hex(key))}")
     for manifest in report.written:
         _say(f"  {_describe(manifest)}")
+
+
+@archive_app.command("prune")
+@handle_errors
+def prune_command(
+    *,
+    through: Annotated[
+        int, typer.Option("--through", min=1, metavar="SEQ", help="Remove sequences 1..SEQ.")
+    ],
+    public_key: Annotated[
+        str | None,
+        typer.Option(
+            "--public-key",
+            metavar="FILE|HEX",
+            help="The key the segments must be signed by (default: CLAIRE_CHECKPOINT_PUBLIC_KEY, "
+            "else the local key pair).",
+        ),
+    ] = None,
+    archive_url: ArchiveUrl = None,
+    database_url: DatabaseUrl = None,
+    json: JsonFlag = False,
+) -> None:
+    """Remove sealed events from the hot store, once the archive verifies against them.
+
+    Every segment must verify (signed by the trusted key, files, rows, Merkle root) and hold
+    the rows 1..SEQ byte for byte; the head always stays. Afterwards, read the store with
+    CLAIRE_ARCHIVE_URL set: a pruned store is refused without its archive.
+
+    Example: claire archive prune --through 1048576 --archive-url /srv/claire-archive
+    """
+    location = location_from(archive_url)
+    trusted = resolve_trusted_key(public_key)
+    with store_from(database_url) as opened:
+        store = hot_part(opened)
+        assert archive_url is not None
+        record = archive_url if redact_url(archive_url) == archive_url else None
+        report = prune(store, location, through, trusted, record_url=record)
+    if json:
+        print_json({**report.to_document(), "archive": location.url})
+        return
+    if report.through == report.before:
+        _say(f"Nothing to prune: the store is pruned through {report.before}")
+        return
+    _say(
+        f"Pruned sequence {report.before + 1} → {report.through} from the hot store "
+        f"({report.through - report.before:,} events; they live on in {location.url})"
+    )
+    _say("  Read the whole log with CLAIRE_ARCHIVE_URL set to the archive.")
 
 
 def _describe(manifest: Manifest) -> str:

@@ -458,6 +458,11 @@ class EventStore(ABC):
         sequences up to it go to the archive (see claire.archive.store)."""
         return 0
 
+    def prune(self, through: int, hash_at: str, archive_url: str | None) -> None:
+        """Remove sequences up to `through` (whose hash is `hash_at`), already archived and
+        verified (`claire archive prune` checks that first). Adapters that can prune do so."""
+        raise StoreError(f"{type(self).__name__} cannot prune (SQLite and PostgreSQL can)")
+
     # --- lifecycle ---------------------------------------------------------------------------
     def migrate(self) -> list[str]:
         """Apply schema migrations (idempotent); return the migration files known."""

@@ -11,7 +11,7 @@ from uuid import UUID
 
 import orjson
 
-from claire.errors import StoreError
+from claire.errors import ArchivedEventError, StoreError
 from claire.events.codec import GENESIS_HASH, decode_event
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
@@ -105,6 +105,13 @@ EARLIER_AFTER = (
     "SELECT MIN(sequence_number) FROM events"
     " WHERE sequence_number >= ? AND sequence_number < ? AND timestamp_utc > ?"
 )
+
+
+# The delete trigger exactly as 004_archive_prune.sql creates it (prune puts it back).
+IMMUTABLE_DELETE = """CREATE TRIGGER events_immutable_delete BEFORE DELETE ON events
+BEGIN
+    SELECT RAISE(ABORT, 'Events are immutable');
+END"""
 
 
 def row_values(r: Row) -> tuple[Any, ...]:
@@ -213,9 +220,16 @@ class SqliteEventStore(EventStore):
                 db, "SELECT event_id, sequence_number, canonical FROM events WHERE event_id IN", ids
             )
         }
+        if len(existing) < len(set(ids)):  # an id may live on in event_ids only (pruned)
+            known = self._in(
+                db, "SELECT event_id, sequence_number FROM event_ids WHERE event_id IN", ids
+            )
+            archived = {UUID(i): seq for i, seq in known if UUID(i) not in existing}
+            if archived:
+                raise ArchivedEventError(archived)
         causes = sorted(str(c) for c in batch.external_causes())
         present = {
-            r[0] for r in self._in(db, "SELECT event_id FROM events WHERE event_id IN", causes)
+            r[0] for r in self._in(db, "SELECT event_id FROM event_ids WHERE event_id IN", causes)
         }
         return existing, {UUID(c) for c in causes if c not in present}
 
@@ -450,6 +464,54 @@ class SqliteEventStore(EventStore):
             return {}
         rows = self._query(LINKED, (orjson.dumps(sorted(sequences)).decode(),))
         return {r[0]: LinkedRecord(_chain_record(r), r[12], bool(r[13])) for r in rows}
+
+    # --- pruning (claire archive prune) ------------------------------------------------------
+    def pruned_through(self) -> int:
+        rows = self._query("SELECT through FROM claire_pruned WHERE id = 1")
+        return int(rows[0][0]) if rows else 0
+
+    def prune(self, through: int, hash_at: str, archive_url: str | None) -> None:
+        """Delete sequences 1..through in one transaction that lifts the delete trigger and
+        puts it back: no other connection ever sees the table unguarded (SQLite has no
+        partitions to detach; see docs/archive.md)."""
+        with self._lock:
+            db = self._db
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    head = self._head(db)
+                    row = db.execute(
+                        "SELECT hash FROM events WHERE sequence_number = ?", (through,)
+                    ).fetchone()
+                    if through >= head.sequence_number:
+                        raise StoreError(
+                            f"cannot prune through {through}: the head ({head.sequence_number}) "
+                            "stays in the hot store"
+                        )
+                    if row is not None and row[0] != hash_at:
+                        raise StoreError(
+                            f"cannot prune through {through}: its hash is {row[0][:16]}…, the "
+                            f"archive's {hash_at[:16]}…"
+                        )
+                    db.execute("DROP TRIGGER events_immutable_delete")
+                    db.execute("DELETE FROM events WHERE sequence_number <= ?", (through,))
+                    db.execute(IMMUTABLE_DELETE)
+                    db.execute(
+                        "INSERT OR REPLACE INTO claire_pruned (id, through, hash, archive_url)"
+                        " VALUES (1, ?, ?, ?)",
+                        (max(through, self._pruned(db)), hash_at, archive_url),
+                    )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise translate(exc, f"SQLite store {self.path}", "prune failed") from exc
+
+    @staticmethod
+    def _pruned(db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT through FROM claire_pruned WHERE id = 1").fetchone()
+        return int(row[0]) if row else 0
 
 
 def _chain_record(r: Sequence[Any]) -> ChainRecord:

@@ -1,0 +1,217 @@
+"""Pruning (issue 14 §1, §6) on SQLite: seal -> prune -> every read command answers exactly as
+before (their --json output compared), and everything that guards the hot store still holds:
+immutability, the chain guard, idempotency by event_id (an id living only in the archive is
+still a duplicate), causation against archived causes. Pruning refuses an archive that does not
+verify against the rows."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from claire.archive.location import ArchiveError, open_location
+from claire.archive.prune import prune
+from claire.archive.seal import seal
+from claire.archive.store import ArchivedEventStore
+from claire.audit.keys import TrustedKey, load_private_key, public_hex
+from claire.errors import ArchivedEventError, EventConflictError
+from claire.events import EventType
+from claire.store import open_store
+from tests.archive_fixtures import SEGMENT, record_small_demo, write_key
+from tests.factories import factory
+
+SEALED = 3 * SEGMENT
+PRUNED = SEALED - 10  # a prune need not end at a segment's end
+
+
+def claire(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "claire", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
+
+
+def read_commands(store_url: str) -> list[list[str]]:
+    """Every read command, on events the prune moves to the archive (and across the edge)."""
+    with open_store(store_url) as store:
+        head = store.head().sequence_number
+        decision = store.find_events(event_types=[EventType.RISK_DECISION], to_sequence=600)[-1]
+        snapshot = store.latest_snapshot(PRUNED)
+        assert snapshot is not None
+    return [
+        ["explain", str(decision.event_id)],
+        ["trace", str(decision.correlation_id)],
+        ["stats", "--all"],
+        ["replay", "--sequence", "1", str(head)],
+        ["replay", "--from", "2025-02-14 00:20", "--to", "2025-02-14 01:00"],
+        ["validate", "--sequence", "1", str(head)],
+        ["scene", "--sequence", str(PRUNED + 5), "--symbol", "BTCUSDT"],
+        ["explain", "--at", "2025-02-14 00:40", "--symbol", "ETHUSDT"],
+        ["sql", "SELECT event_type, count(*) FROM events GROUP BY 1 ORDER BY 1"],
+    ]
+
+
+TIMINGS = {"elapsed_seconds", "events_per_second", "seconds", "duration_seconds"}
+
+
+def stable(document: Any) -> Any:
+    """The answer without how long it took."""
+    if isinstance(document, dict):
+        return {k: stable(v) for k, v in document.items() if k not in TIMINGS}
+    if isinstance(document, list):
+        return [stable(v) for v in document]
+    return document
+
+
+def answers(env: dict[str, str], commands: list[list[str]]) -> list[Any]:
+    found = []
+    for command in commands:
+        done = claire(env, *command, "--json")
+        assert done.returncode == 0, (command, done.stderr)
+        found.append(stable(orjson.loads(done.stdout)))
+    return found
+
+
+def exported(env: dict[str, str], head: int, path: Path) -> list[bytes]:
+    done = claire(env, "export", "--sequence", "1", str(head), "-o", str(path))
+    assert done.returncode == 0, done.stderr
+    return path.read_bytes().splitlines()[:-1]  # the events (the manifest line has a time)
+
+
+@pytest.fixture
+def sealed(tmp_path: Path) -> dict[str, Any]:
+    db, key_file, archive = tmp_path / "events.db", tmp_path / "key.pem", tmp_path / "archive"
+    key = write_key(key_file)
+    with open_store(f"sqlite:///{db}", create=True) as store:
+        record_small_demo(store)
+        seal(store, open_location(str(archive)), SEALED, key, segment_events=SEGMENT)
+        head = store.head().sequence_number
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{db}",
+        "CLAIRE_ARCHIVE_URL": str(archive),
+        "CLAIRE_CHECKPOINT_KEY": str(key_file),
+    }
+    return {"db": db, "archive": archive, "key_file": key_file, "env": env, "head": head}
+
+
+def test_every_read_command_answers_the_same_after_a_prune(
+    sealed: dict[str, Any], tmp_path: Path
+) -> None:
+    env, head = sealed["env"], sealed["head"]
+    commands = read_commands(env["DATABASE_URL"])
+    before = answers(env, commands)
+    export_before = exported(env, head, tmp_path / "before.jsonl")
+    pruned = claire(env, "archive", "prune", "--through", str(PRUNED), "--json")
+    assert pruned.returncode == 0, pruned.stderr
+    assert orjson.loads(pruned.stdout)["removed"] == PRUNED
+    with sqlite3.connect(sealed["db"]) as db:
+        assert db.execute("SELECT min(sequence_number) FROM events").fetchone() == (PRUNED + 1,)
+    after = answers(env, commands)
+    for command, was, now in zip(commands, before, after, strict=True):
+        assert now == was, command
+    assert exported(env, head, tmp_path / "after.jsonl") == export_before
+    verified = claire(env, "verify", "--json")
+    assert verified.returncode == 0, verified.stdout
+    assert orjson.loads(verified.stdout)["checked"] == head
+    again = claire(env, "archive", "prune", "--through", str(PRUNED))
+    assert again.returncode == 0 and "Nothing to prune" in again.stdout
+    without = {k: v for k, v in env.items() if k != "CLAIRE_ARCHIVE_URL"}
+    refused = claire(without, "stats", "--all")
+    assert refused.returncode == 1 and f"sequences 1..{PRUNED}" in refused.stderr
+    assert "CLAIRE_ARCHIVE_URL" in refused.stderr
+
+
+def test_what_guards_the_hot_store_still_holds_after_a_prune(
+    sealed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = load_private_key(sealed["key_file"])
+    trusted = TrustedKey(public_hex(key), "test")
+    location = open_location(str(sealed["archive"]))
+    url = f"sqlite:///{sealed['db']}"
+    with open_store(url) as hot:
+        archived_event = next(iter(hot.read(100, 100)))
+        cause = next(iter(hot.read(PRUNED - 1, PRUNED - 1)))
+        prune(hot, location, PRUNED, trusted)
+        assert hot.pruned_through() == PRUNED
+        assert hot.get(archived_event.event_id) is None
+        with pytest.raises(ArchivedEventError, match="sequence 100"):
+            hot.append(archived_event)  # the hot store alone cannot compare: refused
+    monkeypatch.setenv("CLAIRE_ARCHIVE_URL", str(sealed["archive"]))
+    with open_store(url) as store:
+        assert isinstance(store, ArchivedEventStore)
+        head = store.head()
+        assert store.append(archived_event) == [100]  # a repeat: its archived sequence
+        forged = archived_event.model_copy(update={"timestamp_logical": 999_999})
+        with pytest.raises(EventConflictError, match="archived"):
+            store.append(forged)
+        assert store.head() == head
+        f = factory()
+        effect = f.create_alert(
+            level="INFO",
+            code="archived_cause",
+            message="caused by an archived event",
+            correlation_id=cause.correlation_id,
+            causation_id=cause.event_id,
+        )
+        assert store.append(effect) == [head.sequence_number + 1]
+        assert [e.event_id for e in store.causation_chain(effect.event_id)][-2:] == [
+            cause.event_id,
+            effect.event_id,
+        ]
+        assert effect.event_id in {e.event_id for e in store.effects(cause.event_id)}
+    db = sqlite3.connect(sealed["db"])
+    for statement in (
+        "UPDATE events SET payload = '{}' WHERE sequence_number = ?",
+        "DELETE FROM events WHERE sequence_number = ?",
+    ):
+        with pytest.raises(sqlite3.IntegrityError, match="Events are immutable"):
+            db.execute(statement, (PRUNED + 3,))
+    with pytest.raises(sqlite3.IntegrityError, match="Events are immutable"):
+        db.execute("DELETE FROM event_ids")
+    row = db.execute(
+        "SELECT event_id, event_type, sequence_number, timestamp_utc, timestamp_logical,"
+        " causation_id, correlation_id, metadata, payload, prev_hash, hash, canonical"
+        " FROM events WHERE sequence_number = ?",
+        (PRUNED + 1,),
+    ).fetchone()
+    with pytest.raises(sqlite3.Error, match=r"chain guard|claire_chain_hash"):
+        db.execute("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", ("x", *row[1:]))
+    db.close()
+
+
+def test_prune_refuses_an_archive_that_does_not_hold_the_rows(
+    sealed: dict[str, Any], tmp_path: Path
+) -> None:
+    key = load_private_key(sealed["key_file"])
+    trusted = TrustedKey(public_hex(key), "test")
+    url = f"sqlite:///{sealed['db']}"
+    with open_store(url) as hot:
+        with pytest.raises(ArchiveError, match="not sealed"):
+            prune(hot, open_location(str(sealed["archive"])), SEALED + 1, trusted)
+        untrusted = TrustedKey(public_hex(write_key(tmp_path / "other.pem")), "other")
+        with pytest.raises(ArchiveError, match="does not verify"):
+            prune(hot, open_location(str(sealed["archive"])), PRUNED, untrusted)
+        broken = tmp_path / "broken"
+        shutil.copytree(sealed["archive"], broken)
+        for path in (broken / "segments").glob("000000000513-*"):
+            path.unlink()
+        with pytest.raises(ArchiveError, match=r"sequences 513\.\.1024 are missing"):
+            prune(hot, open_location(str(broken)), PRUNED, trusted)
+        head = hot.head().sequence_number
+        seal(hot, open_location(str(sealed["archive"])), head, key, segment_events=SEGMENT)
+        with pytest.raises(ArchiveError, match="the head"):
+            prune(hot, open_location(str(sealed["archive"])), head, trusted)
+        assert hot.pruned_through() == 0
