@@ -114,7 +114,7 @@ class SegmentReader:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        raw = key.bytes
+        raw = str(key)
         metadata = self.index.metadata
         found: list[int] = []
         for group in range(metadata.num_row_groups):
@@ -126,13 +126,13 @@ class SegmentReader:
                 table = self.index.read_row_group(group)
             mask = pc.and_(
                 pc.equal(table.column("kind"), pa.scalar(kind, pa.int8())),
-                pc.equal(table.column("key"), pa.scalar(raw, pa.binary(16))),
+                pc.equal(table.column("key"), raw),
             )
             found.extend(table.column("sequence_number").filter(mask).to_pylist())
         return found
 
 
-def _may_hold(kinds: Any, keys: Any, kind: int, raw: bytes) -> bool:
+def _may_hold(kinds: Any, keys: Any, kind: int, raw: str) -> bool:
     """Whether an index row group (sorted by kind, then key) may hold (kind, raw)."""
     if kinds is None or keys is None or not (kinds.has_min_max and keys.has_min_max):
         return True

@@ -28,6 +28,7 @@ from claire.archive.manifest import (
     base_name,
     encode_manifest,
 )
+from claire.archive.merkle import leaf_hash
 from claire.archive.rows import (
     DICTIONARY_COLUMNS,
     ROW_GROUP_ROWS,
@@ -86,14 +87,6 @@ def derive_page(engine: Engine, page: RawPage) -> pa.Table:
     return engine.derive(raw_table(page.sequence, page.canonical, page.prev_hash, page.hash))
 
 
-def _first_false(mask: pa.Array) -> int | None:
-    import pyarrow.compute as pc
-
-    if pc.all(mask).as_py():
-        return None
-    return int(pc.index(mask, False).as_py())
-
-
 @dataclass(slots=True)
 class SegmentWriter:
     """One segment: pages in, files and the signed manifest out."""
@@ -130,42 +123,35 @@ class SegmentWriter:
 
     def add(self, page: RawPage) -> None:
         """Check one page against the chain and write it as a row group."""
-        self.add_derived(derive_page(self.engine, page))
+        self.add_derived(page, derive_page(self.engine, page))
 
-    def add_derived(self, derived: pa.Table) -> None:
-        """Check derived rows (see `derive_page`) against the chain; write them as a row group."""
-        import pyarrow as pa
+    def add_derived(self, page: RawPage, derived: pa.Table) -> None:
+        """Check a page against the chain; write its derived rows (`derive_page`) as a row group."""
         import pyarrow.compute as pc
 
-        n = derived.num_rows
-        sequence = derived.column("sequence_number")
-        expected = pa.array(range(self._expected, self._expected + n), pa.int64())
-        bad = _first_false(pc.equal(sequence, expected))
-        if bad is not None:
-            raise self._broken(self._expected + bad, "the sequence has a gap or is out of order")
-        hashes, prevs = derived.column("hash"), derived.column("prev_hash")
-        linked = pc.equal(
-            prevs,
-            pa.concat_arrays(
-                [pa.array([self._last_hash]), *[c for c in hashes.slice(0, n - 1).chunks]]
-            ),
-        )
-        bad = _first_false(linked)
-        if bad is not None:
-            raise self._broken(self._expected + bad, "its prev_hash is not the previous hash")
-        bad = _first_false(pc.equal(derived.column("recomputed"), hashes))
-        if bad is not None:
-            raise self._broken(self._expected + bad, "its hash does not match its bytes")
+        n = len(page.sequence)
+        sha256 = hashlib.sha256
+        prev = self._last_hash
+        for i, (seq, data, prev_hash, digest) in enumerate(
+            zip(page.sequence, page.canonical, page.prev_hash, page.hash, strict=True)
+        ):
+            if seq != self._expected + i:
+                raise self._broken(self._expected + i, "the sequence has a gap or is out of order")
+            if prev_hash != prev:
+                raise self._broken(seq, "its prev_hash is not the previous hash")
+            if sha256(bytes.fromhex(prev_hash) + data).hexdigest() != digest:
+                raise self._broken(seq, "its hash does not match its bytes")
+            prev = digest
         if (self._expected - self.first_sequence) % (1 << TILE_HEIGHT):
             raise ArchiveError("internal: a page must start at a Merkle tile boundary")
-        self._tiles.extend(tile_roots(derived.column("leaf").to_pylist(), TILE_HEIGHT))
+        self._tiles.extend(tile_roots([leaf_hash(data) for data in page.canonical], TILE_HEIGHT))
         self._keys.append(
-            derived.select(["sequence_number", "event_key", "correlation_key", "causation_key"])
+            derived.select(["sequence_number", "event_id", "correlation_id", "causation_id"])
         )
         self._times.append(pc.min_max(derived.column("timestamp_utc")))
         self._writer.write_table(stored_part(derived), row_group_size=ROW_GROUP_ROWS)
         self._expected += n
-        self._last_hash = str(hashes[-1].as_py())
+        self._last_hash = prev
 
     def _broken(self, sequence: int, why: str) -> ArchiveError:
         self.abandon()
@@ -222,9 +208,9 @@ class SegmentWriter:
         keys = pa.concat_tables(self._keys)
         parts = []
         for kind, column in (
-            (EVENT_ID, "event_key"),
-            (CORRELATION_ID, "correlation_key"),
-            (CAUSATION_ID, "causation_key"),
+            (EVENT_ID, "event_id"),
+            (CORRELATION_ID, "correlation_id"),
+            (CAUSATION_ID, "causation_id"),
         ):
             part = keys.select(["sequence_number", column]).filter(
                 pa.compute.is_valid(keys[column])
@@ -233,7 +219,7 @@ class SegmentWriter:
                 pa.table(
                     {
                         "kind": pa.array([kind] * part.num_rows, pa.int8()),
-                        "key": part.column(column).cast(pa.binary(16)),
+                        "key": part.column(column),
                         "sequence_number": part.column("sequence_number"),
                     }
                 )
@@ -301,8 +287,8 @@ def seal(
             writer = SegmentWriter(location, engine, first, last, prev_hash, key)
             pages = store.raw_pages(first, last, min(ROW_GROUP_ROWS, segment_events))
             # Fetch and derive the next page while this one is compressed and written.
-            for derived in Ahead(derive_page(engine, page) for page in pages):
-                writer.add_derived(derived)
+            for page, derived in Ahead((page, derive_page(engine, page)) for page in pages):
+                writer.add_derived(page, derived)
             manifest = writer.finish()
             written.append(manifest)
             prev_hash = manifest.last_hash
