@@ -461,7 +461,9 @@ class EventStore(ABC):
     def prune(self, through: int, hash_at: str, archive_url: str | None) -> None:
         """Remove sequences up to `through` (whose hash is `hash_at`), already archived and
         verified (`claire archive prune` checks that first). Adapters that can prune do so."""
-        raise StoreError(f"{type(self).__name__} cannot prune (SQLite and PostgreSQL can)")
+        raise StoreError(
+            f"{type(self).__name__} cannot prune (only SQLite stores can so far; see docs/archive.md)"
+        )
 
     # --- lifecycle ---------------------------------------------------------------------------
     def migrate(self) -> list[str]:
