@@ -65,6 +65,11 @@ def prune(
     *,
     record_url: str | None = None,
 ) -> PruneReport:
+    if not hot.can_prune:
+        raise ArchiveError(
+            f"not pruned: {type(hot).__name__} cannot prune yet (SQLite stores can; see "
+            "docs/archive.md)"
+        )
     before = hot.pruned_through()
     catalog = Catalog.load(location)
     if through <= before:

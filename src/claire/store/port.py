@@ -458,11 +458,15 @@ class EventStore(ABC):
         sequences up to it go to the archive (see claire.archive.store)."""
         return 0
 
+    # Whether `prune` is implemented (claire archive prune asks before verifying anything).
+    can_prune = False
+
     def prune(self, through: int, hash_at: str, archive_url: str | None) -> None:
         """Remove sequences up to `through` (whose hash is `hash_at`), already archived and
         verified (`claire archive prune` checks that first). Adapters that can prune do so."""
         raise StoreError(
-            f"{type(self).__name__} cannot prune (only SQLite stores can so far; see docs/archive.md)"
+            f"{type(self).__name__} cannot prune (only SQLite stores can so far; "
+            "see docs/archive.md)"
         )
 
     # --- lifecycle ---------------------------------------------------------------------------

@@ -150,6 +150,8 @@ class SqliteEventStore(EventStore):
     """`SqliteEventStore("sqlite:///file.db")` opens an existing store (never creating or
     migrating it); `create=True` creates or upgrades one (see claire.store.sqlite_schema)."""
 
+    can_prune = True
+
     def __init__(self, url: str, *, create: bool = False) -> None:
         self.url = url
         self.path = path_from_url(url)
