@@ -28,8 +28,9 @@ def test_an_event_too_large_once_normalised_is_dead_lettered(
     before, after = trade(f), trade(f)
     signal = trade(f)[1]
     document = canonical_document(signal)
-    # 1e40 is 4 bytes in the message and 41 digits of canonical decimal text.
-    document["payload"]["strategy_params"] = {f"k{i}": 1e40 for i in range(60_000)}
+    # 1e-40 is 5 bytes in the message and 42 characters of canonical decimal text. (1e40 would
+    # be refused outright: it is an integer beyond 64 bits.)
+    document["payload"]["strategy_params"] = {f"k{i}": 1e-40 for i in range(60_000)}
     swollen = orjson.dumps(document)
     assert len(swollen) < 1024 * 1024
     client: Any = redis.Redis.from_url(redis_base_url)

@@ -80,3 +80,22 @@ def test_the_doors_refuse_what_only_the_pipeline_writes() -> None:
         refuse_untrusted([snapshot], trusted=frozenset())
     refuse_untrusted([ordinary, snapshot, record], trusted=trusted_services(" x, outside ,,"))
     assert trusted_services(None) == frozenset()
+
+
+def test_a_snapshot_whose_state_is_no_state_is_not_used() -> None:
+    # A trusted service can still send a state this code never wrote (the API fuzzer did):
+    # the fold starts from the beginning and says why, instead of failing with a KeyError.
+    store = MemoryEventStore()
+    f = factory("recorder")
+    store.append(f.create_alert(level="INFO", code="x", message="x", correlation_id=uuid.uuid4()))
+    store.append(
+        f.create_state_snapshot(
+            at_sequence=1,
+            state={"nothing": "here"},
+            state_hash="a" * 64,
+            correlation_id=uuid.uuid4(),
+        )
+    )
+    start = starting_point(store, 2)
+    assert start.snapshot is None and start.state.last_sequence == 0
+    assert start.rejected is not None and "its state is not a state document" in start.rejected

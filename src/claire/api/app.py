@@ -7,17 +7,16 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from claire.api import health, routes, stream, timeline
 from claire.api.errors import install_error_handlers
 from claire.api.metrics import MetricsMiddleware, metrics_text, service_registry
+from claire.api.openapi import openapi_document
 from claire.api.services import Services
 from claire.api.ui import mount_ui
-from claire.config import Settings, load_settings
-from claire.events.model import BaseEvent
+from claire.config import Settings, load_settings, secret
 from claire.redact import install_log_redaction
 from claire.store.port import EventStore
 from claire.supervision import HealthBoard
@@ -81,24 +80,9 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                description=app.description,
-                routes=app.routes,
-            )
-            _add_event_input(schema)
-            app.openapi_schema = schema
+            reads_need_token = bool(secret(svc.settings.read_token))
+            app.openapi_schema = openapi_document(app, reads_need_token=reads_need_token)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def _add_event_input(schema: dict[str, Any]) -> None:
-    """POST /events takes raw JSON (validated by BaseEvent); publish its schema as EventInput."""
-    event = BaseEvent.model_json_schema(ref_template="#/components/schemas/{model}")
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for name, definition in event.pop("$defs", {}).items():
-        components.setdefault(name, definition)
-    components["EventInput"] = event

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping
 
 import orjson
@@ -63,6 +64,18 @@ def _location(loc: Iterable[int | str]) -> str:
     return text
 
 
+def _allowed(request: Request) -> str:
+    """Every method the API documents at this path (Starlette would name one route's only:
+    GET and POST /events are two routes), HEAD with GET as Starlette serves it."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\{[^/}]+\}", "[^/]+", template), request.url.path):
+            methods.update(method.upper() for method in operations)
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -83,6 +96,7 @@ def install_error_handlers(app: FastAPI) -> None:
             message = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
         elif exc.status_code == 405:
             message = f"method {request.method} is not allowed on {request.url.path} (see /docs)"
+            return error_response(405, message, headers={"Allow": _allowed(request)})
         return error_response(exc.status_code, message, headers=exc.headers)
 
     async def claire_error(request: Request, exc: Exception) -> Response:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -18,7 +19,7 @@ from pydantic import (
 
 from claire.errors import EventValidationError
 from claire.events.payloads import PAYLOAD_MODELS, EventType, Payload, payload_json
-from claire.events.values import UtcDatetime, check_text, construct_trusted
+from claire.events.values import AS_JSON_INTEGER, UtcDatetime, check_text, construct_trusted
 
 
 class EventMetadata(BaseModel):
@@ -50,9 +51,9 @@ class BaseEvent(BaseModel):
 
     event_id: UUID
     event_type: EventType
-    sequence_number: int | None = Field(default=None, ge=1)
+    sequence_number: Annotated[StrictInt, Field(ge=1), AS_JSON_INTEGER] | None = None
     timestamp_utc: UtcDatetime
-    timestamp_logical: int = Field(ge=0, le=2**63 - 1)
+    timestamp_logical: Annotated[StrictInt, Field(ge=0, le=2**63 - 1), AS_JSON_INTEGER]
     causation_id: UUID | None = None
     correlation_id: UUID
     metadata: EventMetadata

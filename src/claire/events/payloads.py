@@ -6,9 +6,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from claire.events.values import Dec, JsonObject, check_text
+from claire.events.values import AS_JSON_INTEGER, Dec, JsonObject, check_text
 
 
 class EventType(StrEnum):
@@ -64,6 +64,9 @@ Symbol = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9
 NonNegative = Annotated[Dec, Field(ge=0)]
 Positive = Annotated[Dec, Field(gt=0)]
 Fraction = Annotated[Dec, Field(ge=0, le=1)]
+# Integers and booleans are taken as JSON Schema has them: "3" or true for a count, 1 or "yes" for
+# a flag are refused, as the published schema says.
+Count = Annotated[StrictInt, Field(ge=0), AS_JSON_INTEGER]
 
 
 class Payload(BaseModel):
@@ -95,18 +98,18 @@ class RiskState(Payload):
     equity: Dec
     daily_pnl: Dec
     total_exposure_pct: NonNegative
-    open_positions: Annotated[int, Field(ge=0)]
+    open_positions: Count
 
 
 class RiskCheckResult(Payload):
-    checked: bool
-    passed: bool
+    checked: StrictBool
+    passed: StrictBool
     current_value: Dec | None = None
     limit: Dec | None = None
 
 
 class RiskDecisionPayload(Payload):
-    approved: bool
+    approved: StrictBool
     reason: Text
     symbol: Symbol
     side: Side
@@ -123,7 +126,7 @@ class OrderRequestPayload(Payload):
     order_type: OrderType = OrderType.MARKET
     size: Positive
     limit_price: Positive | None = None
-    reduce_only: bool = False
+    reduce_only: StrictBool = False
 
 
 class OrderResultPayload(Payload):
@@ -156,7 +159,7 @@ class AlertPayload(Payload):
 
 
 class StateSnapshotPayload(Payload):
-    at_sequence: Annotated[int, Field(ge=0)]
+    at_sequence: Count
     state: JsonObject
     state_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 

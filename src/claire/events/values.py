@@ -7,6 +7,7 @@ can reach a decision or a hash.
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
@@ -19,6 +20,15 @@ MAX_DECIMAL_EXPONENT = 40
 MAX_NESTING_DEPTH = 32
 
 JsonValue = None | bool | int | str | list["JsonValue"] | dict[str, "JsonValue"]
+
+# Decimal text from outside: positional notation (no exponent, no spaces, no leading zeros), the
+# first significant digit at most MAX_DECIMAL_EXPONENT places from the point either way. The
+# same grammar is published in the OpenAPI document (claire.events.input_schema), so whatever
+# the document allows is accepted and nothing else is.
+DECIMAL_LARGE = r"[1-9]\d{0,40}(\.\d+)?"  # |x| >= 1: at most 41 digits before the point
+DECIMAL_SMALL = r"0\.0{0,39}[1-9]\d*"  # 0 < |x| < 1: a significant digit within 40 places
+DECIMAL_ZERO = r"0(\.0+)?"
+DECIMAL_TEXT = re.compile(rf"-?(?:{DECIMAL_LARGE}|{DECIMAL_SMALL}|{DECIMAL_ZERO})")
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -34,9 +44,14 @@ def to_decimal(value: Any) -> Decimal:
             raise ValueError(f"{value!r} is not a finite number")
         result = Decimal(repr(value))
     elif isinstance(value, str):
+        if not DECIMAL_TEXT.fullmatch(value):
+            raise ValueError(
+                f"{_clip(value)!r} is not a decimal number in positional notation within "
+                f"{MAX_DECIMAL_EXPONENT} digits of the point (e.g. 50000.5, -0.001)"
+            )
         try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
+            result = Decimal(value)
+        except InvalidOperation:  # pragma: no cover - the grammar above admits only decimals
             raise ValueError(f"{value!r} is not a decimal number") from None
     else:
         raise ValueError(f"expected a number, got {type(value).__name__}")
@@ -48,6 +63,10 @@ def to_decimal(value: Any) -> Decimal:
         # -0 and 0E-8 must encode like 0 with the same scale, never as "-0".
         result = abs(result)
     return result
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def decimal_to_str(value: Decimal) -> str:
@@ -62,21 +81,51 @@ Dec = Annotated[
 ]
 
 
+# Timestamps from outside: RFC 3339 with seconds and a zone (Z or +hh:mm), at most microseconds.
+# The calendar's two end days are taken only in UTC or with an offset that keeps them inside it:
+# 0001-01-01T00:00:01+01:02 or 9999-12-31T23:00:00-05:00 have no UTC time a datetime can hold.
+_EDGE_OF_TIME = r"(?!0000|0001-01-01T[^Z]*\+(?!00:00)|9999-12-31T[^Z]*-(?!00:00))"
+TIMESTAMP_TEXT = re.compile(
+    _EDGE_OF_TIME + r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,6})?"
+    r"(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
+)
+
+
 def to_utc(value: Any) -> datetime:
-    """Accept an aware datetime or ISO-8601 text with a zone; refuse naive times."""
+    """Accept an aware datetime or RFC 3339 text with a zone; refuse naive times."""
     if isinstance(value, str):
-        text = value.strip()
-        if text.endswith("Z"):
-            text = text[:-1] + "+00:00"
+        if not TIMESTAMP_TEXT.fullmatch(value):
+            raise ValueError(_timestamp_problem(value))
         try:
-            value = datetime.fromisoformat(text)
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"{value!r} is not an ISO-8601 timestamp") from None
+            raise ValueError(f"{value!r} is not a valid date and time") from None
     if not isinstance(value, datetime):
         raise ValueError(f"expected a datetime, got {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError("timestamp must be timezone-aware (naive datetimes are ambiguous)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is still year 0 in UTC
+        raise ValueError(f"{value.isoformat()} is out of range in UTC") from None
+
+
+def _timestamp_problem(text: str) -> str:
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed.tzinfo is None:
+        return f"{_clip(text)!r} has no zone: timestamp must be timezone-aware (add Z or +hh:mm)"
+    if parsed is not None and re.fullmatch(TIMESTAMP_TEXT.pattern[len(_EDGE_OF_TIME) :], text):
+        return (
+            f"{text!r} is on the first or last day of the calendar with an offset that may "
+            "take it outside years 1-9999 in UTC: write it in UTC (Z)"
+        )
+    return (
+        f"{_clip(text)!r} is not an RFC 3339 timestamp with seconds and a zone "
+        "(e.g. 2025-02-14T13:05:00Z)"
+    )
 
 
 def format_utc(value: datetime) -> str:
@@ -104,6 +153,15 @@ def shifted(moment: datetime, delta: timedelta) -> datetime | None:
         return None
 
 
+def _json_integer(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# For a StrictInt field, after its bounds (so the schema states them): JSON Schema counts 923.0
+# as an integer, so it is one; "5", true and 1.5 are not.
+AS_JSON_INTEGER = BeforeValidator(_json_integer)
+
+
 def check_text(value: str, where: str) -> str:
     # PostgreSQL JSONB and TEXT cannot hold NUL; lone surrogates cannot be encoded as UTF-8.
     if "\x00" in value:
@@ -128,6 +186,9 @@ def to_json_value(value: Any, where: str = "value", depth: int = 0) -> JsonValue
         return value
     if isinstance(value, str):
         return check_text(value, where)
+    if isinstance(value, float) and value.is_integer() and not -(2**63) <= value < 2**64:
+        # 1e20 is an integer to JSON Schema, so the 64-bit limit applies to it too.
+        raise ValueError(f"{where}: integer {value!r} is beyond 64 bits (send it as a string)")
     if isinstance(value, float | Decimal):
         try:
             return decimal_to_str(to_decimal(value))
