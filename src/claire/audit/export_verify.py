@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+from bisect import bisect_right
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -124,7 +125,10 @@ def _signature(report: VerifyReport, manifest: dict[str, Any], trusted: TrustedK
     report.extra_problems.append(f"manifest: {problem}")
 
 
-def _runs(manifest: dict[str, Any]) -> list[tuple[int, int, str, str]] | None:
+Run = tuple[int, int, str, str]  # first and last sequence, the prev_hash, the last hash
+
+
+def _runs(manifest: dict[str, Any]) -> list[Run] | None:
     """The signed runs (first, last, prev_hash, last_hash), or None when there are none."""
     try:
         return [
@@ -140,16 +144,30 @@ def _runs(manifest: dict[str, Any]) -> list[tuple[int, int, str, str]] | None:
         return None
 
 
-def _outside_runs(
-    report: VerifyReport, records: list[ChainRecord], runs: list[tuple[int, int, str, str]]
-) -> None:
+def _by_run(
+    records: list[ChainRecord], runs: list[Run]
+) -> tuple[list[list[ChainRecord]], list[int]]:
+    """The records of each run (in file order), and the lines (1-based) that are in none."""
+    starts = [first for first, _, _, _ in runs]
+    groups: list[list[ChainRecord]] = [[] for _ in runs]
+    outside: list[int] = []
+    for line, record in enumerate(records, start=1):
+        index = bisect_right(starts, record.sequence_number) - 1
+        if index >= 0 and record.sequence_number <= runs[index][1]:
+            groups[index].append(record)
+        else:
+            outside.append(line)
+    return groups, outside
+
+
+def _outside_runs(report: VerifyReport, records: list[ChainRecord], outside: list[int]) -> None:
     """Lines the signed manifest does not list (added), lines out of order, repeated lines."""
-    listed = [(first, last) for first, last, _, _ in runs]
+    added = set(outside)
     seen: set[int] = set()
     previous: int | None = None
     for line, record in enumerate(records, start=1):
         seq = record.sequence_number
-        if not any(first <= seq <= last for first, last in listed):
+        if line in added:
             report.extra_problems.append(
                 f"line {line}: sequence {seq} is not in the signed manifest (a line was added)"
             )
@@ -163,13 +181,10 @@ def _outside_runs(
         previous = seq
 
 
-def _check_runs(
-    report: VerifyReport, records: list[ChainRecord], runs: list[tuple[int, int, str, str]]
-) -> None:
+def _check_runs(report: VerifyReport, groups: list[list[ChainRecord]], runs: list[Run]) -> None:
     """Each signed run must be in the file whole: linked to its signed prev_hash, every event
     linked to the one before, ending at its signed last hash."""
-    for first, last, prev_hash, last_hash in runs:
-        segment = [r for r in records if first <= r.sequence_number <= last]
+    for segment, (first, last, prev_hash, last_hash) in zip(groups, runs, strict=True):
         checked = check_chain(segment, from_sequence=first, prev_hash=prev_hash, anchored=True)
         report.checked += checked.checked
         report.last_sequence, report.last_hash = checked.last_sequence, checked.last_hash
@@ -216,13 +231,14 @@ def verify_export_records(
             "manifest: no signed runs of sequence numbers (not a v2 export)"
         )
         return report
-    _outside_runs(report, records, runs)
+    groups, outside = _by_run(records, runs)
+    _outside_runs(report, records, outside)
     if manifest.get("count") != len(records):
         report.extra_problems.append(
             f"the signed manifest counts {manifest.get('count')} events but the file holds "
             f"{len(records)}"
         )
-    _check_runs(report, records, runs)
+    _check_runs(report, groups, runs)
     return report
 
 

@@ -43,7 +43,8 @@ def render_verify(report: VerifyReport) -> None:
         say(f"  Intact: {_intact(report)}")
     else:
         say("Verification FAILED", style="bold red")
-        say(f"  Hash chain intact: {_intact(report)}; the checks below fail")
+        if report.checked:
+            say(f"  Hash chain intact: {_intact(report)}; the checks below fail")
     _render_signed(report)
     for problem in report.extra_problems:
         say(f"  Problem: {problem}", style="red")

@@ -523,6 +523,29 @@ def check_range(from_sequence: int, to_sequence: int | None, limit: int | None) 
         raise StoreError(f"limit must not be negative, got {limit}")
 
 
+def chain_record(r: Sequence[Any], timestamp_utc: str) -> ChainRecord:
+    """A ChainRecord from a row whose first twelve columns are sequence_number, event_id,
+    event_type, timestamp_utc (given as canonical text), timestamp_logical, causation_id,
+    correlation_id, metadata and payload (JSON text), prev_hash, hash, canonical."""
+    return ChainRecord(
+        sequence_number=r[0],
+        event_id=r[1],
+        prev_hash=r[9],
+        hash=r[10],
+        canonical=bytes(r[11]),
+        columns=columns_document(
+            event_id=r[1],
+            event_type=r[2],
+            timestamp_utc=timestamp_utc,
+            timestamp_logical=r[4],
+            causation_id=r[5],
+            correlation_id=r[6],
+            metadata=orjson.loads(r[7]),
+            payload=orjson.loads(r[8]),
+        ),
+    )
+
+
 def columns_document(
     *,
     event_id: str,
@@ -564,6 +587,7 @@ __all__ = [
     "Row",
     "SymbolStats",
     "TypeStats",
+    "chain_record",
     "check_range",
     "columns_document",
     "decode_page",

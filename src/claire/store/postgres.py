@@ -46,8 +46,8 @@ from claire.store.port import (
     Row,
     SymbolStats,
     TypeStats,
+    chain_record,
     check_range,
-    columns_document,
     decode_page,
     plan_append,
 )
@@ -544,7 +544,7 @@ class PostgresEventStore(EventStore):
     def _records(self, cursor: int, last: int) -> Iterator[ChainRecord]:
         while cursor <= last:
             rows = self._query(RECORDS, (cursor, last, DEFAULT_BATCH_SIZE))
-            yield from (_chain_record(r) for r in rows)
+            yield from (chain_record(r, format_utc(r[3])) for r in rows)
             if len(rows) < DEFAULT_BATCH_SIZE:
                 return
             cursor = rows[-1][0] + 1
@@ -566,28 +566,9 @@ class PostgresEventStore(EventStore):
         if not sequences:
             return {}
         rows = self._query(LINKED, (sorted(sequences),))
-        return {r[0]: LinkedRecord(_chain_record(r), r[12], bool(r[13])) for r in rows}
-
-
-def _chain_record(r: Sequence[Any]) -> ChainRecord:
-    """A ChainRecord from the first twelve columns of RECORDS (or LINKED)."""
-    return ChainRecord(
-        sequence_number=r[0],
-        event_id=r[1],
-        prev_hash=r[9],
-        hash=r[10],
-        canonical=bytes(r[11]),
-        columns=columns_document(
-            event_id=r[1],
-            event_type=r[2],
-            timestamp_utc=format_utc(r[3]),
-            timestamp_logical=r[4],
-            causation_id=r[5],
-            correlation_id=r[6],
-            metadata=orjson.loads(r[7]),
-            payload=orjson.loads(r[8]),
-        ),
-    )
+        return {
+            r[0]: LinkedRecord(chain_record(r, format_utc(r[3])), r[12], bool(r[13])) for r in rows
+        }
 
 
 def row_values(rows: list[Row]) -> list[tuple[Any, ...]]:

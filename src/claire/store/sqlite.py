@@ -30,8 +30,8 @@ from claire.store.port import (
     Row,
     SymbolStats,
     TypeStats,
+    chain_record,
     check_range,
-    columns_document,
     decode_page,
     plan_append,
 )
@@ -438,7 +438,7 @@ class SqliteEventStore(EventStore):
                 " AND sequence_number <= ? ORDER BY sequence_number LIMIT ?",
                 (cursor, last, DEFAULT_BATCH_SIZE),
             )
-            yield from (_chain_record(r) for r in rows)
+            yield from (chain_record(r, r[3]) for r in rows)
             if len(rows) < DEFAULT_BATCH_SIZE:
                 return
             cursor = rows[-1][0] + 1
@@ -465,7 +465,7 @@ class SqliteEventStore(EventStore):
         if not sequences:
             return {}
         rows = self._query(LINKED, (orjson.dumps(sorted(sequences)).decode(),))
-        return {r[0]: LinkedRecord(_chain_record(r), r[12], bool(r[13])) for r in rows}
+        return {r[0]: LinkedRecord(chain_record(r, r[3]), r[12], bool(r[13])) for r in rows}
 
     # --- pruning (claire archive prune) ------------------------------------------------------
     def pruned_through(self) -> int:
@@ -514,24 +514,3 @@ class SqliteEventStore(EventStore):
     def _pruned(db: sqlite3.Connection) -> int:
         row = db.execute("SELECT through FROM claire_pruned WHERE id = 1").fetchone()
         return int(row[0]) if row else 0
-
-
-def _chain_record(r: Sequence[Any]) -> ChainRecord:
-    """A ChainRecord from the first twelve columns (CHAIN_COLUMNS order)."""
-    return ChainRecord(
-        sequence_number=r[0],
-        event_id=r[1],
-        prev_hash=r[9],
-        hash=r[10],
-        canonical=bytes(r[11]),
-        columns=columns_document(
-            event_id=r[1],
-            event_type=r[2],
-            timestamp_utc=r[3],
-            timestamp_logical=r[4],
-            causation_id=r[5],
-            correlation_id=r[6],
-            metadata=orjson.loads(r[7]),
-            payload=orjson.loads(r[8]),
-        ),
-    )
