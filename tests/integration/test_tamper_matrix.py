@@ -9,6 +9,7 @@ matrix from `run_matrix`.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -122,7 +123,14 @@ class RawDb(ABC):
     ) -> None: ...
 
 
-SQLITE_TRIGGERS = ("events_immutable_update", "events_immutable_delete", "events_chain_guard")
+# What a forger with write access to the file drops (event ids are remembered for pruning).
+SQLITE_TRIGGERS = (
+    "events_immutable_update",
+    "events_immutable_delete",
+    "events_chain_guard",
+    "events_remember_id",
+)
+TRIGGER_NAME = re.compile(r"CREATE TRIGGER (?:IF NOT EXISTS )?(\w+)", re.IGNORECASE)
 
 
 class SqliteRaw(RawDb):
@@ -145,11 +153,16 @@ class SqliteRaw(RawDb):
         )
 
     def close(self) -> None:
-        # Put the triggers back as the migrations made them (opening a store does not).
+        # Put back the triggers __init__ dropped, each as the last migration that defines it
+        # made it (opening a store does not; a later migration may redefine one).
+        latest: dict[str, str] = {}
         for _, sql in migrations("sqlite"):
             for statement in statements(sql):
-                if statement.lstrip().startswith("CREATE TRIGGER"):
-                    self.db.execute(statement)
+                named = TRIGGER_NAME.match(statement.lstrip())
+                if named and named.group(1) in SQLITE_TRIGGERS:
+                    latest[named.group(1)] = statement
+        for statement in latest.values():
+            self.db.execute(statement)
         self.db.close()
 
 
