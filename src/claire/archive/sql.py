@@ -16,27 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from claire.archive.catalog import Catalog
 from claire.archive.location import ArchiveError, Location
-from claire.archive.rows import ROW_GROUP_ROWS, Engine, raw_table
+from claire.archive.rows import COLUMNS, ROW_GROUP_ROWS, Engine, raw_table
 from claire.store.port import EventStore
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-VIEW_COLUMNS = (
-    "sequence_number",
-    "event_id",
-    "event_type",
-    "timestamp_utc",
-    "timestamp_logical",
-    "causation_id",
-    "correlation_id",
-    "symbol",
-    "metadata",
-    "payload",
-    "prev_hash",
-    "hash",
-)
+# Every stored column but the canonical bytes (which the view's columns are derived from).
+VIEW_COLUMNS = tuple(c for c in COLUMNS if c != "canonical")
 _SELECT = ", ".join(
     f"CAST({c} AS JSON) AS {c}" if c in {"metadata", "payload"} else c for c in VIEW_COLUMNS
 )

@@ -18,6 +18,7 @@ import orjson
 
 from claire.archive.location import ArchiveError
 from claire.archive.reader import ArchiveReader
+from claire.archive.rows import COLUMNS
 from claire.errors import ArchivedEventError, EventConflictError
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
@@ -524,19 +525,8 @@ class ArchivedEventStore(EventStore):
         self.hot.close()
 
 
-ALL_COLUMNS = (
-    "event_id",
-    "event_type",
-    "timestamp_utc",
-    "timestamp_logical",
-    "causation_id",
-    "correlation_id",
-    "metadata",
-    "payload",
-    "prev_hash",
-    "hash",
-    "canonical",
-)
+# The stored columns a ChainRecord needs (all but the helper column `symbol`).
+ALL_COLUMNS = tuple(c for c in COLUMNS if c not in {"sequence_number", "symbol"})
 
 
 def chain_records(table: pa.Table) -> Iterator[ChainRecord]:

@@ -514,6 +514,22 @@ def event_symbol(payload: dict[str, Any]) -> str | None:
     return symbol if isinstance(symbol, str) else None
 
 
+def raw_pages_by(
+    fetch: Callable[[int, int, int], list[Any]], first: int, last: int, page_size: int
+) -> Iterator[RawPage]:
+    """Keyset pages of (sequence, canonical, prev_hash, hash) rows: `fetch(cursor, last, size)`
+    returns the next rows from `cursor` (the SQL adapters' `raw_pages`)."""
+    check_range(first, last, None)
+    cursor = first
+    while cursor <= last:
+        rows = fetch(cursor, last, page_size)
+        if not rows:
+            return
+        sequence, canonical, prev_hash, hashes = (list(c) for c in zip(*rows, strict=True))
+        yield RawPage(sequence, canonical, prev_hash, hashes)
+        cursor = sequence[-1] + 1
+
+
 def check_range(from_sequence: int, to_sequence: int | None, limit: int | None) -> None:
     if from_sequence < 1:
         raise StoreError(f"from_sequence must be 1 or more, got {from_sequence}")
@@ -594,4 +610,5 @@ __all__ = [
     "event_symbol",
     "ntile",
     "plan_append",
+    "raw_pages_by",
 ]

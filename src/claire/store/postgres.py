@@ -50,6 +50,7 @@ from claire.store.port import (
     check_range,
     decode_page,
     plan_append,
+    raw_pages_by,
 )
 from claire.store.postgres_schema import first_line
 
@@ -552,15 +553,9 @@ class PostgresEventStore(EventStore):
     def raw_pages(
         self, from_sequence: int, to_sequence: int, page_size: int = DEFAULT_BATCH_SIZE
     ) -> Iterator[RawPage]:
-        check_range(from_sequence, to_sequence, None)
-        cursor = from_sequence
-        while cursor <= to_sequence:
-            rows = self._query(RAW_PAGE, (cursor, to_sequence, page_size))
-            if not rows:
-                return
-            sequence, canonical, prev_hash, hashes = (list(c) for c in zip(*rows, strict=True))
-            yield RawPage(sequence, canonical, prev_hash, hashes)
-            cursor = sequence[-1] + 1
+        return raw_pages_by(
+            lambda *bounds: self._query(RAW_PAGE, bounds), from_sequence, to_sequence, page_size
+        )
 
     def linked_records(self, sequences: Collection[int]) -> dict[int, LinkedRecord]:
         if not sequences:

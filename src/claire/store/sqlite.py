@@ -34,6 +34,7 @@ from claire.store.port import (
     check_range,
     decode_page,
     plan_append,
+    raw_pages_by,
 )
 from claire.store.sqlite_schema import connect, migrate, path_from_url, translate
 
@@ -107,6 +108,10 @@ EARLIER_AFTER = (
 )
 
 
+RAW_PAGE = (
+    "SELECT sequence_number, canonical, prev_hash, hash FROM events"
+    " WHERE sequence_number >= ? AND sequence_number <= ? ORDER BY sequence_number LIMIT ?"
+)
 # The delete trigger exactly as 004_archive_prune.sql creates it (prune puts it back).
 IMMUTABLE_DELETE = """CREATE TRIGGER events_immutable_delete BEFORE DELETE ON events
 BEGIN
@@ -446,20 +451,9 @@ class SqliteEventStore(EventStore):
     def raw_pages(
         self, from_sequence: int, to_sequence: int, page_size: int = DEFAULT_BATCH_SIZE
     ) -> Iterator[RawPage]:
-        check_range(from_sequence, to_sequence, None)
-        cursor = from_sequence
-        while cursor <= to_sequence:
-            rows = self._query(
-                "SELECT sequence_number, canonical, prev_hash, hash FROM events"
-                " WHERE sequence_number >= ? AND sequence_number <= ?"
-                " ORDER BY sequence_number LIMIT ?",
-                (cursor, to_sequence, page_size),
-            )
-            if not rows:
-                return
-            sequence, canonical, prev_hash, hashes = (list(c) for c in zip(*rows, strict=True))
-            yield RawPage(sequence, canonical, prev_hash, hashes)
-            cursor = sequence[-1] + 1
+        return raw_pages_by(
+            lambda *bounds: self._query(RAW_PAGE, bounds), from_sequence, to_sequence, page_size
+        )
 
     def linked_records(self, sequences: Collection[int]) -> dict[int, LinkedRecord]:
         if not sequences:
