@@ -39,8 +39,8 @@ from claire.archive.proof import check_bundle, encode_bundle, make_bundle, seque
 from claire.archive.reader import ArchiveReader
 from claire.archive.rows import ROW_GROUP_ROWS, Engine
 from claire.archive.seal import SEGMENT_EVENTS, SegmentWriter, seal
+from claire.archive.sealed import archived_events
 from claire.archive.sql import run_sql
-from claire.archive.store import archived_events
 from claire.audit.keys import TrustedKey, public_hex, signature_problem
 from claire.events.codec import GENESIS_HASH, decode_event
 from claire.store import open_store

@@ -18,7 +18,20 @@ import orjson
 
 from claire.archive.location import ArchiveError
 from claire.archive.reader import ArchiveReader
-from claire.archive.rows import COLUMNS
+from claire.archive.sealed import (
+    ALL_COLUMNS,
+    SNAPSHOT,
+    archived_events,
+    chain_records,
+    events_of,
+    in_window,
+    keep,
+    merge_symbol,
+    merge_type,
+    sealed_bars,
+    sealed_symbol_stats,
+    sealed_type_stats,
+)
 from claire.errors import ArchivedEventError, EventConflictError
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
@@ -35,38 +48,11 @@ from claire.store.port import (
     SymbolStats,
     TypeStats,
     check_range,
-    columns_document,
     decode_page,
 )
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
-MARKET_DATA = EventType.MARKET_DATA.value
-SNAPSHOT = EventType.STATE_SNAPSHOT.value
-
-
-def _events(table: pa.Table | None) -> list[BaseEvent]:
-    if table is None or table.num_rows == 0:
-        return []
-    return decode_page(
-        zip(
-            table.column("sequence_number").to_pylist(),
-            table.column("canonical").to_pylist(),
-            strict=True,
-        )
-    )
-
-
-def _keep(table: pa.Table, types: Sequence[str] | None, symbol: str | None) -> pa.Table:
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if types:
-        table = table.filter(pc.is_in(table.column("event_type"), value_set=pa.array(types)))
-    if symbol is not None:
-        table = table.filter(pc.equal(table.column("symbol"), symbol))
-    return table
+    pass
 
 
 def _subset(batch: Batch, indexes: list[int]) -> Batch:
@@ -75,38 +61,6 @@ def _subset(batch: Batch, indexes: list[int]) -> Batch:
         [batch.documents[i] for i in indexes],
         [batch.canonical[i] for i in indexes],
     )
-
-
-def _in_window(table: pa.Table, start: datetime | None, end: datetime | None) -> pa.Table:
-    """The rows stamped start <= t < end."""
-    import pyarrow.compute as pc
-
-    if start is not None:
-        table = table.filter(pc.greater_equal(table.column("timestamp_utc"), start))
-    if end is not None:
-        table = table.filter(pc.less(table.column("timestamp_utc"), end))
-    return table
-
-
-def archived_events(
-    archive: ArchiveReader,
-    first: int,
-    last: int,
-    types: Sequence[str] | None = None,
-    correlation_id: UUID | None = None,
-) -> Iterator[BaseEvent]:
-    """Sealed events first..last in sequence order, a row group at a time."""
-    if correlation_id is not None:
-        sequences = [
-            s for s in archive.lookup("correlation_id", correlation_id) if first <= s <= last
-        ]
-        table = archive.rows_at(sequences, ["canonical", "event_type"])
-        if table is not None:
-            yield from _events(_keep(table, types, None))
-        return
-    columns = ["canonical", "event_type"] if types else ["canonical"]
-    for table in archive.groups(first, last, columns):
-        yield from _events(_keep(table, types, None))
 
 
 class ArchivedEventStore(EventStore):
@@ -176,7 +130,7 @@ class ArchivedEventStore(EventStore):
         if not last:
             return None
         sequences = [s for s in self.archive.lookup("event_id", event_id) if s <= last]
-        events = _events(self.archive.rows_at(sequences[:1], ["canonical"]))
+        events = events_of(self.archive.rows_at(sequences[:1], ["canonical"]))
         return events[0] if events else None
 
     def read(
@@ -243,7 +197,7 @@ class ArchivedEventStore(EventStore):
                 continue
             segment = self.archive.segment(manifest)
             for table in segment.groups(1, boundary, ["canonical", "timestamp_utc"]):
-                yield from _events(_in_window(table, start, end))
+                yield from events_of(in_window(table, start, end))
         for event in self.hot.read_time_range(start, end, batch_size=batch_size):
             if (event.sequence_number or 0) > boundary:
                 yield event
@@ -286,10 +240,10 @@ class ArchivedEventStore(EventStore):
             for table in self.archive.groups(
                 from_sequence, top, columns, newest_first=newest_first
             ):
-                kept = _keep(table, types, symbol)
+                kept = keep(table, types, symbol)
                 if newest_first:
                     kept = kept.take(pa.array(range(kept.num_rows - 1, -1, -1), pa.int64()))
-                found.extend(_events(kept))
+                found.extend(events_of(kept))
                 if limit is not None and len(found) >= limit:
                     return found[:limit]
             return found
@@ -304,31 +258,7 @@ class ArchivedEventStore(EventStore):
         check_range(from_sequence, to_sequence, None)
         boundary = self.boundary()
         last = LAST_SEQUENCE if to_sequence is None else to_sequence
-        rows: list[BarRow] = []
-        if from_sequence <= min(last, boundary):
-            columns = ["event_type", "symbol", "timestamp_utc", "payload"]
-            for table in self.archive.groups(from_sequence, min(last, boundary), columns):
-                kept = _keep(table, [MARKET_DATA], symbol)
-                for seq, stamp, name, payload in zip(
-                    kept.column("sequence_number").to_pylist(),
-                    kept.column("timestamp_utc").to_pylist(),
-                    kept.column("symbol").to_pylist(),
-                    kept.column("payload").to_pylist(),
-                    strict=True,
-                ):
-                    p = orjson.loads(payload)
-                    rows.append(
-                        BarRow(
-                            seq,
-                            stamp,
-                            name,
-                            p["price"],
-                            p.get("open"),
-                            p.get("high"),
-                            p.get("low"),
-                            p["volume"],
-                        )
-                    )
+        rows = sealed_bars(self.archive, from_sequence, min(last, boundary), symbol)
         if last > boundary:
             rows.extend(self.hot.bars(symbol, max(from_sequence, boundary + 1), to_sequence))
         return rows
@@ -338,35 +268,10 @@ class ArchivedEventStore(EventStore):
     ) -> list[SymbolStats]:
         boundary = self.boundary()
         last = LAST_SEQUENCE if to_sequence is None else to_sequence
-        merged: dict[str, SymbolStats] = {}
-        if from_sequence <= min(last, boundary):
-            columns = ["event_type", "symbol", "timestamp_utc"]
-            for table in self.archive.groups(from_sequence, min(last, boundary), columns):
-                kept = _keep(table, [MARKET_DATA], None)
-                groups = kept.group_by("symbol").aggregate(
-                    [
-                        ("sequence_number", "count"),
-                        ("sequence_number", "min"),
-                        ("sequence_number", "max"),
-                        ("timestamp_utc", "min"),
-                        ("timestamp_utc", "max"),
-                    ]
-                )
-                for row in groups.to_pylist():
-                    _merge_symbol(
-                        merged,
-                        SymbolStats(
-                            row["symbol"],
-                            row["sequence_number_count"],
-                            row["sequence_number_min"],
-                            row["sequence_number_max"],
-                            row["timestamp_utc_min"],
-                            row["timestamp_utc_max"],
-                        ),
-                    )
+        merged = sealed_symbol_stats(self.archive, from_sequence, min(last, boundary))
         if last > boundary:
             for stats in self.hot.symbol_stats(max(from_sequence, boundary + 1), to_sequence):
-                _merge_symbol(merged, stats)
+                merge_symbol(merged, stats)
         return [merged[s] for s in sorted(merged, key=lambda s: (s is None, s))]
 
     def sequence_at(self, when: datetime) -> int:
@@ -408,7 +313,7 @@ class ArchivedEventStore(EventStore):
             for event in self.hot.effects(current):
                 found[event.sequence_number or 0] = event
             sequences = [s for s in self.archive.lookup("causation_id", current) if s <= boundary]
-            for event in _events(self.archive.rows_at(sequences, ["canonical"])):
+            for event in events_of(self.archive.rows_at(sequences, ["canonical"])):
                 if (event.sequence_number or 0) not in found:
                     found[event.sequence_number or 0] = event
                     frontier.append(event.event_id)
@@ -419,37 +324,9 @@ class ArchivedEventStore(EventStore):
     ) -> list[TypeStats]:
 
         boundary = self.boundary()
-        merged: dict[str, TypeStats] = {}
-        for manifest in self.archive.catalog.covering(1, boundary):
-            if since is not None and manifest.last_time < format_utc(since):
-                continue
-            if until is not None and manifest.first_time >= format_utc(until):
-                continue
-            segment = self.archive.segment(manifest)
-            for table in segment.groups(1, boundary, ["event_type", "timestamp_utc"]):
-                groups = (
-                    _in_window(table, since, until)
-                    .group_by("event_type")
-                    .aggregate(
-                        [
-                            ("timestamp_utc", "count"),
-                            ("timestamp_utc", "min"),
-                            ("timestamp_utc", "max"),
-                        ]
-                    )
-                )
-                for row in groups.to_pylist():
-                    _merge_type(
-                        merged,
-                        TypeStats(
-                            row["event_type"],
-                            row["timestamp_utc_count"],
-                            row["timestamp_utc_min"],
-                            row["timestamp_utc_max"],
-                        ),
-                    )
+        merged = sealed_type_stats(self.archive, boundary, since, until)
         for stats in self.hot.stats(since, until):
-            _merge_type(merged, stats)
+            merge_type(merged, stats)
         return [merged[t] for t in sorted(merged)]
 
     def latest_snapshot(self, at_or_below: int) -> BaseEvent | None:
@@ -523,63 +400,6 @@ class ArchivedEventStore(EventStore):
 
     def close(self) -> None:
         self.hot.close()
-
-
-# The stored columns a ChainRecord needs (all but the helper column `symbol`).
-ALL_COLUMNS = tuple(c for c in COLUMNS if c not in {"sequence_number", "symbol"})
-
-
-def chain_records(table: pa.Table) -> Iterator[ChainRecord]:
-    """ChainRecords of archived rows (the columns as stored, beside the hashed bytes)."""
-    columns: dict[str, list[Any]] = {
-        name: table.column(name).to_pylist() for name in table.column_names
-    }
-    for i, seq in enumerate(columns["sequence_number"]):
-        yield ChainRecord(
-            sequence_number=seq,
-            event_id=columns["event_id"][i],
-            prev_hash=columns["prev_hash"][i],
-            hash=columns["hash"][i],
-            canonical=columns["canonical"][i],
-            columns=columns_document(
-                event_id=columns["event_id"][i],
-                event_type=columns["event_type"][i],
-                timestamp_utc=format_utc(columns["timestamp_utc"][i]),
-                timestamp_logical=columns["timestamp_logical"][i],
-                causation_id=columns["causation_id"][i],
-                correlation_id=columns["correlation_id"][i],
-                metadata=orjson.loads(columns["metadata"][i]),
-                payload=orjson.loads(columns["payload"][i]),
-            ),
-        )
-
-
-def _merge_symbol(merged: dict[str, SymbolStats], stats: SymbolStats) -> None:
-    known = merged.get(stats.symbol)
-    if known is None:
-        merged[stats.symbol] = stats
-        return
-    merged[stats.symbol] = SymbolStats(
-        stats.symbol,
-        known.bars + stats.bars,
-        min(known.first_sequence, stats.first_sequence),
-        max(known.last_sequence, stats.last_sequence),
-        min(known.first_time, stats.first_time),
-        max(known.last_time, stats.last_time),
-    )
-
-
-def _merge_type(merged: dict[str, TypeStats], stats: TypeStats) -> None:
-    known = merged.get(stats.event_type)
-    if known is None:
-        merged[stats.event_type] = stats
-        return
-    merged[stats.event_type] = TypeStats(
-        stats.event_type,
-        known.count + stats.count,
-        min(known.first, stats.first),
-        max(known.last, stats.last),
-    )
 
 
 def attach_archive(store: EventStore, url: str) -> ArchivedEventStore:

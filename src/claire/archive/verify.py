@@ -23,7 +23,8 @@ from claire.archive.location import ArchiveError, Location
 from claire.archive.manifest import TILE_HEIGHT, FileRef, Manifest, manifest_names, read_manifest
 from claire.archive.merkle import MerkleTree, leaf_hash
 from claire.archive.reader import SegmentReader
-from claire.archive.store import ALL_COLUMNS, ArchivedEventStore, chain_records
+from claire.archive.sealed import ALL_COLUMNS, chain_records
+from claire.archive.store import ArchivedEventStore
 from claire.archive.tiles import decode_nodes, segment_root
 from claire.audit.keys import TrustedKey, signature_problem
 from claire.audit.verify import ChainBreak, Problem, VerifyReport, check_chain, verify_log
