@@ -15,7 +15,7 @@ from typing import Any
 from claire.archive.catalog import Catalog
 from claire.archive.location import ArchiveError, Location
 from claire.archive.reader import ArchiveReader
-from claire.archive.verify import check_segments
+from claire.archive.verify import check_segments, first_difference
 from claire.audit.keys import TrustedKey
 from claire.audit.verify import VerifyReport
 from claire.store.port import EventStore
@@ -34,27 +34,6 @@ class PruneReport:
             "removed": self.through - self.before,
             "hash_at": self.hash,
         }
-
-
-def _first_difference(hot: EventStore, reader: ArchiveReader, first: int, last: int) -> int | None:
-    """The first sequence in first..last whose hot row differs from the archived one."""
-    columns = ["canonical", "prev_hash", "hash"]
-    sealed = (
-        row
-        for table in reader.groups(first, last, columns)
-        for row in zip(
-            table.column("sequence_number").to_pylist(),
-            *(table.column(c).to_pylist() for c in columns),
-            strict=True,
-        )
-    )
-    expected = first
-    for page in hot.raw_pages(first, last):
-        for row in zip(page.sequence, page.canonical, page.prev_hash, page.hash, strict=True):
-            if row[0] != expected or next(sealed, None) != row:
-                return expected
-            expected += 1
-    return expected if expected <= last else None
 
 
 def prune(
@@ -95,7 +74,7 @@ def prune(
             "run `claire verify`"
         )
     reader = ArchiveReader(location, catalog)
-    differs = _first_difference(hot, reader, before + 1, through)
+    differs = first_difference(hot, reader, before + 1, through)
     if differs is not None:
         raise ArchiveError(
             f"not pruned: the hot store's sequence {differs} is not the row the archive sealed "

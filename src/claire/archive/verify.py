@@ -22,14 +22,14 @@ from claire.archive.catalog import continuity_problem
 from claire.archive.location import ArchiveError, Location
 from claire.archive.manifest import TILE_HEIGHT, FileRef, Manifest, manifest_names, read_manifest
 from claire.archive.merkle import MerkleTree, leaf_hash
-from claire.archive.reader import SegmentReader
+from claire.archive.reader import ArchiveReader, SegmentReader
 from claire.archive.sealed import ALL_COLUMNS, chain_records
 from claire.archive.store import ArchivedEventStore
 from claire.archive.tiles import decode_nodes, segment_root
 from claire.audit.keys import TrustedKey, signature_problem
 from claire.audit.verify import ChainBreak, Problem, VerifyReport, check_chain, verify_log
 from claire.events.codec import GENESIS_HASH
-from claire.store.port import ChainRecord
+from claire.store.port import ChainRecord, EventStore
 
 READ_CHUNK = 8 * 1024 * 1024
 
@@ -273,7 +273,11 @@ def _check_overlap(
     for manifest in ends:
         found = linked.get(manifest.last_sequence)
         if found is not None and found.record.hash != manifest.last_hash:
-            first = _first_difference(store, manifest)
+            reader = ArchiveReader(store.archive.location)
+            first = (
+                first_difference(store.hot, reader, manifest.first_sequence, manifest.last_sequence)
+                or manifest.first_sequence
+            )
             report.break_at(
                 ChainBreak(
                     first,
@@ -285,27 +289,26 @@ def _check_overlap(
             return
 
 
-def _first_difference(store: ArchivedEventStore, manifest: Manifest) -> int:
-    """The first sequence whose hash differs between the hot store and the segment."""
-    reader = SegmentReader(store.archive.location, manifest)
+def first_difference(hot: EventStore, reader: ArchiveReader, first: int, last: int) -> int | None:
+    """The first sequence in first..last whose hot row (sequence, canonical bytes, prev_hash,
+    hash) differs from the archived one; None when they are the same, byte for byte."""
+    columns = ["canonical", "prev_hash", "hash"]
     sealed = (
-        (seq, digest)
-        for table in reader.groups(manifest.first_sequence, manifest.last_sequence, ["hash"])
-        for seq, digest in zip(
+        row
+        for table in reader.groups(first, last, columns)
+        for row in zip(
             table.column("sequence_number").to_pylist(),
-            table.column("hash").to_pylist(),
+            *(table.column(c).to_pylist() for c in columns),
             strict=True,
         )
     )
-    hot = (
-        (seq, digest)
-        for page in store.hot.raw_pages(manifest.first_sequence, manifest.last_sequence)
-        for seq, digest in zip(page.sequence, page.hash, strict=True)
-    )
-    for mine, theirs in zip(sealed, hot, strict=False):
-        if mine != theirs:
-            return int(min(mine[0], theirs[0]))
-    return manifest.first_sequence
+    expected = first
+    for page in hot.raw_pages(first, last):
+        for row in zip(page.sequence, page.canonical, page.prev_hash, page.hash, strict=True):
+            if row[0] != expected or next(sealed, None) != row:
+                return expected
+            expected += 1
+    return expected if expected <= last else None
 
 
 def _summary(
@@ -326,4 +329,4 @@ def _summary(
     }
 
 
-__all__ = ["check_segments", "verify_with_archive"]
+__all__ = ["check_segments", "first_difference", "verify_with_archive"]
