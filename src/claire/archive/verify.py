@@ -274,10 +274,8 @@ def _check_overlap(
         found = linked.get(manifest.last_sequence)
         if found is not None and found.record.hash != manifest.last_hash:
             reader = ArchiveReader(store.archive.location)
-            first = (
-                first_difference(store.hot, reader, manifest.first_sequence, manifest.last_sequence)
-                or manifest.first_sequence
-            )
+            start = max(manifest.first_sequence, boundary + 1)  # below: pruned, not compared
+            first = first_difference(store.hot, reader, start, manifest.last_sequence) or start
             report.break_at(
                 ChainBreak(
                     first,
