@@ -249,3 +249,44 @@ def test_cli_verify_names_the_segment_problem(cli_env: dict[str, str], archive: 
     cli_env["CLAIRE_CHECKPOINT_KEY"] = str(archive / "no-such-key.pem")
     refused = claire("verify")
     assert refused.returncode == 1 and "no trusted public key" in refused.stderr
+
+
+def test_a_hot_store_rewritten_under_the_archive_is_located(
+    sealed: tuple[Path, Path, Path], archive: Path, trusted: TrustedKey, tmp_path: Path
+) -> None:
+    """Rows the archive sealed, rewritten in the hot store with every later hash recomputed:
+    the hot chain holds, the sealed rows give it away."""
+    import sqlite3
+
+    from claire.events.codec import chain_hash
+
+    copy = tmp_path / "rewritten.db"
+    shutil.copy(sealed[0], copy)
+    db = sqlite3.connect(copy)
+    db.execute("DROP TRIGGER events_immutable_update")
+    rows = db.execute(
+        "SELECT sequence_number, canonical, prev_hash FROM events WHERE sequence_number >= 700"
+        " ORDER BY sequence_number"
+    ).fetchall()
+    prev = rows[0][2]
+    for seq, stored, _ in rows:
+        data = bytes(stored)
+        if seq == 700:  # the payload changed, in the bytes and the column alike
+            document = orjson.loads(data)
+            document["payload"]["forged"] = True
+            data = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+            db.execute(
+                "UPDATE events SET payload = ? WHERE sequence_number = 700",
+                (orjson.dumps(document["payload"]).decode(),),
+            )
+        digest = chain_hash(prev, data)
+        db.execute(
+            "UPDATE events SET canonical = ?, prev_hash = ?, hash = ? WHERE sequence_number = ?",
+            (data, prev, digest, seq),
+        )
+        prev = digest
+    db.commit()
+    db.close()
+    report = verified((copy, sealed[1], sealed[2]), archive, trusted)
+    sequence, message = broken_at(report)
+    assert sequence == 700 and "not the row segment 513..1024 sealed" in message, message
