@@ -127,6 +127,7 @@ class SegmentWriter:
 
     def add_derived(self, page: RawPage, derived: pa.Table) -> None:
         """Check a page against the chain; write its derived rows (`derive_page`) as a row group."""
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         n = len(page.sequence)
@@ -145,9 +146,10 @@ class SegmentWriter:
         if (self._expected - self.first_sequence) % (1 << TILE_HEIGHT):
             raise ArchiveError("internal: a page must start at a Merkle tile boundary")
         self._tiles.extend(tile_roots([leaf_hash(data) for data in page.canonical], TILE_HEIGHT))
-        self._keys.append(
-            derived.select(["sequence_number", "event_id", "correlation_id", "causation_id"])
-        )
+        # Copied out (take): a column imported from DuckDB keeps its whole page alive, and a
+        # segment's pages must not stay in memory for the index built at its end.
+        keys = derived.select(["sequence_number", "event_id", "correlation_id", "causation_id"])
+        self._keys.append(keys.take(pa.array(range(n), pa.int64())))
         self._times.append(pc.min_max(derived.column("timestamp_utc")))
         self._writer.write_table(stored_part(derived), row_group_size=ROW_GROUP_ROWS)
         self._expected += n
