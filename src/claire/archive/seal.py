@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 
 # Events per segment (a multiple of ROW_GROUP_ROWS): 64 row groups, ~250 MB of Parquet.
 SEGMENT_EVENTS = 64 * ROW_GROUP_ROWS
-# Level 1: measured twice as fast as 3 on these rows, and no larger (226 against 241 bytes an event).
+# Level 1: measured twice as fast as 3 on these rows, and no larger (226 against 241
+# bytes an event).
 ZSTD_LEVEL = 1
 INDEX_ROW_GROUP_ROWS = 32_768
 # Index kinds: which id a key of the index file is.
