@@ -256,12 +256,18 @@ def test_a_read_only_store_is_read_and_refuses_writes_in_one_line(tmp_path: Path
     )
 
 
-def test_serve_refuses_to_start_without_a_migrated_store(tmp_path: Path, pg_url: str) -> None:
+def test_serve_refuses_to_start_without_a_migrated_store(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     missing = tmp_path / "none.db"
     refused(claire(tmp_path, f"sqlite:///{missing}", "serve", "--no-ingest"), "does not exist")
-    refused(claire(tmp_path, pg_url, "serve", "--no-ingest"), "is empty", "claire db migrate")
     assert not missing.exists()
+    refused(claire(tmp_path, pg_url, "serve", "--no-ingest"), "is empty", "claire db migrate")
     assert pg_relations(pg_url) == []
+    migrated = claire(tmp_path, pg_url, "db", "migrate")
+    assert migrated.returncode == 0, migrated.stderr
+    monkeypatch.setenv("CLAIRE_MAX_FUTURE_SKEW", "soon")
+    refused(claire(tmp_path, pg_url, "serve", "--no-ingest"), "CLAIRE_MAX_FUTURE_SKEW='soon'")
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])

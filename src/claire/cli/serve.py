@@ -31,6 +31,7 @@ from claire.config import Settings, load_settings, secret
 from claire.errors import StoreError, StoreSchemaError
 from claire.redact import redact_error, redact_url
 from claire.store.facade import default_url, open_store
+from claire.store.skew import max_future_skew_from_env
 from claire.supervision import HealthBoard, Runnable, Supervisor, TaskHealth
 
 if TYPE_CHECKING:
@@ -154,6 +155,7 @@ def _refuse_unusable_stores(settings: Settings) -> None:
     this version (missing, empty, foreign, older or newer schema) stops it here, with the
     reason. Any other failure does not (the database may be down or its URL wrong for now):
     readiness and the 503s say why, and ingestion waits meanwhile."""
+    max_future_skew_from_env()  # a wrong CLAIRE_MAX_FUTURE_SKEW stops it here too
     for url in dict.fromkeys(u for u in (settings.database_url, settings.read_database_url) if u):
         try:
             open_store(url).close()
