@@ -19,7 +19,7 @@ def event_document(event: BaseEvent) -> dict[str, Any]:
         "timestamp_logical": event.timestamp_logical,
         "causation_id": str(event.causation_id) if event.causation_id else None,
         "correlation_id": str(event.correlation_id),
-        "metadata": event.metadata.model_dump(mode="json", exclude_none=True),
+        "metadata": event.metadata.document,
         "payload": event.payload,
     }
 

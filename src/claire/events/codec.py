@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from collections.abc import Iterable, Iterator
 from typing import Any
-from uuid import UUID, SafeUUID
 
+import msgspec
 import orjson
 
-from claire.errors import EventValidationError
-from claire.events.model import BaseEvent, stored_event
-from claire.events.payloads import EventType
+from claire.errors import EventValidationError, StoreError
+from claire.events.model import BaseEvent
 from claire.events.values import format_utc
 
 GENESIS_HASH = "0" * 64
@@ -62,54 +61,46 @@ def check_event_size(data: bytes, where: str = "event") -> None:
         )
 
 
-_EVENT_TYPES = {kind.value: kind for kind in EventType}
-_new = object.__new__
-_set = object.__setattr__
-
-
-def _trusted_uuid(text: str) -> UUID:
-    # UUID(text) re-validates the format; stored ids were validated on the way in.
-    value = _new(UUID)
-    _set(value, "int", int(text.replace("-", ""), 16))
-    _set(value, "is_safe", SafeUUID.unknown)
-    return value
-
-
-# Ids read recently: an event's cause is usually a recent event, and a trade's events share a
-# correlation id, so most ids of a sequential read were parsed a moment ago. Bounded; cleared
-# whole when full (dict operations are atomic, so concurrent readers are safe).
-_recent_ids: dict[str, UUID] = {}
-_RECENT_IDS_MAX = 8192
-
-
-def _recent_uuid(text: str) -> UUID:
-    found = _recent_ids.get(text)
-    if found is None:
-        if len(_recent_ids) >= _RECENT_IDS_MAX:
-            _recent_ids.clear()
-        found = _recent_ids[text] = _trusted_uuid(text)
-    return found
-
-
-def event_from_document(doc: dict[str, Any], sequence_number: int | None = None) -> BaseEvent:
-    """Rebuild a stored event from its canonical document without re-validating it."""
-    causation = doc["causation_id"]
-    return stored_event(
-        event_id=_recent_uuid(doc["event_id"]),
-        event_type=_EVENT_TYPES[doc["event_type"]],
-        sequence_number=sequence_number,
-        timestamp_utc=datetime.fromisoformat(doc["timestamp_utc"]),
-        timestamp_logical=doc["timestamp_logical"],
-        causation_id=_recent_uuid(causation) if causation else None,
-        correlation_id=_recent_uuid(doc["correlation_id"]),
-        metadata=doc["metadata"],
-        payload=doc["payload"],
-    )
+_DECODER = msgspec.json.Decoder(BaseEvent)
+_number = msgspec.structs.force_setattr  # the store's sequence number, set before anyone sees it
 
 
 def decode_event(data: bytes | str, sequence_number: int | None = None) -> BaseEvent:
     """Decode canonical bytes that came from our own store (trusted, hash-checked)."""
-    return event_from_document(orjson.loads(data), sequence_number)
+    try:
+        event = _DECODER.decode(data)
+    except msgspec.MsgspecError as exc:
+        raise StoreError(_undecodable(sequence_number, exc)) from None
+    if sequence_number is not None:
+        _number(event, "sequence_number", sequence_number)
+    return event
+
+
+def decode_rows(rows: Iterable[tuple[int, bytes]]) -> Iterator[BaseEvent]:
+    """Decode stored (sequence number, canonical bytes) rows one by one, as they are consumed.
+
+    Decoding as the caller iterates (not a page ahead) keeps few events alive at a time, so
+    the garbage collector has little to scan and nothing process-wide needs switching off.
+    """
+    decode, number = _DECODER.decode, _number
+    sequence = None
+    try:
+        for sequence, data in rows:
+            event = decode(data)
+            number(event, "sequence_number", sequence)
+            yield event
+    except msgspec.MsgspecError as exc:
+        raise StoreError(_undecodable(sequence, exc)) from None
+
+
+def _undecodable(sequence_number: int | None, exc: Exception) -> str:
+    where = f"at sequence {sequence_number}" if sequence_number is not None else "given"
+    return f"the stored event {where} is not a canonical event ({exc})"
+
+
+def event_from_document(doc: dict[str, Any], sequence_number: int | None = None) -> BaseEvent:
+    """Rebuild an event from a canonical document without validating it (tests forge with it)."""
+    return decode_event(encode_document(doc), sequence_number)
 
 
 # Every byte to "0" if it is an ASCII digit, else to " ": finding 19 digits in a row is then a

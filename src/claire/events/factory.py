@@ -12,8 +12,9 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from claire.errors import EventValidationError
+from claire.events import validation
 from claire.events.clock import LogicalClock, get_clock
-from claire.events.model import BaseEvent, EventMetadata, _problems, construct_event
+from claire.events.model import BaseEvent, EventMetadata, remember_typed
 from claire.events.payloads import (
     PAYLOAD_MODELS,
     EventType,
@@ -112,7 +113,7 @@ class EventFactory:
         new_id: Callable[[], UUID] = random_event_id,
     ) -> None:
         try:
-            self.metadata = EventMetadata(
+            checked = validation.EventMetadata(
                 service=service_name,
                 version=version,
                 environment=environment,
@@ -120,7 +121,8 @@ class EventFactory:
                 config_hash=config_hash,
             )
         except ValidationError as exc:
-            raise EventValidationError(_problems(exc)) from None
+            raise EventValidationError(validation.problems(exc)) from None
+        self.metadata = EventMetadata.checked(checked)
         self.clock = clock or get_clock()
         self.now = now
         self.new_id = new_id
@@ -144,7 +146,7 @@ class EventFactory:
                 payload = model.model_validate(dict(payload))
             except ValidationError as exc:
                 raise EventValidationError(
-                    [(f"payload.{f}", r) for f, r in _problems(exc)]
+                    [(f"payload.{f}", r) for f, r in validation.problems(exc)]
                 ) from None
         correlation = _uuid(correlation_id, "correlation_id")
         if correlation is None:
@@ -158,20 +160,17 @@ class EventFactory:
         if causation == event_id:
             raise EventValidationError([("causation_id", "an event cannot cause itself")])
         # Every part is validated above, so the envelope is assembled without a second pass.
-        event = construct_event(
-            {
-                "event_id": event_id,
-                "event_type": kind,
-                "sequence_number": None,
-                "timestamp_utc": when,
-                "timestamp_logical": self.clock.next(),
-                "causation_id": causation,
-                "correlation_id": correlation,
-                "metadata": self.metadata,
-                "payload": payload_json(payload),
-            }
+        event = BaseEvent(
+            event_id=event_id,
+            event_type=kind,
+            timestamp_utc=when,
+            timestamp_logical=self.clock.next(),
+            causation_id=causation,
+            correlation_id=correlation,
+            metadata=self.metadata,
+            payload=payload_json(payload),
         )
-        event.__dict__["data"] = payload  # prime the cached typed view
+        remember_typed(event, payload)
         return event
 
     create_market_data = _creator(EventType.MARKET_DATA)

@@ -24,8 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from claire.events.model import BaseEvent
 from claire.events.payloads import PAYLOAD_MODELS, EventType
+from claire.events.validation import BaseEvent  # the pydantic model validation uses
 from claire.events.values import (
     DECIMAL_LARGE,
     DECIMAL_SMALL,

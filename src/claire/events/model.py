@@ -1,164 +1,165 @@
-"""BaseEvent: the seed's event structure, validated at the door."""
+"""BaseEvent: the seed's event structure, validated at the door and immutable after it.
+
+An event is a frozen msgspec Struct. Everything that arrives from outside is validated by the
+pydantic models in `claire.events.validation` first (`BaseEvent.parse`, the factory, POST
+/events, the stream); the Struct itself is what the store, the readers and replay hand around.
+Reading a stored event is then one typed msgspec decode of its canonical bytes (ids, time and
+type parsed in C) and nothing else: those bytes were validated before they were stored and
+the hash chain vouches for them since. Building a pydantic model per event cost several times
+the fetch of the row.
+
+The events are created without the cyclic garbage collector tracking them (`gc=False`): an
+event holds ids, text, a timestamp and JSON data, nothing that refers back to it, and a bulk
+read keeps many alive at once, which the collector would otherwise rescan again and again.
+"""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from datetime import datetime
-from functools import cached_property
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictInt,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+import msgspec
+from pydantic import ValidationError
 
 from claire.errors import EventValidationError
-from claire.events.payloads import PAYLOAD_MODELS, EventType, Payload, payload_json
-from claire.events.values import AS_JSON_INTEGER, UtcDatetime, check_text, construct_trusted
+from claire.events import validation
+from claire.events.payloads import PAYLOAD_MODELS, EventType, Payload
 
 
-class EventMetadata(BaseModel):
+class EventMetadata(msgspec.Struct, frozen=True, gc=False, kw_only=True):
     """Who produced an event: service, version, environment, and what configured it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    service: str
+    version: str
+    environment: str = "development"
+    code_version: str | None = None
+    config_hash: str | None = None
 
-    service: str = Field(min_length=1, max_length=100)
-    version: str = Field(min_length=1, max_length=100)
-    environment: str = Field(default="development", max_length=100)
-    code_version: str | None = Field(default=None, max_length=100)
-    config_hash: str | None = Field(default=None, max_length=100)
-
-    @field_validator("*")
-    @classmethod
-    def _no_control_text(cls, value: Any) -> Any:
-        return check_text(value, "metadata") if isinstance(value, str) else value
-
-    @cached_property
+    @property
     def document(self) -> dict[str, Any]:
-        """The stored JSON form (fields that are None left out). Shared: do not mutate."""
-        return self.model_dump(mode="json", exclude_none=True)
+        """The stored JSON form (fields that are None left out)."""
+        document: dict[str, Any] = {
+            "service": self.service,
+            "version": self.version,
+            "environment": self.environment,
+        }
+        if self.code_version is not None:
+            document["code_version"] = self.code_version
+        if self.config_hash is not None:
+            document["config_hash"] = self.config_hash
+        return document
+
+    @classmethod
+    def checked(cls, metadata: validation.EventMetadata) -> EventMetadata:
+        return cls(**metadata.model_dump())
 
 
-class BaseEvent(BaseModel):
-    """One immutable fact. `payload` holds the JSON form of the type's payload model."""
+class _TypedPayloadSlot:
+    """Room beside the Struct's fields for the payload's typed model, built on first use.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Not a field: it is neither encoded nor compared, and a frozen Struct still lets the slot's
+    own descriptor fill it.
+    """
+
+    __slots__ = ("_typed",)
+
+
+_TYPED: Any = _TypedPayloadSlot.__dict__["_typed"]
+
+
+def remember_typed(event: BaseEvent, typed: Payload) -> None:
+    """Keep an already validated typed payload with its event (the factory has one)."""
+    _TYPED.__set__(event, typed)
+
+
+class BaseEvent(_TypedPayloadSlot, msgspec.Struct, frozen=True, gc=False, kw_only=True):
+    """One immutable fact. `payload` holds the JSON form of the type's payload model
+    (Decimals as text); `data` is that payload typed (Decimals, enums).
+
+    Construct events with `EventFactory` or `BaseEvent.parse`: the constructor itself does not
+    validate (like pydantic's `model_construct`).
+    """
 
     event_id: UUID
     event_type: EventType
-    sequence_number: Annotated[StrictInt, Field(ge=1), AS_JSON_INTEGER] | None = None
-    timestamp_utc: UtcDatetime
-    timestamp_logical: Annotated[StrictInt, Field(ge=0, le=2**63 - 1), AS_JSON_INTEGER]
+    sequence_number: int | None = None
+    timestamp_utc: datetime
+    timestamp_logical: int
     causation_id: UUID | None = None
     correlation_id: UUID
     metadata: EventMetadata
     payload: dict[str, Any]
 
-    @model_validator(mode="after")
-    def _payload_matches_type(self) -> BaseEvent:
-        model = PAYLOAD_MODELS[self.event_type]
-        try:
-            typed = model.model_validate(self.payload)
-        except ValidationError as exc:
-            nested = [(f"payload.{field}", reason) for field, reason in _problems(exc)]
-            raise ValueError(_PROBLEM_SEPARATOR.join(f"{f}: {r}" for f, r in nested)) from None
-        # Store the normalised JSON form so equal events encode to equal bytes.
-        object.__setattr__(self, "payload", payload_json(typed))
-        if self.causation_id is not None and self.causation_id == self.event_id:
-            raise ValueError("causation_id: an event cannot cause itself")
-        return self
-
-    @cached_property
+    @property
     def data(self) -> Payload:
         """The payload as its typed model (Decimals, enums), parsed once on first use."""
-        return PAYLOAD_MODELS[self.event_type].model_validate(self.payload)
+        typed = self.cached_data()
+        if typed is None:
+            typed = PAYLOAD_MODELS[self.event_type].model_validate(self.payload)
+            remember_typed(self, typed)
+        return typed
+
+    def cached_data(self) -> Payload | None:
+        """The typed payload if it is built already (by the factory, or `data` before)."""
+        typed: Payload | None = getattr(self, "_typed", None)
+        return typed
 
     def with_sequence(self, sequence_number: int) -> BaseEvent:
-        return self.model_copy(update={"sequence_number": sequence_number})
+        numbered = msgspec.structs.replace(self, sequence_number=sequence_number)
+        typed = self.cached_data()
+        if typed is not None:
+            remember_typed(numbered, typed)
+        return numbered
 
     @classmethod
-    def parse(cls, data: dict[str, Any]) -> BaseEvent:
+    def parse(cls, data: Any) -> BaseEvent:
         """Validate untrusted input; raise EventValidationError naming each bad field."""
         try:
-            return cls.model_validate(data)
+            checked = validation.BaseEvent.model_validate(data)
         except ValidationError as exc:
-            raise EventValidationError(_problems(exc)) from None
+            raise EventValidationError(validation.problems(exc)) from None
+        return cls.checked(checked)
 
+    @classmethod
+    def checked(cls, event: validation.BaseEvent) -> BaseEvent:
+        """The immutable event of one that passed validation."""
+        return cls(
+            event_id=event.event_id,
+            event_type=event.event_type,
+            sequence_number=event.sequence_number,
+            timestamp_utc=event.timestamp_utc,
+            timestamp_logical=event.timestamp_logical,
+            causation_id=event.causation_id,
+            correlation_id=event.correlation_id,
+            metadata=EventMetadata.checked(event.metadata),
+            payload=event.payload,
+        )
 
-def _location(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "event"
+    # --- the names of the former pydantic model, kept for code written against it ----------
+    @classmethod
+    def model_validate(cls, obj: Any) -> BaseEvent:
+        """Validate like `parse`, but raise pydantic's ValidationError."""
+        return cls.checked(validation.BaseEvent.model_validate(obj))
 
+    @classmethod
+    def model_json_schema(cls, **options: Any) -> dict[str, Any]:
+        """The JSON Schema of an event as it arrives (see `claire.events.validation`)."""
+        return validation.BaseEvent.model_json_schema(**options)
 
-_PROBLEM_SEPARATOR = "\n"
+    def model_dump(self, **options: Any) -> dict[str, Any]:
+        """A dict of the fields, as pydantic's `model_dump` (mode="json": the JSON form)."""
+        fields = msgspec.structs.asdict(self)
+        fields["metadata"] = validation.EventMetadata.model_construct(
+            **msgspec.structs.asdict(self.metadata)
+        )
+        return validation.BaseEvent.model_construct(**fields).model_dump(**options)
 
-
-def _problems(exc: ValidationError) -> list[tuple[str, str]]:
-    problems = []
-    for err in exc.errors(include_url=False):
-        message = str(err["msg"]).removeprefix("Value error, ")
-        field = _location(tuple(err["loc"]))
-        if field != "event":
-            problems.append((field, message))
-            continue
-        # Whole-event checks report "field: reason" lines of their own.
-        for line in message.split(_PROBLEM_SEPARATOR):
-            where, _, reason = line.partition(": ")
-            problems.append((where, reason) if reason else ("event", line))
-    return problems
-
-
-_FIELDS_SET = frozenset(BaseEvent.model_fields)
-_METADATA_FIELDS = frozenset(EventMetadata.model_fields)
-_metadata_cache: dict[tuple[tuple[str, Any], ...], EventMetadata] = {}
-
-
-def stored_metadata(values: dict[str, Any]) -> EventMetadata:
-    """Metadata repeats across a service's events: build each distinct one once."""
-    key = tuple(values.items())
-    found = _metadata_cache.get(key)
-    if found is None:
-        if len(_metadata_cache) > 4096:
-            _metadata_cache.clear()
-        full = {name: values.get(name) for name in EventMetadata.model_fields}
-        found = _metadata_cache[key] = construct_trusted(EventMetadata, full, _METADATA_FIELDS)
-    return found
-
-
-def construct_event(values: dict[str, Any]) -> BaseEvent:
-    """An event from parts that were each validated already (all nine fields given)."""
-    return construct_trusted(BaseEvent, values, _FIELDS_SET)
-
-
-def stored_event(
-    *,
-    event_id: UUID,
-    event_type: EventType,
-    sequence_number: int | None,
-    timestamp_utc: datetime,
-    timestamp_logical: int,
-    causation_id: UUID | None,
-    correlation_id: UUID,
-    metadata: dict[str, Any],
-    payload: dict[str, Any],
-) -> BaseEvent:
-    """Build an event from trusted storage without re-validating it (the hash chain vouches)."""
-    return construct_trusted(
-        BaseEvent,
-        {
-            "event_id": event_id,
-            "event_type": event_type,
-            "sequence_number": sequence_number,
-            "timestamp_utc": timestamp_utc,
-            "timestamp_logical": timestamp_logical,
-            "causation_id": causation_id,
-            "correlation_id": correlation_id,
-            "metadata": stored_metadata(metadata),
-            "payload": payload,
-        },
-        _FIELDS_SET,
-    )
+    def model_copy(
+        self, *, update: Mapping[str, Any] | None = None, deep: bool = False
+    ) -> BaseEvent:
+        """A copy with some fields replaced, not validated (as pydantic's `model_copy`)."""
+        changed = msgspec.structs.replace(self, **(update or {}))
+        return copy.deepcopy(changed) if deep else changed

@@ -72,7 +72,7 @@ class Bar:
     @classmethod
     def from_event(cls, event: BaseEvent) -> Bar:
         """Read a stored or new market_data event back into a Bar."""
-        typed = event.__dict__.get("data")  # a fresh event carries its typed payload already
+        typed = event.cached_data()  # a fresh event carries its typed payload already
         if isinstance(typed, MarketDataPayload):
             return cls(
                 typed.symbol,

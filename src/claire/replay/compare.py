@@ -143,7 +143,7 @@ def _same(expected: BaseEvent, made: BaseEvent, cause: str | None, ignore: tuple
 
 
 def _metadata(event: BaseEvent, ignore: tuple[str, ...]) -> dict[str, Any]:
-    document = event.metadata.model_dump(mode="json", exclude_none=True)
+    document = event.metadata.document
     for name in ignore:
         document.pop(name.removeprefix("metadata."), None)
     return document
