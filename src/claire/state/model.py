@@ -20,6 +20,7 @@ from claire.events.payloads import EventType, Side
 from claire.events.values import decimal_to_str
 
 ZERO = Decimal(0)
+_TYPE_NAMES = {kind: kind.value for kind in EventType}
 HISTORY_LENGTH = 64  # bars kept per symbol; strategies may look back at most this far
 SESSION_STARTED = "session_started"
 RISK_LIMIT_HIT = "risk_limit_hit"
@@ -130,9 +131,11 @@ class SystemState:
     # --- the fold ----------------------------------------------------------------------------
     def apply(self, event: BaseEvent) -> None:
         """Fold one event into the state."""
-        REDUCERS[event.event_type](self, event)
-        kind = event.event_type.value
-        self.counters[kind] = self.counters.get(kind, 0) + 1
+        kind = event.event_type
+        REDUCERS[kind](self, event)
+        name = _TYPE_NAMES[kind]  # Enum.value is a Python-level property: a lookup is cheaper
+        counters = self.counters
+        counters[name] = counters.get(name, 0) + 1
         if event.sequence_number is not None:
             self.last_sequence = event.sequence_number
         self.last_timestamp_logical = event.timestamp_logical
@@ -224,6 +227,7 @@ class SystemState:
 
 # --- reducers, one per event type ------------------------------------------------------------
 def reduce_market_data(state: SystemState, event: BaseEvent) -> None:
+    # The fold's hottest function (most events are market data): Decimal is called directly.
     p = event.payload
     day = event.timestamp_utc.date().isoformat()
     if day != state.day:
@@ -231,12 +235,12 @@ def reduce_market_data(state: SystemState, event: BaseEvent) -> None:
         state.day_start_equity = state.equity
         state.daily_pnl = ZERO
     symbol = p["symbol"]
-    price = _d(p["price"])
+    price = Decimal(p["price"])
     state.last_prices[symbol] = price
     bars = state.history.get(symbol)
     if bars is None:
         bars = state.history[symbol] = deque(maxlen=HISTORY_LENGTH)
-    bars.append((price, _d(p["volume"])))
+    bars.append((price, Decimal(p["volume"])))
     state.bars_seen[symbol] = state.bars_seen.get(symbol, 0) + 1
     position = state.positions.get(symbol)
     if position is not None:
