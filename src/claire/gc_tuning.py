@@ -1,4 +1,4 @@
-"""Fewer cyclic-GC passes during bulk work (recording, ingesting, replaying).
+"""Fewer cyclic-GC passes during bulk work, for entry points that opt in (recording, ingesting).
 
 Events are acyclic and freed by reference counting, yet CPython's young-generation collection
 runs every 700 allocations and walks every object still alive: a fold or a batch keeps many, so
@@ -6,7 +6,9 @@ the collector rescans them again and again (measured: a third of a replay, half 
 worker's time). While bulk work runs, objects that existed before it are frozen (they are not
 its garbage) and young collections run every GEN0_THRESHOLD allocations. Cyclic garbage is still
 collected, so memory stays flat. The settings are process-wide, hence counted: they return to
-what they were when the last user leaves.
+what they were when the last user leaves, and library calls that threads share never use them.
+Reads and replay do not need them: stored events are decoded as they are consumed into objects
+the collector does not track (benchmarks/bench_replay.py measures replay with and without).
 """
 
 from __future__ import annotations

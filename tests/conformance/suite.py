@@ -9,6 +9,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from claire.errors import CausationError, EventConflictError, EventValidationError, StoreError
 from claire.events import (
@@ -20,6 +21,7 @@ from claire.events import (
 )
 from claire.store import EventReader, EventStore, EventWriter
 from claire.store.memory import MemoryEventStore
+from tests.conformance.strategies import event_batches
 from tests.factories import START, factory, trade
 
 
@@ -300,3 +302,33 @@ class StoreConformance:
             assert "not before the snapshot's own position" in str(refused.value)
             assert store.head().sequence_number == 5  # the whole batch refused
         assert store.latest_snapshot(100) is None
+
+    # --- the decode path, property-based ----------------------------------------------------
+    @settings(
+        max_examples=25,
+        deadline=None,
+        # One store per test, shared by its examples; the same test runs in each adapter's class.
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.differing_executors,
+        ],
+    )
+    @given(batch=event_batches())
+    def test_every_event_type_round_trips_exactly(
+        self, store: EventStore, batch: list[BaseEvent]
+    ) -> None:
+        first = store.head().sequence_number + 1
+        numbers = store.append(batch)
+        assert numbers == list(range(first, first + len(batch)))
+        back = list(store.read(first, numbers[-1], batch_size=3))
+        assert back == [event.with_sequence(n) for event, n in zip(batch, numbers, strict=True)]
+        for got, sent in zip(back, batch, strict=True):
+            assert canonical_bytes(got) == canonical_bytes(sent)
+            assert got.payload == sent.payload
+            assert got.data == sent.data
+            assert got.metadata == sent.metadata
+            assert got.timestamp_utc == sent.timestamp_utc
+            assert got.timestamp_utc.utcoffset() == timedelta(0)
+        assert store.get(batch[-1].event_id) == back[-1]
+        assert store.causation_chain(batch[-2].event_id) == back[:-1]

@@ -1,17 +1,17 @@
-"""The read-ahead thread: same events in the same order, errors raised, early stops clean."""
+"""The read-ahead thread: same pages in the same order, errors raised, early stops clean."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from claire.errors import StoreError
 from claire.events import BaseEvent
-from claire.replay.engine import ReplayEngine
-from claire.replay.prefetch import Prefetched
-from claire.store.memory import MemoryEventStore
+from claire.store import open_store
+from claire.store.readahead import THREAD_NAME, ReadAhead
 from tests.factories import factory, trade
 
 
@@ -23,61 +23,56 @@ def events(n: int) -> list[BaseEvent]:
     return out[:n]
 
 
-def test_prefetched_yields_every_event_in_order() -> None:
-    source = events(23)
-    assert list(Prefetched(iter(source), chunk=4)) == source
+def readers_alive() -> bool:
+    return any(t.name == THREAD_NAME and t.is_alive() for t in threading.enumerate())
 
 
-def test_an_error_in_the_reader_is_raised_in_the_consumer() -> None:
-    def failing() -> Iterator[BaseEvent]:
-        yield from events(5)
+def test_read_ahead_yields_every_item_in_order() -> None:
+    assert list(ReadAhead(iter(range(23)))) == list(range(23))
+
+
+def test_an_error_in_the_thread_is_raised_in_the_consumer() -> None:
+    def failing() -> Iterator[int]:
+        yield from range(4)
         raise StoreError("connection lost")
 
     seen = []
     with pytest.raises(StoreError, match="connection lost"):
-        for event in Prefetched(failing(), chunk=2):
-            seen.append(event)
-    assert len(seen) == 4  # the two full pages before the failure
+        for item in ReadAhead(failing()):
+            seen.append(item)
+    assert seen == [0, 1, 2, 3]
+    assert not readers_alive()
 
 
-def test_stopping_early_stops_the_reader_and_closes_the_source() -> None:
+def test_stopping_early_stops_the_thread_and_closes_the_source() -> None:
     closed = threading.Event()
 
-    def endless() -> Iterator[BaseEvent]:
+    def endless() -> Iterator[int]:
         try:
             while True:
-                yield from events(5)
+                yield 1
         finally:
             closed.set()
 
-    reader = Prefetched(endless(), chunk=3, depth=1)
+    reader = ReadAhead(endless(), depth=1)
     for index, _ in enumerate(reader):
         if index == 10:
             break
     reader.close()
     assert closed.wait(5)
-    assert not any(t.name == "claire-replay-reader" and t.is_alive() for t in threading.enumerate())
+    assert not readers_alive()
 
 
-def test_long_replays_read_ahead_and_give_the_same_state() -> None:
-    store = MemoryEventStore()
-    store.append(events(3000))
-    ahead = ReplayEngine(store, batch_size=200).replay(1, 3000)
-    plain = ReplayEngine(store, batch_size=5000).replay(1, 3000)  # one page: no reader thread
-    assert ahead.state.hash() == plain.state.hash()
-    assert ahead.events_in_range == 3000
-
-
-def test_gc_is_relaxed_during_a_replay_and_restored_after() -> None:
-    import gc
-
-    from claire.gc_tuning import GEN0_THRESHOLD, relaxed_gc
-
-    before = gc.get_threshold()
-    with relaxed_gc():
-        with relaxed_gc():
-            assert gc.get_threshold()[0] >= GEN0_THRESHOLD
-            assert gc.get_freeze_count() > 0
-        assert gc.get_threshold()[0] >= GEN0_THRESHOLD
-    assert gc.get_threshold() == before
-    assert gc.get_freeze_count() == 0
+def test_a_long_store_read_reads_ahead_and_returns_the_same_events(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'events.db'}") as store:
+        store.append(events(1000))
+        one_page = list(store.read(batch_size=5000))
+        reading = store.read(batch_size=64)
+        first = next(reading)
+        assert readers_alive()  # the first page was full: the rest is fetched ahead
+        assert [first, *reading] == one_page
+        assert [e.sequence_number for e in one_page] == list(range(1, 1001))
+        abandoned = store.read(batch_size=64)
+        next(abandoned)
+        abandoned.close()  # type: ignore[attr-defined]  # a generator
+        assert not readers_alive()

@@ -21,8 +21,6 @@ from typing import Any
 from claire.errors import NotFoundError, StoreError
 from claire.events.model import BaseEvent
 from claire.events.values import format_utc
-from claire.gc_tuning import relaxed_gc
-from claire.replay.prefetch import prefetched
 from claire.state.mode import ReplayMode
 from claire.state.model import SystemState
 from claire.state.snapshots import SnapshotUsed, StartingPoint, starting_point
@@ -222,7 +220,7 @@ class ReplayEngine:
         fold_from = state.last_sequence + 1
         total = max(0, last - fold_from + 1)
         done = 0
-        with ReplayMode() as mode, relaxed_gc():
+        with ReplayMode() as mode:
             if checkpoints and 0 in checkpoints and fold_from == 1:
                 checkpoints[0](state)
             lead_in_end = min(first - 1, last)
@@ -297,16 +295,8 @@ class ReplayEngine:
         return count
 
     def events(self, first: int, last: int) -> Iterator[BaseEvent]:
-        """The stored events first..last, streamed in batches (the next one read ahead)."""
-        return stream(self.store, first, last, self.batch_size)
-
-
-def stream(store: EventStore, first: int, last: int, batch_size: int) -> Iterator[BaseEvent]:
-    """Events first..last in order; ranges of several pages are read ahead by a thread."""
-    source = store.read(first, last, batch_size=batch_size)
-    if last - first + 1 < 2 * batch_size:  # a single page: a thread would cost, not save
-        return source
-    return prefetched(source, batch_size)
+        """The stored events first..last, streamed in batches (the store reads the next ahead)."""
+        return self.store.read(first, last, batch_size=self.batch_size)
 
 
 def _first_of(events: Iterator[BaseEvent]) -> BaseEvent | None:
@@ -330,5 +320,4 @@ __all__ = [
     "ReplayResult",
     "SnapshotUsed",
     "StartingPoint",
-    "stream",
 ]

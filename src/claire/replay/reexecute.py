@@ -23,10 +23,9 @@ from uuid import UUID
 
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
-from claire.gc_tuning import relaxed_gc
 from claire.replay.compare import ChainLink, Divergence, compare_decisions
 from claire.replay.diff import FieldDifference
-from claire.replay.engine import ProgressCallback, stream
+from claire.replay.engine import ProgressCallback
 from claire.state.mode import ReplayMode
 from claire.state.model import SystemState
 from claire.store.port import DEFAULT_BATCH_SIZE, EventStore
@@ -125,9 +124,9 @@ class Reexecution:
         group: _Group | None = None
         ids: set[UUID] = set()  # the current input and its recorded decisions so far
         read = 0
-        with ReplayMode() as mode, relaxed_gc():
+        with ReplayMode() as mode:
             advance = mode.advance
-            for event in stream(self.store, self.first, self.last, batch):
+            for event in self.store.read(self.first, self.last, batch_size=batch):
                 read += 1
                 advance(event.timestamp_utc)
                 if record is not None:

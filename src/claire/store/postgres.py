@@ -5,7 +5,8 @@ hashes the batch (`plan_append`) and COPYs it in binary. The fast path assumes t
 and its causes are stored; if the database says otherwise (unique or foreign-key violation) the
 batch is redone with the full checks, so the error names the event and the reason and a repeated
 event returns its stored sequence number. Reading: keyset pages of (sequence_number, canonical)
-in the binary protocol, decoded with the one codec.
+in the binary protocol (see `keyset_pages`), decoded with the one codec as the caller consumes
+them, the next page fetched ahead on a thread.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from claire.store.port import (
     BarBucket,
     BarRow,
     Batch,
+    CanonicalRows,
     ChainRecord,
     EventStore,
     Head,
@@ -51,6 +53,8 @@ from claire.store.port import (
     decode_page,
     plan_append,
     raw_pages_by,
+    read_pages,
+    stream_pages,
 )
 from claire.store.postgres_schema import first_line
 
@@ -389,53 +393,48 @@ class PostgresEventStore(EventStore):
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[BaseEvent]:
         check_range(from_sequence, to_sequence, limit)
-        where: list[str] = ["sequence_number >= %s"]
-        params: list[Any] = [from_sequence]
-        if to_sequence is not None:
-            where.append("sequence_number <= %s")
-            params.append(to_sequence)
+        filters: list[str] = []
+        params: list[Any] = []
         if event_types:
-            where.append("event_type = ANY(%s)")
+            filters.append("event_type = ANY(%s)")
             params.append([EventType(t).value for t in event_types])
         if correlation_id is not None:
-            where.append("correlation_id = %s")
+            filters.append("correlation_id = %s")
             params.append(correlation_id)
-        return self._paged(where, params, limit, batch_size)
+        pages = read_pages(
+            self._query,
+            "%s",
+            from_sequence,
+            to_sequence,
+            limit=limit,
+            batch_size=batch_size,
+            filters=filters,
+            params=params,
+        )
+        return stream_pages(pages, batch_size)
 
     def read_time_range(
         self, start: datetime | None, end: datetime | None, *, batch_size: int = DEFAULT_BATCH_SIZE
     ) -> Iterator[BaseEvent]:
-        where: list[str] = ["sequence_number >= %s"]
-        params: list[Any] = [1]
+        filters: list[str] = []
+        params: list[Any] = []
         if start is not None:
-            where.append("timestamp_utc >= %s")
+            filters.append("timestamp_utc >= %s")
             params.append(start)
         if end is not None:
-            where.append("timestamp_utc < %s")
+            filters.append("timestamp_utc < %s")
             params.append(end)
-        return self._paged(where, params, None, batch_size)
-
-    def _paged(
-        self, where: list[str], params: list[Any], limit: int | None, batch_size: int
-    ) -> Iterator[BaseEvent]:
-        """Keyset pages: no connection or cursor is held while the caller works on a page."""
-        if batch_size < 1:
-            raise StoreError(f"batch_size must be 1 or more, got {batch_size}")
-        remaining = limit
-        params = list(params)
-        sql = (
-            f"SELECT sequence_number, canonical FROM events WHERE {' AND '.join(where)}"
-            " ORDER BY sequence_number LIMIT %s"
+        pages = read_pages(
+            self._query, "%s", 1, None, batch_size=batch_size, filters=filters, params=params
         )
-        while remaining is None or remaining > 0:
-            size = batch_size if remaining is None else min(batch_size, remaining)
-            rows = self._query(sql, [*params, size])
-            yield from decode_page(rows)
-            if len(rows) < size:
-                return
-            params[0] = rows[-1][0] + 1  # the first condition is always sequence_number >= %s
-            if remaining is not None:
-                remaining -= len(rows)
+        return stream_pages(pages, batch_size)
+
+    def range_pages(
+        self, first: int = 1, last: int | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[CanonicalRows]:
+        """What `read(first, last)` fetches, page by page and undecoded (the benchmarks' fair
+        baseline for the reader: the same queries, columns and protocol)."""
+        return read_pages(self._query, "%s", first, last, batch_size=batch_size)
 
     def find_events(
         self,

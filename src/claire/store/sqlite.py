@@ -22,6 +22,7 @@ from claire.store.port import (
     LAST_SEQUENCE,
     BarRow,
     Batch,
+    CanonicalRows,
     ChainRecord,
     EventStore,
     Head,
@@ -35,6 +36,8 @@ from claire.store.port import (
     decode_page,
     plan_append,
     raw_pages_by,
+    read_pages,
+    stream_pages,
 )
 from claire.store.sqlite_schema import connect, migrate, path_from_url, translate
 
@@ -278,54 +281,48 @@ class SqliteEventStore(EventStore):
         batch_size: int = DEFAULT_BATCH_SIZE,
     ) -> Iterator[BaseEvent]:
         check_range(from_sequence, to_sequence, limit)
-        where, params = ["sequence_number >= ?"], [from_sequence]
-        if to_sequence is not None:
-            where.append("sequence_number <= ?")
-            params.append(to_sequence)
+        filters: list[str] = []
+        params: list[Any] = []
         if event_types:
-            where.append(f"event_type IN ({','.join('?' * len(event_types))})")
-            params.extend(EventType(t).value for t in event_types)  # type: ignore[misc]
+            filters.append(f"event_type IN ({','.join('?' * len(event_types))})")
+            params.extend(EventType(t).value for t in event_types)
         if correlation_id is not None:
-            where.append("correlation_id = ?")
-            params.append(str(correlation_id))  # type: ignore[arg-type]
-        yield from self._paged(where, params, limit, batch_size)
+            filters.append("correlation_id = ?")
+            params.append(str(correlation_id))
+        pages = read_pages(
+            self._query,
+            "?",
+            from_sequence,
+            to_sequence,
+            limit=limit,
+            batch_size=batch_size,
+            filters=filters,
+            params=params,
+        )
+        return stream_pages(pages, batch_size)
 
     def read_time_range(
         self, start: datetime | None, end: datetime | None, *, batch_size: int = DEFAULT_BATCH_SIZE
     ) -> Iterator[BaseEvent]:
-        where: list[str] = ["sequence_number >= ?"]
-        params: list[Any] = [1]
+        filters: list[str] = []
+        params: list[Any] = []
         if start is not None:
-            where.append("timestamp_utc >= ?")
+            filters.append("timestamp_utc >= ?")
             params.append(format_utc(start))
         if end is not None:
-            where.append("timestamp_utc < ?")
+            filters.append("timestamp_utc < ?")
             params.append(format_utc(end))
-        yield from self._paged(where, params, None, batch_size)
+        pages = read_pages(
+            self._query, "?", 1, None, batch_size=batch_size, filters=filters, params=params
+        )
+        return stream_pages(pages, batch_size)
 
-    def _paged(
-        self, where: list[str], params: list[Any], limit: int | None, batch_size: int
-    ) -> Iterator[BaseEvent]:
-        """Keyset pages: no lock or cursor is held while the caller works on a page."""
-        remaining = limit
-        params = list(params)
-        sql_where = " AND ".join(where)
-        while remaining is None or remaining > 0:
-            size = batch_size if remaining is None else min(batch_size, remaining)
-            rows = self._query(
-                f"SELECT sequence_number, canonical FROM events WHERE {sql_where}"
-                " ORDER BY sequence_number LIMIT ?",
-                [*params, size],
-            )
-            # One at a time: a reader that drops each event keeps memory warm (measured faster
-            # here than decoding the page at once, which pays off only over the network).
-            for seq, data in rows:
-                yield decode_event(data, seq)
-            if len(rows) < size:
-                return
-            params[0] = rows[-1][0] + 1  # the first condition is always sequence_number >= ?
-            if remaining is not None:
-                remaining -= len(rows)
+    def range_pages(
+        self, first: int = 1, last: int | None = None, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> Iterator[CanonicalRows]:
+        """What `read(first, last)` fetches, page by page and undecoded (the benchmarks' fair
+        baseline for the reader: the same queries and columns)."""
+        return read_pages(self._query, "?", first, last, batch_size=batch_size)
 
     def find_events(
         self,
