@@ -15,15 +15,14 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
-from tests.factories import START, trade
 
 from benchmarks.common import (
     BENCH_REDIS_URL,
@@ -35,8 +34,9 @@ from benchmarks.common import (
     throwaway_postgres,
     verdict,
 )
+from benchmarks.store_events import decision_chains
 from claire.audit.explain import explain_event
-from claire.events import BaseEvent, EventFactory, EventType, LogicalClock
+from claire.events import BaseEvent, EventType
 from claire.ingest import IngestConfig, IngestWorker
 from claire.ingest.streams import EVENT_FIELD, encode_event
 from claire.ingest.worker import Item
@@ -72,15 +72,8 @@ for i, data in enumerate(messages):
 
 
 def build_events(n: int, service: str = "bench") -> list[BaseEvent]:
-    clock = LogicalClock()
-    moments = iter(START + timedelta(milliseconds=i) for i in range(10**9))
-    factory = EventFactory(
-        service_name=service, version="1", clock=clock, now=lambda: next(moments)
-    )
-    events: list[BaseEvent] = []
-    while len(events) < n:
-        events.extend(trade(factory))
-    return events[:n]
+    """Decision chains with causation, one producer per service (its own ids and clock)."""
+    return list(decision_chains(n, seed=zlib.crc32(service.encode()), service=service))
 
 
 @contextmanager
@@ -129,7 +122,7 @@ def worker_rate(stream: str, n: int) -> tuple[float, int]:
     """One worker draining `n` already published events into a fresh database."""
     done = threading.Event()
     with throwaway_postgres("claire_bench_svc") as url, open_store(url, create=True) as store:
-        config = IngestConfig(stream=stream, group="ingest", consumer="bench", trim=False)
+        config = IngestConfig(stream=stream, group="ingest", consumer="bench")
         stored = 0
 
         def committed(items: list[Item]) -> None:
@@ -156,7 +149,7 @@ def latency_run(prefix: str, events: list[BaseEvent]) -> list[float]:
     stream = f"{prefix}latency"
     latencies: list[float] = []
     with throwaway_postgres("claire_bench_svc") as url, open_store(url, create=True) as store:
-        config = IngestConfig(stream=stream, group="ingest", consumer="lat", trim=False)
+        config = IngestConfig(stream=stream, group="ingest", consumer="lat")
 
         def committed(items: list[Item]) -> None:
             now = time.monotonic()

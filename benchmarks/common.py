@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import statistics
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 BENCH_PG_URL = os.environ.get(
@@ -18,6 +20,8 @@ BENCH_REDIS_URL = os.environ.get(
 )
 # CLAIRE_BENCH_SCALE=0.1 runs every benchmark on a tenth of the data (a quick look).
 SCALE = float(os.environ.get("CLAIRE_BENCH_SCALE", "1"))
+# Every figure is the median of this many runs, shown with their min-max.
+ROUNDS = 3
 
 
 def scaled(n: int) -> int:
@@ -120,3 +124,45 @@ def served(database_url: str) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait()
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure's runs; shown as the median with the min-max beside it."""
+
+    runs: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    def show(self, unit: str, digits: int = 0) -> str:
+        def fmt(value: float) -> str:
+            return f"{value:,.{digits}f}"
+
+        spread = f"{fmt(min(self.runs))}-{fmt(max(self.runs))}" if len(self.runs) > 1 else "1 run"
+        return f"{fmt(self.median)} {unit} ({spread})"
+
+    def ratio(self, baseline: Figure) -> float:
+        return self.median / baseline.median
+
+
+def interleaved(
+    subjects: dict[str, Callable[[], float]], rounds: int = ROUNDS
+) -> dict[str, Figure]:
+    """Run every subject `rounds` times, the order rotated each round (no subject is always
+    first or last, where a cold cache or a warm one would favour it); each call returns its
+    figure (a rate, a latency)."""
+    names = list(subjects)
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    for index in range(rounds):
+        shift = index % len(names)
+        for name in names[shift:] + names[:shift]:
+            runs[name].append(subjects[name]())
+    return {name: Figure(tuple(values)) for name, values in runs.items()}
+
+
+def against(subject: Figure, baseline: Figure, target: float, what: str) -> str:
+    """`0.42x <what>, target >= 0.4x: MET` from the two medians."""
+    ratio = subject.ratio(baseline)
+    return f"{ratio:.2f}x {what}, target >= {target}x: {verdict(ratio >= target)}"

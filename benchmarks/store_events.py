@@ -1,5 +1,6 @@
-"""The events the store benchmarks write and read: realistic decision chains, built before any
-timing, and the figures' formatting shared by bench_store and store_appends."""
+"""The events the benchmarks write and read: realistic decision chains, built before any timing
+(benchmarks never import tests), and the figures' formatting shared by bench_store and
+store_appends."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ BATCH = 1000
 START = datetime(2025, 2, 14, 9, 30, tzinfo=UTC)
 
 
-def producer(seed: int) -> tuple[EventFactory, random.Random]:
+def producer(seed: int, service: str = "signal-engine") -> tuple[EventFactory, random.Random]:
     rng = random.Random(seed)
     moments = (START + timedelta(milliseconds=i) for i in range(10**12))
     factory = EventFactory(
-        service_name="signal-engine",
+        service_name=service,
         version="1.4.2",
         environment="production",
         code_version="3f2a9c1",
@@ -32,9 +33,9 @@ def producer(seed: int) -> tuple[EventFactory, random.Random]:
     return factory, rng
 
 
-def decision_chains(count: int, seed: int) -> Iterator[BaseEvent]:
+def decision_chains(count: int, seed: int, service: str = "signal-engine") -> Iterator[BaseEvent]:
     """market data -> signal -> risk decision, repeated: ~300-byte payloads on average."""
-    factory, rng = producer(seed)
+    factory, rng = producer(seed, service)
     made = 0
     while made < count:
         trade_id = uuid.UUID(int=rng.getrandbits(128), version=4)
