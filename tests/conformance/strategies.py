@@ -47,8 +47,9 @@ JSON = st.recursive(
     | st.integers(-(2**63), 2**64 - 1)
     | TEXT
     | decimals()
+    # Floats the door takes: an integral one must fit 64 bits, a fraction the decimal range.
     | st.floats(allow_nan=False, allow_infinity=False).filter(
-        lambda x: x == 0 or 10.0**-MAX_DECIMAL_EXPONENT < abs(x) < 10.0**MAX_DECIMAL_EXPONENT
+        lambda x: x == 0 or 10.0**-MAX_DECIMAL_EXPONENT < abs(x) < 10.0**18
     ),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
     max_leaves=25,

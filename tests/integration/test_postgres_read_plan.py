@@ -22,7 +22,7 @@ CURSOR = 4_001
 @pytest.fixture
 def fresh(pg_url: str) -> Iterator[tuple[str, list[BaseEvent]]]:
     """A store whose table was just written and never analysed (autovacuum off for it)."""
-    with PostgresEventStore(pg_url) as store:
+    with PostgresEventStore(pg_url, create=True) as store:
         with psycopg.connect(pg_url, autocommit=True) as conn:
             conn.execute("ALTER TABLE events SET (autovacuum_enabled = false)")
         f = factory()

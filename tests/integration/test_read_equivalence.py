@@ -33,7 +33,7 @@ METADATA = ("service", "version", "environment", "code_version", "config_hash")
 @pytest.fixture(scope="module")
 def sqlite_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EventStore]:
     path: Path = tmp_path_factory.mktemp("session") / "events.db"
-    with open_store(f"sqlite:///{path}") as store:
+    with open_store(f"sqlite:///{path}", create=True) as store:
         record_demo(store, CONFIG, bars_per_symbol=BARS)
         yield store
 
@@ -41,7 +41,7 @@ def sqlite_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EventSt
 @pytest.fixture(scope="module")
 def postgres_session(pg_admin_url: str, sqlite_session: EventStore) -> Iterator[EventStore]:
     """The same session, copied event by event into PostgreSQL."""
-    with throwaway_database(pg_admin_url, "session") as url, open_store(url) as store:
+    with throwaway_database(pg_admin_url, "session") as url, open_store(url, create=True) as store:
         for start in range(0, sqlite_session.head().sequence_number, 1000):
             page = list(sqlite_session.read(start + 1, start + 1000))
             store.append([e.model_copy(update={"sequence_number": None}) for e in page])

@@ -64,7 +64,7 @@ def test_stopping_early_stops_the_thread_and_closes_the_source() -> None:
 
 
 def test_a_long_store_read_reads_ahead_and_returns_the_same_events(tmp_path: Path) -> None:
-    with open_store(f"sqlite:///{tmp_path / 'events.db'}") as store:
+    with open_store(f"sqlite:///{tmp_path / 'events.db'}", create=True) as store:
         store.append(events(1000))
         one_page = list(store.read(batch_size=5000))
         reading = store.read(batch_size=64)
