@@ -8,6 +8,7 @@ them); a bad one is a 422 naming the parameter.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Hashable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,17 +26,19 @@ from claire.api.services import Services
 from claire.errors import NotFoundError
 from claire.events.payloads import EventType
 from claire.replay.pipelines import OverrideError, PipelineSpecError, RecordedConfigError
+from claire.store.port import EventStore
 from claire.timeline import browse
+from claire.timeline.cache import PrefixCache
 from claire.timeline.equity import equity_curve
 from claire.timeline.explain_at import explain_at
 from claire.timeline.integrity import IntegrityMonitor
 from claire.timeline.markers import markers
-from claire.timeline.moment import sequence_range
+from claire.timeline.moment import Bounds, sequence_range
 from claire.timeline.scene import build_scene
 from claire.timeline.series import DEFAULT_MAX_POINTS, series
 from claire.timeline.symbols import SymbolCatalog
 from claire.timeline.whatif import what_if_chart
-from claire.timeline.when import FORMS, TimeFormatError, parse_time
+from claire.timeline.when import FORMS, TimeFormatError, iso, parse_time
 
 router = APIRouter(tags=["timeline"])
 ERRORS = error_responses(401, 404, 422, 503)
@@ -56,6 +59,8 @@ class TimelineState:
 
     def __init__(self, svc: Services) -> None:
         self.symbols = SymbolCatalog()
+        # Series and equity curves of ranges already asked (see claire.timeline.cache).
+        self.cache = PrefixCache()
         # One what-if at a time: it re-executes a whole range and the service is shared.
         self.what_if = threading.Semaphore(1)
         # Started by the first GET /integrity: a service nobody asks does not verify.
@@ -83,6 +88,19 @@ def close(app: FastAPI) -> None:
 def _state(request: Request) -> TimelineState:
     found: TimelineState = request.app.state.timeline
     return found
+
+
+def _cached(
+    request: Request,
+    store: EventStore,
+    key: tuple[Hashable, ...],
+    bounds: Bounds,
+    build: Callable[[], Any],
+) -> Response:
+    """An answer that depends on the log up to the range's end only (claire.timeline.cache)."""
+    first, last = bounds if bounds is not None else (None, None)
+    data = _state(request).cache.get_or_build(store, (*key, first), last, build)
+    return Response(data, media_type="application/json")
 
 
 def _time(text: str | None, parameter: str) -> datetime | None:
@@ -150,14 +168,24 @@ def get_symbols(request: Request, svc: Svc) -> Response:
     summary="A symbol's price series (OHLC buckets keep highs and lows), at most max_points",
 )
 def get_series(
+    request: Request,
     svc: Svc,
+    *,
     symbol: str,
     start: FromParam = None,
     end: ToParam = None,
     max_points: MaxPoints = DEFAULT_MAX_POINTS,
 ) -> Response:
     first, last = _range(start, end)
-    return json_response(series(svc.reader, symbol, first, last, max_points))
+    store = svc.reader
+    bounds = sequence_range(store, first, last)
+    return _cached(
+        request,
+        store,
+        ("series", symbol, iso(first), iso(last), max_points),
+        bounds,
+        lambda: series(store, symbol, first, last, max_points, bounds=bounds),
+    )
 
 
 @router.get(
@@ -180,13 +208,22 @@ def get_markers(svc: Svc, symbol: str, start: FromParam = None, end: ToParam = N
     summary="Equity (realised, unrealised) and drawdown over a time range",
 )
 def get_equity(
+    request: Request,
     svc: Svc,
     start: FromParam = None,
     end: ToParam = None,
     max_points: MaxPoints = DEFAULT_MAX_POINTS,
 ) -> Response:
     first, last = _range(start, end)
-    return json_response(equity_curve(svc.reader, first, last, max_points))
+    store = svc.reader
+    bounds = sequence_range(store, first, last)
+    return _cached(
+        request,
+        store,
+        ("equity", iso(first), iso(last), max_points),
+        bounds,
+        lambda: equity_curve(store, first, last, max_points, bounds=bounds),
+    )
 
 
 @router.get(

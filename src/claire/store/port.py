@@ -101,21 +101,56 @@ class BarBucket:
     @classmethod
     def of(cls, rows: Sequence[BarRow]) -> BarBucket:
         first, last = rows[0], rows[-1]
-        # Compare as Decimals, keep the winning bar's own text (its scale, as stored).
-        high = max((r.high or r.price for r in rows), key=Decimal)
-        low = min((r.low or r.price for r in rows), key=Decimal)
-        volume = sum((Decimal(r.volume) for r in rows), Decimal(0))
-        return cls(
+        return cls._cut(
             first.sequence_number,
             last.sequence_number,
             first.timestamp_utc,
             first.open or first.price,
-            high,
-            low,
-            last.price,
-            first.volume if len(rows) == 1 else decimal_to_str(volume),
-            len(rows),
+            highs=[r.high or r.price for r in rows],
+            lows=[r.low or r.price for r in rows],
+            close=last.price,
+            volumes=[r.volume for r in rows],
         )
+
+    @classmethod
+    def of_payloads(
+        cls, first: int, last: int, time: datetime, payloads: Sequence[dict[str, Any]]
+    ) -> BarBucket:
+        """The bucket of consecutive market_data payloads (first..last their sequences): for
+        adapters that read payloads whole rather than build a BarRow per bar."""
+        highs, lows, volumes = [], [], []
+        for p in payloads:
+            price = p["price"]
+            highs.append(p.get("high") or price)
+            lows.append(p.get("low") or price)
+            volumes.append(p["volume"])
+        head = payloads[0]
+        opening = head.get("open") or head["price"]
+        close = payloads[-1]["price"]
+        return cls._cut(
+            first, last, time, opening, highs=highs, lows=lows, close=close, volumes=volumes
+        )
+
+    @classmethod
+    def _cut(
+        cls,
+        first: int,
+        last: int,
+        time: datetime,
+        open_: str,
+        *,
+        highs: list[str],
+        lows: list[str],
+        close: str,
+        volumes: list[str],
+    ) -> BarBucket:
+        if len(volumes) == 1:  # one bar: its own texts, nothing to compare
+            return cls(first, last, time, open_, highs[0], lows[0], close, volumes[0], 1)
+        # Compare as Decimals, keep the winning bar's own text (its scale, as stored).
+        high = max(highs, key=Decimal)
+        low = min(lows, key=Decimal)
+        volume = decimal_to_str(sum(map(Decimal, volumes), Decimal(0)))
+        return cls(first, last, time, open_, high, low, close, volume, len(volumes))
 
 
 def ntile(count: int, buckets: int) -> list[tuple[int, int]]:

@@ -22,7 +22,7 @@ from claire.events.values import decimal_to_str, format_utc
 from claire.replay.engine import ReplayEngine
 from claire.state.model import SystemState
 from claire.store.port import BarRow, EventStore
-from claire.timeline.moment import sequence_range
+from claire.timeline.moment import UNKNOWN, Bounds, Unknown, sequence_range
 from claire.timeline.series import DEFAULT_MAX_POINTS
 from claire.timeline.when import iso
 
@@ -148,9 +148,13 @@ def equity_curve(
     start: datetime | None = None,
     end: datetime | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
+    *,
+    bounds: Bounds | Unknown = UNKNOWN,
 ) -> dict[str, Any]:
-    """The document of `GET /equity` (start inclusive, end exclusive)."""
-    bounds = sequence_range(store, start, end)
+    """The document of `GET /equity` (start inclusive, end exclusive); `bounds`: the range's
+    sequences when the caller has them already."""
+    if isinstance(bounds, Unknown):
+        bounds = sequence_range(store, start, end)
     if bounds is None:
         curve = EquityCurve(0, -1, max_points)
     else:

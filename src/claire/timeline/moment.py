@@ -7,6 +7,7 @@ TIME is part of it. Sequence order is the truth; timestamps are for people.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -59,9 +60,19 @@ def event_at(store: EventStore, sequence: int) -> BaseEvent:
     return found
 
 
-def sequence_range(
-    store: EventStore, start: datetime | None, end: datetime | None
-) -> tuple[int, int] | None:
+Bounds = tuple[int, int] | None  # first..last (both inclusive), None for an empty range
+
+
+class Unknown(enum.Enum):
+    """Bounds not computed yet (None means an empty range)."""
+
+    UNKNOWN = enum.auto()
+
+
+UNKNOWN = Unknown.UNKNOWN
+
+
+def sequence_range(store: EventStore, start: datetime | None, end: datetime | None) -> Bounds:
     """The contiguous sequence range of start <= time < end (None: open), or None if empty."""
     first = 1
     if start is not None and start > datetime.min.replace(tzinfo=start.tzinfo):

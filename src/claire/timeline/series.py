@@ -13,7 +13,7 @@ from typing import Any
 
 from claire.events.values import format_utc
 from claire.store.port import BarBucket, EventStore
-from claire.timeline.moment import require_symbol, sequence_range
+from claire.timeline.moment import UNKNOWN, Bounds, Unknown, require_symbol, sequence_range
 from claire.timeline.when import iso
 
 DEFAULT_MAX_POINTS = 2000
@@ -38,9 +38,13 @@ def series(
     start: datetime | None = None,
     end: datetime | None = None,
     max_points: int = DEFAULT_MAX_POINTS,
+    *,
+    bounds: Bounds | Unknown = UNKNOWN,
 ) -> dict[str, Any]:
-    """The document of `GET /series/{symbol}` (start inclusive, end exclusive)."""
-    bounds = sequence_range(store, start, end)
+    """The document of `GET /series/{symbol}` (start inclusive, end exclusive); `bounds`:
+    the range's sequences when the caller has them already."""
+    if isinstance(bounds, Unknown):
+        bounds = sequence_range(store, start, end)
     buckets = store.bar_buckets(symbol, *bounds, buckets=max_points) if bounds else []
     if not buckets:
         require_symbol(store, symbol)
