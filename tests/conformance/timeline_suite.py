@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from claire.events import BaseEvent, EventType
+from claire.events import BaseEvent, EventType, Side
 from claire.store import EventStore
 from claire.store.memory import MemoryEventStore
 from tests.factories import START, factory, trade
@@ -46,6 +46,50 @@ class TimelineConformance:
         assert [e.sequence_number for e in later] == [11]
         assert store.find_events(symbol="SOLUSDT") == []
         assert store.find_events(from_sequence=13) == []
+
+    def test_chart_events_carry_each_decisions_cause_price(self, store: EventStore) -> None:
+        self._two_symbols(store)
+        exit_bar = factory(start=START + timedelta(seconds=30)).create_market_data(
+            symbol="BTCUSDT", price=Decimal("48999.5"), volume=1, correlation_id=uuid.uuid4()
+        )
+        exit_ = factory(start=START + timedelta(seconds=31)).create_risk_decision(
+            approved=True,
+            reason="Stop-loss hit",
+            symbol="BTCUSDT",
+            side=Side.SELL,
+            position_size=Decimal("0.2"),
+            stop_loss_price=None,
+            risk_state={
+                "equity": "100000",
+                "daily_pnl": "0",
+                "total_exposure_pct": "0.1",
+                "open_positions": 1,
+            },
+            risk_checks={
+                "stop_loss": {
+                    "checked": True,
+                    "passed": False,
+                    "current_value": "48990",
+                    "limit": "49000",
+                }
+            },  # fmt: skip
+            correlation_id=uuid.uuid4(),
+            causation_id=exit_bar.event_id,
+        )
+        store.append([exit_bar, exit_])  # 13, 14
+        found = [
+            (e.sequence_number, e.event_type.value, p) for e, p in store.chart_events("BTCUSDT")
+        ]
+        assert found == [
+            (3, "risk_decision", "50000.0"),  # the signal's price
+            (5, "order_result", None),
+            (11, "alert", None),  # every alert: the caller decides which are the symbol's
+            (12, "alert", None),
+            (14, "risk_decision", "48999.5"),  # an exit: the market data's price
+        ]
+        assert [e.sequence_number for e, _ in store.chart_events("BTCUSDT", 4, 12)] == [5, 11, 12]
+        assert [e.sequence_number for e, _ in store.chart_events("ETHUSDT", 1, 9)] == [8]
+        assert store.chart_events("SOLUSDT", 13) == []
 
     def test_bars_are_undecoded_market_data_of_a_symbol(self, store: EventStore) -> None:
         self._two_symbols(store)

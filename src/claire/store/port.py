@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, NamedTuple, Self
 from uuid import UUID
 
 import orjson
@@ -69,9 +69,10 @@ class SymbolStats:
     last_time: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class BarRow:
-    """The chart fields of one market_data event, as the stored text (never decoded)."""
+class BarRow(NamedTuple):
+    """The chart fields of one market_data event, as the stored text (never decoded). A named
+    tuple: a day of three symbols is 25,920 of them, built several times faster than frozen
+    dataclasses (measured)."""
 
     sequence_number: int
     timestamp_utc: datetime
@@ -151,6 +152,18 @@ class BarBucket:
         low = min(lows, key=Decimal)
         volume = decimal_to_str(sum(map(Decimal, volumes), Decimal(0)))
         return cls(first, last, time, open_, high, low, close, volume, len(volumes))
+
+
+class ChartEvent(NamedTuple):
+    """An event a price chart marks, with the price of its cause when it is a risk decision
+    (the signal's price; for a stop-loss or take-profit exit, the market data's)."""
+
+    event: BaseEvent
+    cause_price: str | None
+
+
+# What `EventStore.chart_events` reads: a symbol's decisions and fills, and every alert.
+CHART_TYPES = (EventType.RISK_DECISION, EventType.ORDER_RESULT)
 
 
 def ntile(count: int, buckets: int) -> list[tuple[int, int]]:
@@ -417,6 +430,38 @@ class EventStore(ABC):
         as `ntile` cuts). Adapters may compute them in the database."""
         rows = self.bars(symbol, from_sequence, to_sequence)
         return [BarBucket.of(rows[a:b]) for a, b in ntile(len(rows), buckets)]
+
+    def chart_events(
+        self, symbol: str, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[ChartEvent]:
+        """The risk decisions and order results of `symbol` in from..to and every alert there
+        (whatever it names), in sequence order; each risk decision with its cause's price.
+        Adapters answer in one query; this default composes the other reads."""
+        found = self.find_events(
+            symbol=symbol,
+            event_types=CHART_TYPES,
+            from_sequence=from_sequence,
+            to_sequence=to_sequence,
+        )
+        found += self.find_events(
+            event_types=[EventType.ALERT], from_sequence=from_sequence, to_sequence=to_sequence
+        )
+        found.sort(key=lambda e: e.sequence_number or 0)
+        prices: dict[UUID, str | None] = {}
+        for event in found:
+            cause = event.causation_id
+            if event.event_type is EventType.RISK_DECISION and cause and cause not in prices:
+                stored = self.get(cause)
+                prices[cause] = stored.payload.get("price") if stored is not None else None
+        return [
+            ChartEvent(
+                e,
+                prices.get(e.causation_id)
+                if e.event_type is EventType.RISK_DECISION and e.causation_id
+                else None,
+            )
+            for e in found
+        ]
 
     @abstractmethod
     def symbol_stats(
@@ -710,6 +755,7 @@ __all__ = [
     "Batch",
     "CanonicalRows",
     "ChainRecord",
+    "ChartEvent",
     "EventStore",
     "Head",
     "LinkedRecord",

@@ -12,7 +12,7 @@ them, the next page fetched ahead on a thread.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -41,6 +41,7 @@ from claire.store.port import (
     Batch,
     CanonicalRows,
     ChainRecord,
+    ChartEvent,
     EventStore,
     Head,
     LinkedRecord,
@@ -60,6 +61,7 @@ from claire.store.postgres_schema import first_line
 
 T = TypeVar("T")
 Connection = psycopg.Connection[tuple[Any, ...]]
+Params = Sequence[Any] | Mapping[str, Any]
 
 # Advisory lock key (an arbitrary constant, fixed forever) serialising appends; migrations use
 # the next one (postgres_schema.MIGRATE_LOCK_KEY).
@@ -157,6 +159,21 @@ FROM (
     WHERE event_type = 'market_data' AND {SYMBOL} = %s AND sequence_number BETWEEN %s AND %s
 ) bars
 GROUP BY bucket ORDER BY bucket
+"""
+# A symbol's decisions and fills and every alert, each decision with its cause's price.
+CHART_EVENTS = f"""
+WITH chosen AS (
+    SELECT sequence_number, canonical, causation_id, event_type FROM events
+    WHERE sequence_number BETWEEN %(first)s AND %(last)s AND {SYMBOL} = %(symbol)s
+      AND event_type = ANY('{{risk_decision,order_result}}')
+    UNION ALL
+    SELECT sequence_number, canonical, causation_id, event_type FROM events
+    WHERE sequence_number BETWEEN %(first)s AND %(last)s AND event_type = 'alert'
+)
+SELECT c.sequence_number, c.canonical, cause.payload->>'price'
+FROM chosen c LEFT JOIN events cause
+  ON c.event_type = 'risk_decision' AND cause.event_id = c.causation_id
+ORDER BY c.sequence_number
 """
 SYMBOL_STATS = f"""
 SELECT {SYMBOL}, count(*), min(sequence_number), max(sequence_number), min(timestamp_utc),
@@ -276,15 +293,13 @@ class PostgresEventStore(EventStore):
                 raise StoreError(f"{what} failed: {first_line(exc)}") from exc
         raise AssertionError("unreachable")
 
-    def _query(
-        self, sql: str, params: Sequence[Any] = (), *, prepare: bool | None = None
-    ) -> list[Any]:
+    def _query(self, sql: str, params: Params = (), *, prepare: bool | None = None) -> list[Any]:
         def fetch(conn: Connection) -> list[Any]:
             return conn.execute(sql, params, binary=True, prepare=prepare).fetchall()
 
         return self._run("query", fetch)
 
-    def _planned(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    def _planned(self, sql: str, params: Params = ()) -> list[Any]:
         """A query planned for its values every time, never prepared. The timeline's queries
         can use several indexes; the value decides which one is right, and PostgreSQL's
         generic plan of a prepared statement picks one blind (measured: 65 ms instead of
@@ -487,6 +502,15 @@ class PostgresEventStore(EventStore):
         last = LAST_SEQUENCE if to_sequence is None else to_sequence
         rows = self._planned(BAR_BUCKETS, (buckets, symbol, from_sequence, last))
         return [BarBucket(*row) for row in rows]
+
+    def chart_events(
+        self, symbol: str, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[ChartEvent]:
+        check_range(from_sequence, to_sequence, None)
+        last = LAST_SEQUENCE if to_sequence is None else to_sequence
+        rows = self._planned(CHART_EVENTS, {"first": from_sequence, "last": last, "symbol": symbol})
+        events = decode_page((seq, data) for seq, data, _ in rows)
+        return [ChartEvent(e, row[2]) for e, row in zip(events, rows, strict=True)]
 
     def symbol_stats(
         self, from_sequence: int = 1, to_sequence: int | None = None

@@ -25,6 +25,7 @@ from claire.store.port import (
     Batch,
     CanonicalRows,
     ChainRecord,
+    ChartEvent,
     EventStore,
     Head,
     LinkedRecord,
@@ -89,6 +90,22 @@ BARS = (
     "SELECT sequence_number, timestamp_utc, payload FROM events"
     " WHERE +event_type = 'market_data' AND sequence_number BETWEEN ? AND ?"
 )
+# A symbol's decisions and fills (the type index leads, see find_events) and every alert,
+# each decision with its cause's price.
+CHART_EVENTS = f"""
+WITH chosen AS (
+    SELECT sequence_number, canonical, causation_id, event_type FROM events
+    WHERE sequence_number BETWEEN :first AND :last AND +{SYMBOL} = :symbol
+      AND event_type IN ('risk_decision', 'order_result')
+    UNION ALL
+    SELECT sequence_number, canonical, causation_id, event_type FROM events
+    WHERE sequence_number BETWEEN :first AND :last AND event_type = 'alert'
+)
+SELECT c.sequence_number, c.canonical, json_extract(cause.payload, '$.price')
+FROM chosen c LEFT JOIN events cause
+  ON c.event_type = 'risk_decision' AND cause.event_id = c.causation_id
+ORDER BY c.sequence_number
+"""
 SYMBOL_STATS = (
     f"SELECT {SYMBOL}, COUNT(*), MIN(sequence_number), MAX(sequence_number),"
     " MIN(timestamp_utc), MAX(timestamp_utc) FROM events"
@@ -389,6 +406,15 @@ class SqliteEventStore(EventStore):
             )
             for a, b in ntile(len(rows), buckets)
         ]
+
+    def chart_events(
+        self, symbol: str, from_sequence: int = 1, to_sequence: int | None = None
+    ) -> list[ChartEvent]:
+        check_range(from_sequence, to_sequence, None)
+        last = LAST_SEQUENCE if to_sequence is None else to_sequence
+        rows = self._query(CHART_EVENTS, {"first": from_sequence, "last": last, "symbol": symbol})
+        events = decode_page((seq, data) for seq, data, _ in rows)
+        return [ChartEvent(e, row[2]) for e, row in zip(events, rows, strict=True)]
 
     def symbol_stats(
         self, from_sequence: int = 1, to_sequence: int | None = None

@@ -45,6 +45,7 @@ class EquityCurve:
         self.points: list[dict[str, Any]] = []
         self._slice = -1
         self._pending: tuple[int, datetime, Decimal, Decimal, Decimal] | None = None
+        self._last: tuple[Decimal, Decimal, Decimal] | None = None  # as of the last step
 
     def begin(self, state: SystemState) -> None:
         """The state just before the range: where the curve starts (if a session has)."""
@@ -63,12 +64,27 @@ class EquityCurve:
         drawdown = total - self.peak
         if drawdown < self.worst:
             self.worst, self.worst_pct = drawdown, self._pct(drawdown, self.peak)
+        self._last = (state.equity, unrealized, self.peak)
+        self._step(sequence, when, *self._last)
+
+    def carry(self, state: SystemState, sequence: int, when: datetime) -> None:
+        """`observe` after a step that changed nothing the curve shows (a price of a symbol
+        the state holds no position in): the figures of the last step stay, the point moves
+        on to this one."""
+        if self._last is None:
+            self.observe(state, sequence, when)
+        else:
+            self._step(sequence, when, *self._last)
+
+    def _step(
+        self, sequence: int, when: datetime, equity: Decimal, unrealized: Decimal, peak: Decimal
+    ) -> None:
         span = self.last - self.first + 1
         current = (sequence - self.first) * self.max_points // span if span > 0 else 0
         if current != self._slice:
             self._flush()
             self._slice = current
-        self._pending = (sequence, when, state.equity, unrealized, self.peak)
+        self._pending = (sequence, when, equity, unrealized, peak)
 
     @staticmethod
     def _pct(drawdown: Decimal, peak: Decimal) -> Decimal:
@@ -117,19 +133,6 @@ def _steps(store: EventStore, first: int, last: int) -> list[Step]:
     return merged
 
 
-def _apply(state: SystemState, step: Step) -> None:
-    if isinstance(step, BaseEvent):
-        state.apply(step)
-        return
-    # The marking part of reduce_market_data, on the undecoded price (nothing else of a bar
-    # moves equity).
-    price = Decimal(step.price)
-    state.last_prices[step.symbol] = price
-    position = state.positions.get(step.symbol)
-    if position is not None:
-        position.mark(price)
-
-
 def recorded_curve(
     store: EventStore, first: int, last: int, max_points: int = DEFAULT_MAX_POINTS
 ) -> EquityCurve:
@@ -137,8 +140,20 @@ def recorded_curve(
     curve = EquityCurve(first, last, max_points)
     state = ReplayEngine(store).state_at(first - 1).state
     curve.begin(state)
+    positions = state.positions
     for step in _steps(store, first, last):
-        _apply(state, step)
+        if isinstance(step, BaseEvent):
+            state.apply(step)
+        else:
+            # The marking part of reduce_market_data, on the undecoded price: nothing else of
+            # a bar moves equity, and a bar of a symbol held in no position moves nothing.
+            position = positions.get(step.symbol)
+            if position is None:
+                curve.carry(state, step.sequence_number, step.timestamp_utc)
+                continue
+            price = Decimal(step.price)
+            state.last_prices[step.symbol] = price
+            position.mark(price)
         curve.observe(state, step.sequence_number or 0, step.timestamp_utc)
     return curve
 

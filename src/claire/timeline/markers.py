@@ -32,12 +32,14 @@ def _decision(event: BaseEvent) -> tuple[str, str]:
     return f"decision_{verdict}", f"{p.get('side')} {verdict}: {p.get('reason', '')}"
 
 
-def marker(event: BaseEvent) -> dict[str, Any] | None:
-    """The marker of an event, or None when the event is not one the chart shows."""
+def marker(event: BaseEvent, cause_price: str | None = None) -> dict[str, Any] | None:
+    """The marker of an event, or None when the event is not one the chart shows. A decision
+    sits at its cause's price (`cause_price`: the signal's, or the market's for an exit)."""
     p = event.payload
     price: str | None = None
     if event.event_type is EventType.RISK_DECISION:
         kind, label = _decision(event)
+        price = cause_price
     elif event.event_type is EventType.ORDER_RESULT:
         if p.get("status") not in FILLED:
             return None
@@ -68,18 +70,14 @@ def markers(
     if bounds is None:
         require_symbol(store, symbol)
         return {**document, "markers": []}
-    first, last = bounds
-    found = store.find_events(
-        symbol=symbol,
-        event_types=[EventType.RISK_DECISION, EventType.ORDER_RESULT],
-        from_sequence=first,
-        to_sequence=last,
-    )
-    if not found:
+    found = store.chart_events(symbol, *bounds)
+    if not any(e.event_type is not EventType.ALERT for e, _ in found):
         require_symbol(store, symbol)
-    alerts = store.find_events(event_types=[EventType.ALERT], from_sequence=first, to_sequence=last)
-    found += [a for a in alerts if event_symbol(a.payload) in (symbol, None)]
-    found.sort(key=lambda e: e.sequence_number or 0)
-    shown = [m for m in map(marker, found) if m is not None]
+    shown = [
+        m
+        for event, price in found
+        if event.event_type is not EventType.ALERT or event_symbol(event.payload) in (symbol, None)
+        if (m := marker(event, price)) is not None
+    ]
     mark_documents(store, shown)  # the chain's verdict on each (claire.audit.vouch)
     return {**document, "markers": shown}
