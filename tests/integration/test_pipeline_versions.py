@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from claire.events import BaseEvent, EventType
@@ -25,6 +26,7 @@ from claire.replay.validate import INCOMPLETE, Validator
 from claire.state.model import SystemState
 from claire.store import EventStore, open_store
 from claire.store.memory import MemoryEventStore
+from tests.integration.test_api_service import start_server, stop_server
 from tests.integration.test_replay_sessions import ACTIVE, record_session
 from tests.integration.test_validate_cli import ROOT, claire
 from tests.integration.test_validate_sessions import write_bars
@@ -251,3 +253,26 @@ def test_a_version_change_inside_a_session_is_validated_piece_by_piece(
     assert root.event_type is EventType.MARKET_DATA
     assert parts[1]["from_sequence"] == root.sequence_number
     assert all(p["decisions_matched"] == p["decisions_recorded"] > 0 for p in parts)
+
+
+def test_a_what_if_over_a_version_nobody_registered_is_a_422_naming_it(log: Log) -> None:
+    """POST /whatif says what `claire replay --set` says, as a 422, not a 500."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "DATABASE_URL": log.url}
+    for name in ("REDIS_URL", "CLAIRE_READ_TOKEN", "CLAIRE_WRITE_TOKEN"):
+        env.pop(name, None)
+    server = start_server(env, "--no-ingest")
+    try:
+        (c, d) = log.second
+        body = {"overrides": {"risk.max_open_positions": "1"}, "from_sequence": c}
+        answer = httpx.post(f"{server.url}/whatif", json=body, timeout=60)
+        registered = httpx.post(
+            f"{server.url}/whatif", json={**body, "to_sequence": c - 1, "from_sequence": 1},
+            timeout=60,
+        )  # fmt: skip
+    finally:
+        stop_server(server)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert f"decisions of `{V2}` (sequences {c}–{d}): no pipeline registered" in error
+    assert answer.json()["problems"] == [{"field": "body", "reason": error}]
+    assert registered.status_code == 200, registered.text  # the reference part re-executes

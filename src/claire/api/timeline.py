@@ -25,7 +25,12 @@ from claire.api.schemas import MAX_SEQUENCE, error_responses
 from claire.api.services import Services
 from claire.errors import NotFoundError
 from claire.events.payloads import EventType
-from claire.replay.pipelines import OverrideError, PipelineSpecError, RecordedConfigError
+from claire.replay.pipelines import (
+    OverrideError,
+    PipelineSpecError,
+    RecordedConfigError,
+    VersionUnavailableError,
+)
 from claire.store.port import EventStore
 from claire.timeline import browse
 from claire.timeline.cache import PrefixCache
@@ -392,6 +397,10 @@ async def post_what_if(request: Request, svc: Svc) -> Response:
         )
     except (OverrideError, PipelineSpecError, RecordedConfigError) as exc:
         raise ApiError(422, str(exc), [("body.overrides", str(exc))]) from None
+    except VersionUnavailableError as exc:
+        # Decisions in the range were made by code no registered pipeline re-executes: the
+        # range, not the overrides, is what cannot be done (claire replay --set exits 3).
+        raise ApiError(422, str(exc), [("body", str(exc))]) from None
     finally:
         gate.release()
     return json_response(document)
