@@ -15,7 +15,7 @@ import {
   createChart,
   createSeriesMarkers,
 } from "../vendor/lightweight-charts/lightweight-charts.standalone.production.mjs";
-import { CursorOverlay, floorIndex } from "./cursor.js";
+import { CursorOverlay, SelectionRing, floorIndex } from "./cursor.js";
 import { perFrame } from "./dom.js";
 import { epochSeconds } from "./format.js";
 import { MARKER_STYLE, kindTypes } from "./markers.js";
@@ -35,6 +35,7 @@ const COLORS = {
 
 const BAR_POSITION = { atPriceTop: "aboveBar", atPriceBottom: "belowBar", atPriceMiddle: "inBar" };
 const BAR_OFFSET = 14; // px from the bar's high or low to a marker drawn above or below it
+const ON_MARKER_PX = 6; // a click this close to a marker's middle is on it
 
 export class TimelineChart {
   constructor(container, { onMarker, onTime }) {
@@ -119,7 +120,12 @@ export class TimelineChart {
     );
     this.markerLayer = createSeriesMarkers(this.candles, [], { autoScale: true });
     this.cursor = new CursorOverlay(container);
-    const redraw = perFrame(() => this.drawCursor());
+    this.ring = new SelectionRing(container);
+    this.height = container.clientHeight; // kept by the ResizeObserver: no layout read per step
+    const redraw = perFrame(() => {
+      this.drawCursor();
+      this.drawRing();
+    });
     this.chart.timeScale().subscribeVisibleLogicalRangeChange(redraw);
     this.chart.timeScale().subscribeSizeChange(redraw);
     this.layoutPanes();
@@ -130,6 +136,7 @@ export class TimelineChart {
   layoutPanes() {
     const panes = this.chart.panes();
     const height = this.container.clientHeight;
+    this.height = height;
     if (panes.length < 3 || height < 100) return;
     panes[1].setHeight(Math.round(height * 0.2));
     panes[2].setHeight(Math.round(height * 0.13));
@@ -240,11 +247,17 @@ export class TimelineChart {
   }
 
   select(eventId) {
-    if (this.selectedId === eventId) return;
-    const drawn = (id) => id !== null && this.markers.some((m) => m.event_id === id);
-    const redraw = drawn(this.selectedId) || drawn(eventId);
     this.selectedId = eventId;
-    if (redraw) this.drawMarkers(); // a redraw costs a frame: only when a marker changes
+    this.drawRing();
+  }
+
+  /** The selected marker's ring (an element: moving it costs no chart redraw). */
+  drawRing() {
+    const marker = this.selectedId === null ? null : this.markers.find((m) => m.event_id === this.selectedId);
+    const shown = marker && (!this.types || kindTypes(marker.kind).some((t) => this.types.has(t)));
+    const point = shown ? this.markerXY(marker) : null;
+    const width = this.chart.timeScale().width();
+    this.ring.place(point && point.x >= 0 && point.x <= width ? point : null);
   }
 
   visibleMarkers() {
@@ -264,7 +277,7 @@ export class TimelineChart {
         color: style.color,
         shape: typeof style.shape === "object" ? style.shape[side] : style.shape,
         position: typeof style.position === "object" ? style.position[side] : style.position,
-        size: marker.event_id === this.selectedId ? 2 : style.size,
+        size: style.size,
       };
       if (style.text) item.text = style.text;
       if (item.position.startsWith("atPrice")) {
@@ -272,10 +285,12 @@ export class TimelineChart {
         else item.position = BAR_POSITION[item.position]; // no price: place it by the bar
       }
       marker.drawnAt = item.position;
+      marker.drawnSize = item.size;
       drawn.push(item);
     }
     drawn.sort((a, b) => a.time - b.time);
     this.markerLayer.setMarkers(drawn);
+    requestAnimationFrame(() => this.drawRing()); // once the chart has placed them
   }
 
   /** The x of a time, between bars by interpolating (the library maps whole bars only). */
@@ -309,7 +324,7 @@ export class TimelineChart {
 
   drawCursor() {
     const scale = this.chart.timeScale();
-    const axisTop = this.container.clientHeight - scale.height();
+    const axisTop = this.height - scale.height();
     this.cursor.place(this.timeToX(this.cursorTime), axisTop, scale.width(), this.cursorLabel);
   }
 
@@ -329,11 +344,16 @@ export class TimelineChart {
     this.chart.timeScale().fitContent();
   }
 
-  /** The y of a marker as drawn: at its price, or above/below/in its bar. */
+  /** The y of a marker's middle as drawn: at its price, or above/below/in its bar. */
   markerY(marker) {
     const position = marker.drawnAt || "inBar";
     if (marker.price && position.startsWith("atPrice")) {
-      return this.candles.priceToCoordinate(Number(marker.price));
+      const y = this.candles.priceToCoordinate(Number(marker.price));
+      if (y === null || position === "atPriceMiddle") return y;
+      // The library puts the shape's edge at the price, the shape above (atPriceTop) or below
+      // it: its middle is half a shape away (sizes as the library computes them).
+      const half = (shapeSize(this.chart.timeScale().options().barSpacing) * marker.drawnSize) / 2;
+      return position === "atPriceTop" ? y - half : y + half;
     }
     const bar = this.candles.data()[floorIndex(this.times, marker.seconds)];
     if (!bar) return null;
@@ -342,32 +362,39 @@ export class TimelineChart {
     return this.candles.priceToCoordinate(bar.close);
   }
 
+  /** Where a marker is drawn, in the chart's own coordinates (null when it is not). */
+  markerXY(marker) {
+    const x = this.timeToX(this.snap(marker.seconds));
+    const y = this.markerY(marker);
+    return x === null || y === null ? null : { x, y };
+  }
+
   /** Where a marker is on the screen (client coordinates): for tests and the benchmark. */
   markerPoint(eventId) {
     const marker = this.markers.find((m) => m.event_id === eventId);
-    if (!marker) return null;
-    const x = this.timeToX(this.snap(marker.seconds));
-    const y = this.markerY(marker);
-    if (x === null || y === null) return null;
+    const point = marker ? this.markerXY(marker) : null;
+    if (!point) return null;
     const box = this.container.getBoundingClientRect();
-    return { x: box.left + x, y: box.top + y };
+    return { x: box.left + point.x, y: box.top + point.y };
   }
 
   clicked(param, onMarker, onTime) {
     if (!param.point) return;
+    // Markers at the price overlap where a decision, its fill and an exit share a bucket: the
+    // one whose middle is nearest the click wins; the library's hit (one of the overlapping
+    // shapes) only when none is that close. Markers are small: a click within a few pixels of
+    // one (in the price pane) selects it.
+    const priceHeight = this.chart.panes()[0]?.getHeight() ?? 0;
+    const nearest = param.point.y <= priceHeight ? this.nearestMarker(param.point.x, param.point.y) : null;
     const hovered = param.hoveredInfo?.objectId ?? param.hoveredObjectId;
-    if (typeof hovered === "string" && this.markers.some((m) => m.event_id === hovered)) {
-      onMarker(hovered);
+    const hit = typeof hovered === "string" && this.markers.some((m) => m.event_id === hovered);
+    if (nearest && (nearest.distance <= ON_MARKER_PX || !hit)) {
+      onMarker(nearest.marker.event_id);
       return;
     }
-    // Markers are small: a click within a few pixels of one (in the price pane) selects it.
-    const priceHeight = this.chart.panes()[0]?.getHeight() ?? 0;
-    if (param.point.y <= priceHeight) {
-      const nearest = this.nearestMarker(param.point.x, param.point.y);
-      if (nearest) {
-        onMarker(nearest.event_id);
-        return;
-      }
+    if (hit) {
+      onMarker(hovered);
+      return;
     }
     const seconds = this.xToTime(param.point.x);
     if (seconds !== null) onTime(seconds);
@@ -386,8 +413,15 @@ export class TimelineChart {
         bestDistance = distance;
       }
     }
-    return best;
+    return best && { marker: best, distance: bestDistance };
   }
+}
+
+/** A marker's shape size at size 1 for a bar spacing, as Lightweight Charts computes it. */
+function shapeSize(barSpacing) {
+  const odd = Math.ceil(Math.min(Math.max(barSpacing, 12), 30));
+  const base = odd % 2 === 0 ? odd - 1 : odd;
+  return base % 2 !== 0 ? base - 1 : base;
 }
 
 function decimalsOf(value) {

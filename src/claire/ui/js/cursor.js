@@ -29,6 +29,7 @@ export class CursorOverlay {
     this.label = el("div", { class: "cursor-axis-label", "aria-hidden": "true" });
     this.line.hidden = true; // until the first scene places the cursor
     this.label.hidden = true;
+    this.labelWidth = new Map(); // by text length: the digits are tabular, so one measure each
     container.append(this.line, this.label);
   }
 
@@ -41,7 +42,32 @@ export class CursorOverlay {
     this.line.style.height = `${axisTop}px`;
     this.label.textContent = text;
     this.label.style.top = `${axisTop}px`;
-    const half = this.label.offsetWidth / 2;
-    this.label.style.transform = `translateX(${Math.round(Math.min(Math.max(x - half, 0), width - 2 * half))}px)`;
+    // Reading offsetWidth forces a layout of everything changed so far (the scene a step has
+    // just rendered): measured once per text length, not on every step.
+    let labelWidth = this.labelWidth.get(text.length);
+    if (labelWidth === undefined) {
+      labelWidth = this.label.offsetWidth;
+      this.labelWidth.set(text.length, labelWidth);
+    }
+    const left = Math.min(Math.max(x - labelWidth / 2, 0), width - labelWidth);
+    this.label.style.transform = `translateX(${Math.round(left)}px)`;
+  }
+}
+
+/**
+ * The ring around the selected marker: an element over the canvas, so selecting a marker (every
+ * step onto a decision or a fill) costs no redraw of the chart.
+ */
+export class SelectionRing {
+  constructor(container) {
+    this.node = el("div", { class: "marker-ring", "aria-hidden": "true" });
+    this.node.hidden = true;
+    container.append(this.node);
+  }
+
+  /** `point`: {x, y} in the container's coordinates, or null to hide the ring. */
+  place(point) {
+    this.node.hidden = point === null;
+    if (point) this.node.style.transform = `translate(${Math.round(point.x)}px, ${Math.round(point.y)}px)`;
   }
 }

@@ -16,6 +16,9 @@ import { readUrl, writeUrl } from "./urlstate.js";
 import { WhatIfView, curvePoints, overlayMarkers, overridesText, parseOverrides } from "./whatif.js";
 
 const DEFAULT_TYPES = EVENT_TYPES.filter((t) => t !== "market_data" && t !== "state_snapshot");
+// A step shows its scene at once; the explanation waits until the stepping pauses this long
+// (holding → would otherwise fetch and lay out one explanation per event passed).
+const EXPLAIN_AFTER_STEP_MS = 150;
 const TABS = ["explain", "trade", "raw", "whatif"];
 
 const app = {
@@ -36,6 +39,7 @@ const app = {
   equity: null, // the promise of GET /equity (the whole bot's curve, fetched once)
   decisions: [], // risk-decision markers of the symbol, by sequence (for shift+←/→)
   chartDrawn: false,
+  chartData: null, // {symbol, series, markers}: requested with /symbols when the link names one
   navigation: 0, // counts navigations (select, atTime): a stale one stops
 };
 
@@ -68,6 +72,15 @@ function remember(mode = "push") {
 }
 
 // --- symbol: chart data ----------------------------------------------------------------------
+function chartData(symbol) {
+  const path = encodeURIComponent(symbol);
+  return {
+    symbol,
+    series: api.get(`/series/${path}`, { max_points: 2000 }),
+    markers: api.get(`/markers/${path}`),
+  };
+}
+
 async function loadSymbol(symbol) {
   if (symbol === app.symbol && app.chartDrawn) return;
   app.symbol = symbol;
@@ -76,13 +89,13 @@ async function loadSymbol(symbol) {
   table.lines = []; // the next cursor move reloads the table for this symbol
   const info = app.symbols.find((s) => s.symbol === symbol);
   replace($("#chart-status"), `Loading ${symbol}…`);
-  // Candles and markers first: the equity curve (one for the whole bot, fetched once) follows
-  // without holding up the chart, the scene or the explanation.
+  // Candles and markers first (asked with /symbols when the link names the symbol); the equity
+  // curve (one for the whole bot, fetched once) is asked after them, so it does not compete
+  // with them for the server, and it does not hold up the chart, the scene or the explanation.
+  const data = app.chartData?.symbol === symbol ? app.chartData : chartData(symbol);
+  app.chartData = null;
+  const [series, markers] = await Promise.all([data.series, data.markers]);
   app.equity ??= api.get("/equity", { max_points: 4000 });
-  const [series, markers] = await Promise.all([
-    api.get(`/series/${encodeURIComponent(symbol)}`, { max_points: 2000 }),
-    api.get(`/markers/${encodeURIComponent(symbol)}`),
-  ]);
   chart.setSeries(series.points);
   chart.setMarkers(markers.markers);
   app.equity.then((equity) => symbol === app.symbol && chart.setEquity(equity.points)).catch(failed("Equity"));
@@ -148,11 +161,15 @@ async function select(eventId, { line = null, mode = "push", measure = null } = 
     placeCursor(line.sequence_number, epochSeconds(line.time));
     chart.reveal(app.cursor.seconds);
     scene = showScene({ sequence: line.sequence_number });
-    remember(mode);
     await scene;
     if (measure !== null) {
       await afterPaint();
       performance.measure("claire:step", { start: measure, end: performance.now() });
+    }
+    remember(mode);
+    if (measure !== null) {
+      await new Promise((resolve) => setTimeout(resolve, EXPLAIN_AFTER_STEP_MS));
+      if (navigation !== app.navigation) return; // stepped on meanwhile
     }
   }
   const doc = await explainFetch(`/events/${encodeURIComponent(eventId)}/explain`);
@@ -203,8 +220,11 @@ async function atTime(at, { mode = "push", explain = true } = {}) {
   }
 }
 
-function stepEvent(direction) {
+async function stepEvent(direction) {
   const start = performance.now();
+  // The table is the list stepped through: a key pressed while it loads (just after opening a
+  // link, or after a filter change) steps once it is there, instead of finding nothing.
+  if (table.loading) await table.loading.catch(() => null);
   const line = table.step(app.cursor.seq ?? 0, direction);
   if (!line) {
     toast(direction > 0 ? "No later event with these filters." : "No earlier event with these filters.");
@@ -397,6 +417,14 @@ const controls = new Controls({
 });
 
 async function start() {
+  const linked = readUrl().symbol;
+  if (linked) {
+    // The link names the symbol: ask for its chart with /symbols, not after it. (An unknown
+    // symbol's answers are simply not used.)
+    app.chartData = chartData(linked);
+    app.chartData.series.catch(() => {});
+    app.chartData.markers.catch(() => {});
+  }
   const symbols = await api.get("/symbols");
   app.symbols = symbols.symbols;
   app.head = symbols.head_sequence;
