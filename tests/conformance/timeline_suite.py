@@ -72,7 +72,7 @@ class TimelineConformance:
                     "current_value": "48990",
                     "limit": "49000",
                 }
-            },  # fmt: skip
+            },
             correlation_id=uuid.uuid4(),
             causation_id=exit_bar.event_id,
         )
