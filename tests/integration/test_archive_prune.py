@@ -215,3 +215,54 @@ def test_prune_refuses_an_archive_that_does_not_hold_the_rows(
         with pytest.raises(ArchiveError, match="the head"):
             prune(hot, open_location(str(sealed["archive"])), head, trusted)
         assert hot.pruned_through() == 0
+
+
+def api_answers(store: Any, paths: list[str]) -> list[Any]:
+    import asyncio
+
+    import httpx
+
+    from claire.api.app import create_app
+    from claire.config import Settings
+
+    app = create_app(Settings(), store=store)
+
+    async def fetch() -> list[Any]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            found = []
+            for path in paths:
+                response = await client.get(path)
+                assert response.status_code == 200, (path, response.text)
+                found.append(stable(response.json()))
+            return found
+
+    return asyncio.run(fetch())
+
+
+def test_the_api_answers_the_same_after_a_prune(
+    sealed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{sealed['db']}"
+    with open_store(url) as store:
+        decision = store.find_events(event_types=[EventType.RISK_DECISION], to_sequence=600)[-1]
+        paths = [
+            f"/events/{decision.event_id}",
+            f"/events/{decision.event_id}/explain",
+            f"/events/{decision.event_id}/causation",
+            f"/correlations/{decision.correlation_id}",
+            "/events?from_sequence=1500&limit=60",
+            "/stats",
+            f"/scene?sequence={PRUNED - 3}",
+            "/symbols",
+        ]
+        before = api_answers(store, paths)
+        prune(
+            store,
+            open_location(str(sealed["archive"])),
+            PRUNED,
+            TrustedKey(public_hex(load_private_key(sealed["key_file"])), "test"),
+        )
+    monkeypatch.setenv("CLAIRE_ARCHIVE_URL", str(sealed["archive"]))
+    with open_store(url) as store:
+        assert api_answers(store, paths) == before
