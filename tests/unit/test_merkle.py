@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from claire.archive.merkle import (
     EMPTY_ROOT,
+    CompactRange,
     MerkleTree,
     leaf_hash,
     merkle_root,
@@ -113,3 +114,30 @@ def test_out_of_range_index_is_refused() -> None:
         assert "outside a tree of 3 leaves" in str(exc)
     else:
         raise AssertionError("audit_path(3) of a 3-leaf tree must fail")
+
+
+@given(st.lists(st.binary(max_size=8), max_size=70), st.data())
+def test_a_compact_range_extended_in_steps_has_the_rfc_root(
+    leaves: list[bytes], data: st.DataObject
+) -> None:
+    """What a checkpoint does: the previous tree's frontier, extended by the new leaves."""
+    cut = data.draw(st.integers(0, len(leaves)))
+    first = CompactRange()
+    for leaf in leaves[:cut]:
+        first.append(leaf_hash(leaf))
+    assert first.root == reference_root(leaves[:cut])
+    assert len(first.nodes) == cut.bit_count()
+    resumed = CompactRange(list(first.nodes), first.size)
+    for leaf in leaves[cut:]:
+        resumed.append(leaf_hash(leaf))
+    assert resumed.size == len(leaves)
+    assert resumed.root == reference_root(leaves) == MerkleTree.of_leaves(leaves).root
+
+
+def test_a_frontier_of_the_wrong_length_is_refused() -> None:
+    try:
+        CompactRange([leaf_hash(b"a")], 3)
+    except ValueError as exc:
+        assert "perfect subtrees of 3 leaves" in str(exc)
+    else:
+        raise AssertionError("three leaves have two perfect subtrees, not one")

@@ -73,6 +73,43 @@ class MerkleTree:
         return path
 
 
+class CompactRange:
+    """A growing tree kept as the roots of its perfect subtrees, largest first (the binary
+    decomposition of its size): enough to append leaves and give the root, O(log n) hashes.
+
+    This is how a checkpoint extends the previous one's tree without rehashing the log."""
+
+    __slots__ = ("nodes", "size")
+
+    def __init__(self, nodes: Sequence[bytes] = (), size: int = 0) -> None:
+        if len(nodes) != size.bit_count():
+            raise ValueError(f"{len(nodes)} nodes cannot be the perfect subtrees of {size} leaves")
+        self.nodes = list(nodes)
+        self.size = size
+
+    def append(self, leaf: bytes) -> None:
+        """Add one leaf hash."""
+        nodes = self.nodes
+        nodes.append(leaf)
+        self.size += 1
+        size = self.size
+        sha = hashlib.sha256
+        while not size & 1:  # two perfect subtrees of one height make one
+            right = nodes.pop()
+            nodes[-1] = sha(NODE_PREFIX + nodes[-1] + right).digest()
+            size >>= 1
+
+    @property
+    def root(self) -> bytes:
+        """RFC 6962's root: the subtree roots folded from the right."""
+        if not self.nodes:
+            return EMPTY_ROOT
+        result = self.nodes[-1]
+        for node in reversed(self.nodes[:-1]):
+            result = node_hash(node, result)
+        return result
+
+
 def merkle_root(leaf_hashes: Sequence[bytes]) -> bytes:
     return MerkleTree(leaf_hashes).root
 
@@ -108,6 +145,7 @@ def verify_inclusion(
 
 __all__ = [
     "EMPTY_ROOT",
+    "CompactRange",
     "MerkleTree",
     "leaf_hash",
     "merkle_root",

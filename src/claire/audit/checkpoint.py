@@ -19,6 +19,7 @@ periodically with `CheckpointTimer`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from claire.archive.merkle import LEAF_PREFIX, CompactRange
 from claire.audit.keys import (
     KEY_ENV,
     PUBLIC_KEY_ENV,
@@ -41,14 +43,18 @@ from claire.audit.keys import (
     signature_problem,
 )
 from claire.errors import ClaireError
+from claire.events.codec import GENESIS_HASH
 from claire.events.values import format_utc
 from claire.redact import redact_url
-from claire.store.port import EventStore
+from claire.store.port import EventStore, Head
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-CHECKPOINT_VERSION = 2  # 2: `number` and `previous` (version 1 files are still read)
+# 2: `number` and `previous`; 3: the Merkle tree over the hot range (`tree_first_sequence`,
+# `tree_size`, `merkle_root`, `tree_frontier`). Files of versions 1 and 2 are still read.
+CHECKPOINT_VERSION = 3
+PAGE_ROWS = 16_384
 logger = logging.getLogger(__name__)
 
 
@@ -66,6 +72,7 @@ class Checkpoint:
     signature: str
     number: int | None = None  # None in version 1 files (no chain of checkpoints)
     previous: str | None = None  # digest of checkpoint number - 1
+    tree: HotTree | None = None  # None before version 3 (no Merkle root)
     path: Path | None = None
     statement: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -86,6 +93,53 @@ class Checkpoint:
     def to_document(self) -> dict[str, Any]:
         return {**self.statement, "file": str(self.path) if self.path else None}
 
+    def covers(self, sequence: int) -> bool:
+        """Whether its Merkle tree holds `sequence` (so a proof can lead to its root)."""
+        tree = self.tree
+        return (
+            tree is not None
+            and tree.first + tree.size - 1 == self.sequence_number
+            and tree.first <= sequence <= self.sequence_number
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HotTree:
+    """A checkpoint's RFC 6962 tree over sequences first..first+size-1 (its hot range: after
+    the archive's last segment, up to the checkpointed sequence; leaf i = sequence first + i,
+    leaf data = the canonical bytes the chain hashed). `frontier` holds the roots of the perfect
+    subtrees (largest first), so the next checkpoint extends the tree with the new events only.
+    """
+
+    first: int
+    size: int
+    root: str
+    frontier: tuple[str, ...]
+
+    def to_statement(self) -> dict[str, Any]:
+        return {
+            "tree_first_sequence": self.first,
+            "tree_size": self.size,
+            "merkle_root": self.root,
+            "tree_frontier": list(self.frontier),
+        }
+
+
+def _tree_of(statement: dict[str, Any]) -> HotTree | None:
+    """The tree a statement claims (whether it is signed and consistent is checked by its
+    users: the signature by the verifiers, the range by `Checkpoint.covers`)."""
+    if "merkle_root" not in statement:
+        return None
+    frontier = statement["tree_frontier"]
+    if not isinstance(frontier, list):
+        raise CheckpointError("malformed checkpoint (tree_frontier is not a list)")
+    return HotTree(
+        int(statement["tree_first_sequence"]),
+        int(statement["tree_size"]),
+        str(statement["merkle_root"]),
+        tuple(str(n) for n in frontier),
+    )
+
 
 def _from_statement(statement: dict[str, Any], path: Path | None) -> Checkpoint:
     try:
@@ -100,6 +154,7 @@ def _from_statement(statement: dict[str, Any], path: Path | None) -> Checkpoint:
             signature=str(statement["signature"]),
             number=int(number) if number is not None else None,
             previous=str(previous) if previous is not None else None,
+            tree=_tree_of(statement),
             path=path,
             statement=statement,
         )
@@ -166,6 +221,7 @@ def write_checkpoint(
     if previous is None:
         previous = newest_own(directory, public_hex(key))
     head = store.head()
+    tree = hot_tree(store, head, previous)
     created = format_utc(when or datetime.now(UTC))
     statement = sign_document(
         key,
@@ -177,6 +233,7 @@ def write_checkpoint(
             "head_hash": head.hash,
             "created_at": created,
             "store": redact_url(store.url),
+            **tree.to_statement(),
         },
     )
     directory.mkdir(parents=True, exist_ok=True)
@@ -184,6 +241,90 @@ def write_checkpoint(
     path = directory / f"checkpoint-{head.sequence_number:012d}-{stamp}.json"
     path.write_bytes(orjson.dumps(statement, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
     return _from_statement(statement, path)
+
+
+# --- the Merkle tree over the hot range ----------------------------------------------------------
+
+
+def hot_range_start(store: EventStore) -> tuple[int, str]:
+    """Where a checkpoint's tree starts, and the hash before it: after the archive's last
+    segment (sealed events are proven against their segment), else at sequence 1."""
+    from claire.archive.store import ArchivedEventStore
+
+    if isinstance(store, ArchivedEventStore):
+        from claire.archive.catalog import Catalog
+
+        catalog = Catalog.load(store.archive.location)  # sealed since the store was opened?
+        return catalog.last_sequence + 1, catalog.last_hash
+    return 1, GENESIS_HASH
+
+
+def hot_tree(store: EventStore, head: Head, previous: Checkpoint | None) -> HotTree:
+    """The tree over the hot range up to `head`: the previous checkpoint's extended by the events
+    after it when it starts at the same place, else hashed from the start of the range. The rows
+    hashed are checked to form the chain from the hash before them to the head's hash, so the
+    root and the head hash vouch for the same bytes (a broken chain is never signed)."""
+    first, before = hot_range_start(store)
+    if first > head.sequence_number + 1:
+        raise CheckpointError(
+            f"the archive ends at {first - 1}, after the store's head {head.sequence_number}"
+        )
+    tree = CompactRange()
+    start = first
+    old = previous.tree if previous is not None else None
+    if (
+        previous is not None
+        and old is not None
+        and old.first == first
+        and old.first + old.size - 1 == previous.sequence_number
+        and len(old.frontier) == old.size.bit_count()
+        and previous.sequence_number <= head.sequence_number
+        and _hash_at(store, previous.sequence_number, before) == previous.head_hash
+    ):
+        tree = CompactRange([bytes.fromhex(n) for n in old.frontier], old.size)
+        start, before = previous.sequence_number + 1, previous.head_hash
+    last_hash = _extend(store, tree, start, head.sequence_number, before)
+    if last_hash != head.hash:
+        raise CheckpointError(
+            f"not signed: the rows {start}..{head.sequence_number} end at hash "
+            f"{last_hash[:16]}…, the head is {head.hash[:16]}… (run `claire verify`)"
+        )
+    frontier = tuple(n.hex() for n in tree.nodes)
+    return HotTree(first, tree.size, tree.root.hex(), frontier)
+
+
+def _hash_at(store: EventStore, sequence: int, before_first: str) -> str | None:
+    """The stored hash of `sequence` (0: the hash before the range)."""
+    if sequence < 1:
+        return before_first
+    page = next(iter(store.raw_pages(sequence, sequence, 1)), None)
+    return page.hash[0] if page is not None and page.sequence == [sequence] else None
+
+
+def _extend(store: EventStore, tree: CompactRange, start: int, last: int, before: str) -> str:
+    """Append the leaves start..last to `tree`, checking the chain from `before`; the last hash."""
+    if start > last:
+        return before
+    sha256, append, expected, prev = hashlib.sha256, tree.append, start, before
+    for page in store.raw_pages(start, last, PAGE_ROWS):
+        for seq, data, prev_hash, digest_hex in zip(
+            page.sequence, page.canonical, page.prev_hash, page.hash, strict=True
+        ):
+            if seq != expected or prev_hash != prev:
+                why = "a gap" if seq != expected else "prev_hash is not the hash before"
+                raise CheckpointError(
+                    f"not signed: sequence {seq} breaks the hash chain ({why}); run `claire verify`"
+                )
+            if sha256(bytes.fromhex(prev_hash) + data).hexdigest() != digest_hex:
+                raise CheckpointError(
+                    f"not signed: sequence {seq} breaks the hash chain (its hash does not match "
+                    "its bytes); run `claire verify`"
+                )
+            append(sha256(LEAF_PREFIX + data).digest())
+            prev, expected = digest_hex, expected + 1
+    if expected != last + 1:
+        raise CheckpointError(f"not signed: the store returned no row for sequence {expected}")
+    return prev
 
 
 # --- periodic checkpoints (the service's "every N seconds") --------------------------------------
@@ -269,7 +410,10 @@ __all__ = [
     "CheckpointError",
     "CheckpointFile",
     "CheckpointTimer",
+    "HotTree",
     "default_key_path",
+    "hot_range_start",
+    "hot_tree",
     "key_path",
     "load_or_create_key",
     "newest_own",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import ExitStack
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
+from uuid import UUID
 
 import typer
 
@@ -20,7 +22,7 @@ from claire.archive.location import (
     parse_keep_hot,
 )
 from claire.archive.manifest import Manifest
-from claire.archive.proof import encode_bundle, make_bundle, sequences_of
+from claire.archive.proof import HotSource, encode_bundle, make_bundle, newest_checkpoint
 from claire.archive.prune import prune
 from claire.archive.reader import ArchiveReader
 from claire.archive.seal import SEGMENT_EVENTS, seal
@@ -43,6 +45,7 @@ from claire.cli.common import (
     store_from,
 )
 from claire.cli.ranges import parse_instant, parse_uuid
+from claire.errors import NotFoundError
 from claire.redact import redact_url
 from claire.store.port import EventStore
 
@@ -232,6 +235,19 @@ def list_command(archive_url: ArchiveUrl = None, json: JsonFlag = False) -> None
         _say(f"  {_describe(manifest)}")
 
 
+CheckpointDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--checkpoints",
+        envvar="CLAIRE_CHECKPOINT_DIR",
+        show_envvar=True,
+        metavar="DIR",
+        help="Also prove events not sealed yet, against the newest signed checkpoint in DIR "
+        "(from `claire checkpoint --dir DIR`); reads them from the store.",
+    ),
+]
+
+
 @handle_errors
 def prove(
     event_id: Annotated[
@@ -240,32 +256,65 @@ def prove(
     *,
     correlation: Annotated[
         str | None,
-        typer.Option("--correlation", metavar="ID", help="Prove every sealed event of a trade."),
+        typer.Option("--correlation", metavar="ID", help="Prove every event of a trade."),
     ] = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", metavar="FILE", help="Write the bundle here (else stdout)."),
     ] = None,
+    checkpoints: CheckpointDir = None,
+    public_key: Annotated[
+        str | None,
+        typer.Option(
+            "--public-key",
+            metavar="FILE|HEX",
+            help="With --checkpoints: the key the checkpoint must be signed by (default: "
+            "CLAIRE_CHECKPOINT_PUBLIC_KEY, else the local key pair).",
+        ),
+    ] = None,
     archive_url: ArchiveUrl = None,
+    database_url: DatabaseUrl = None,
     json: JsonFlag = False,
 ) -> None:
-    """Write an inclusion proof: the event's bytes, its Merkle path, the signed manifest.
+    """Write an inclusion proof: the event's bytes, its Merkle path, the signed root.
 
-    An auditor checks it offline, with nothing but the bundle and the public key:
-    `claire verify --proof FILE --public-key KEY` (or the verifier in docs/archive.md). Only
-    sealed events can be proven; the archive alone is read (no database).
+    A sealed event is proven against its segment's signed manifest (the archive alone is read,
+    no database). An event not sealed yet is proven against the newest signed checkpoint in
+    --checkpoints DIR, whose Merkle tree covers the events after the archive (read from the
+    store; write a checkpoint first if the event is newer). An auditor checks the bundle offline,
+    with nothing but the bundle and the public key: `claire verify --proof FILE --public-key KEY`
+    (or the verifier in docs/archive.md).
 
     Examples: claire prove 123e4567-e89b-12d3-a456-426614174000 -o trade.proof.json ·
-    claire prove --correlation 987fcdeb-51a2-43d1-a123-456789abcdef -o trade.proof.json
+    claire prove --correlation 987fcdeb-51a2-43d1-a123-456789abcdef --checkpoints ./checkpoints
     """
     if (event_id is None) == (correlation is None):
         raise UsageError("give an EVENT_ID or --correlation ID (one of them)")
-    reader = ArchiveReader(location_from(archive_url))
+    if not archive_url and checkpoints is None:
+        raise UsageError(
+            f"nothing to prove against: pass --archive-url URL (or set {ARCHIVE_URL_ENV}) for "
+            "sealed events and/or --checkpoints DIR for events not sealed yet"
+        )
+    reader = ArchiveReader(location_from(archive_url)) if archive_url else None
     if correlation is not None:
-        sequences = sequences_of(reader, "correlation_id", parse_uuid(correlation, "--correlation"))
+        field_name, key = "correlation_id", parse_uuid(correlation, "--correlation")
     else:
-        sequences = sequences_of(reader, "event_id", parse_uuid(str(event_id), "EVENT_ID"))
-    bundle = make_bundle(reader, sequences)
+        field_name, key = "event_id", parse_uuid(str(event_id), "EVENT_ID")
+    sequences = reader.lookup(field_name, key) if reader is not None else []
+    with ExitStack() as stack:
+        hot: HotSource | None = None
+        if checkpoints is not None and (correlation is not None or not sequences):
+            store = stack.enter_context(store_from(database_url))
+            sealed_end = reader.last_sequence if reader is not None else 0
+            later = _hot_sequences(store, field_name, key, sealed_end)
+            if later:
+                trusted = resolve_trusted_key(public_key)
+                hot = HotSource(store, newest_checkpoint(checkpoints, trusted))
+                sequences = sorted({*sequences, *later})
+        if not sequences:
+            where = "sealed or stored" if checkpoints is not None else "sealed"
+            raise NotFoundError(f"no {where} event has {field_name} {key}")
+        bundle = make_bundle(reader, sequences, hot)
     data = encode_bundle(bundle)
     if output is None:
         sys.stdout.buffer.write(data)
@@ -284,7 +333,29 @@ def prove(
             f"  segment {manifest['first_sequence']} → {manifest['last_sequence']}: Merkle root "
             f"{manifest['merkle_root']}, signed by key {manifest['key_fingerprint']}"
         )
+    for statement in bundle.get("checkpoints", {}).values():
+        _say(
+            f"  checkpoint #{statement['number']} at sequence {statement['sequence_number']} "
+            f"(tree {statement['tree_first_sequence']} → {statement['sequence_number']}): Merkle "
+            f"root {statement['merkle_root']}, signed by key {fingerprint(statement['public_key'])}"
+        )
+    if reader is None or checkpoints is None:
+        _say(
+            "  Only sealed events were looked for (add --checkpoints DIR for events not sealed yet)"
+            if checkpoints is None
+            else "  No archive given: every event was proven against the checkpoint"
+        )
     _say("Check it with: claire verify --proof FILE --public-key KEY")
+
+
+def _hot_sequences(store: EventStore, field_name: str, key: UUID, sealed_end: int) -> list[int]:
+    """The sequences after the archive whose `field_name` is `key`, from the store."""
+    if field_name == "event_id":
+        event = store.get(key)
+        found = [event.sequence_number] if event is not None and event.sequence_number else []
+    else:
+        found = [e.sequence_number for e in store.read_correlation(key) if e.sequence_number]
+    return [s for s in found if s > sealed_end]
 
 
 def register(app: typer.Typer) -> None:

@@ -28,6 +28,10 @@ def checkpoint(
 ) -> None:
     """Write a signed checkpoint (sequence number, head hash, time) of the log into DIR.
 
+    It also signs the RFC 6962 Merkle root over the events after the archive (all events when
+    no archive is configured), so `claire prove --checkpoints DIR` can prove events not sealed
+    yet; the tree is extended from the previous checkpoint's, not rehashed.
+
     The Ed25519 key comes from CLAIRE_CHECKPOINT_KEY (a PEM file), or is created on first use
     at ~/.config/claire/checkpoint_ed25519.pem ($XDG_CONFIG_HOME respected). Later,
     `claire verify --checkpoints DIR` detects a truncated tail, a history rewritten with
@@ -55,6 +59,13 @@ def checkpoint(
     console.print(f"  Number:     #{written.number}", markup=False)
     console.print(f"  Sequence:   {written.sequence_number}", markup=False)
     console.print(f"  Head hash:  {written.head_hash}", markup=False)
+    if written.tree is not None:
+        span = (
+            f"sequence {written.tree.first} → {written.sequence_number}"
+            if written.tree.size
+            else "no event (all sealed)"
+        )
+        console.print(f"  Merkle:     {written.tree.root} over {span}", markup=False)
     console.print(f"  Time:       {written.created_at}", markup=False)
     console.print(f"  Store:      {written.store}", markup=False)
     console.print(
