@@ -16,6 +16,7 @@ from uuid import UUID
 
 from claire.archive.location import Location
 from claire.archive.seal import seal
+from claire.errors import ArchiveBoundaryError
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.store.memory import MemoryEventStore
@@ -25,6 +26,7 @@ from claire.store.port import (
     Batch,
     ChainRecord,
     EventStore,
+    Expectation,
     Head,
     LinkedRecord,
     SymbolStats,
@@ -46,8 +48,10 @@ class SealingStore(EventStore):
         self.key = key
         self.through = 0
 
-    def _append(self, batch: Batch) -> list[int]:
-        numbers = self.inner._append(batch)
+    def _append(self, batch: Batch, expect: Expectation | None = None) -> list[int]:
+        if expect is not None and expect.version is not None and expect.boundary != self.through:
+            raise ArchiveBoundaryError(self.through, expect.boundary)  # as a pruned store would
+        numbers = self.inner._append(batch, expect)  # counts the correlation above the boundary
         target = self.inner.head().sequence_number - KEEP_HOT
         if target > self.through:
             seal(self.inner, self.location, target, self.key, segment_events=256)

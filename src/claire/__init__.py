@@ -1,5 +1,6 @@
 """Claire: event sourcing and deterministic replay for an algorithmic trading bot."""
 
+from claire.errors import ConcurrencyError
 from claire.events import (
     BaseEvent,
     EventFactory,
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BaseEvent",
+    "ConcurrencyError",
     "EventFactory",
     "EventMetadata",
     "EventReader",

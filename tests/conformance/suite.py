@@ -11,7 +11,13 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from claire.errors import CausationError, EventConflictError, EventValidationError, StoreError
+from claire.errors import (
+    CausationError,
+    ConcurrencyError,
+    EventConflictError,
+    EventValidationError,
+    StoreError,
+)
 from claire.events import (
     GENESIS_HASH,
     BaseEvent,
@@ -118,6 +124,94 @@ class StoreConformance:
     def test_non_events_are_refused(self, store: EventStore) -> None:
         with pytest.raises(TypeError, match=r"events\[0\]"):
             store.append([{"event_id": "x"}])  # type: ignore[list-item]
+
+    # --- conditional append (issue 15 §2) -----------------------------------------------------
+    def test_conditional_append_at_the_expected_head(self, store: EventStore) -> None:
+        writer = EventWriter(store)
+        assert writer.write(trade(), expected_sequence=0) == [1, 2, 3, 4, 5]
+        assert writer.write(trade(), expected_sequence=5) == [6, 7, 8, 9, 10]
+        assert store.append(trade()[0], expected_sequence=10) == [11]
+        assert store.head().sequence_number == 11
+
+    def test_conditional_append_off_the_head_raises_and_stores_nothing(
+        self, store: EventStore
+    ) -> None:
+        store.append(trade())
+        head = store.head()
+        for stale in (0, 4, 6, 99):  # behind the head, and ahead of it
+            batch = trade()
+            with pytest.raises(ConcurrencyError) as refused:
+                EventWriter(store).write(batch, expected_sequence=stale)
+            error = refused.value
+            assert (error.kind, error.expected, error.actual) == ("sequence", stale, 5)
+            assert isinstance(error, StoreError)
+            message = str(error)
+            assert f"expected_sequence {stale}" in message
+            assert "head of the log is sequence 5" in message
+            assert "nothing was stored" in message
+            assert store.head() == head
+            assert all(store.get(e.event_id) is None for e in batch)
+        assert store.append(trade(), expected_sequence=5) == [6, 7, 8, 9, 10]
+
+    def test_a_conditional_repeat_returns_the_stored_numbers(self, store: EventStore) -> None:
+        events = trade()
+        assert store.append(events, expected_sequence=0) == [1, 2, 3, 4, 5]
+        head = store.head()
+        # A retry of an append that succeeded (its answer lost) stores nothing: answered as
+        # any repeat, whatever the head now is.
+        assert store.append(events, expected_sequence=0) == [1, 2, 3, 4, 5]
+        assert store.append(events[1:3], expected_version=0) == [2, 3]
+        # Part stored, part new: the new part would be written, so the condition holds.
+        more = trade()
+        with pytest.raises(ConcurrencyError):
+            store.append([*events, *more], expected_sequence=0)
+        assert store.head() == head
+
+    def test_expected_version_counts_the_correlation(self, store: EventStore) -> None:
+        md, sig, risk, order, result = trade()
+        assert store.append([md, sig], expected_version=0) == [1, 2]
+        store.append(trade())  # another correlation's events do not count
+        with pytest.raises(ConcurrencyError) as refused:
+            store.append(risk, expected_version=1)
+        error = refused.value
+        assert (error.kind, error.expected, error.actual) == ("version", 1, 2)
+        assert error.correlation_id == md.correlation_id
+        assert f"2 events are stored under correlation_id {md.correlation_id}" in str(error)
+        assert store.get(risk.event_id) is None
+        assert store.append([risk, order], expected_version=2) == [8, 9]
+        with pytest.raises(ConcurrencyError):
+            store.append(result, expected_version=2, expected_sequence=9)  # version is stale
+        with pytest.raises(ConcurrencyError):
+            store.append(result, expected_version=4, expected_sequence=8)  # head is stale
+        assert store.append(result, expected_version=4, expected_sequence=9) == [10]
+        assert len(store.read_correlation(md.correlation_id)) == 5
+
+    def test_expected_version_counts_events_of_any_age(self, store: EventStore) -> None:
+        # The first trade ends far from the head (an archive-aware store has archived it).
+        first = trade()
+        store.append(first)
+        for _ in range(3):
+            store.append(trade())
+        late = factory("late").create_alert(
+            level="INFO", code="late", message="m", correlation_id=first[0].correlation_id
+        )
+        with pytest.raises(ConcurrencyError, match="5 events are stored under"):
+            store.append(late, expected_version=4)
+        assert store.append(late, expected_version=5) == [21]
+
+    def test_expected_version_needs_one_correlation(self, store: EventStore) -> None:
+        mixed = trade()[:2] + trade()[:2]
+        with pytest.raises(ValueError, match="expected_version: the batch holds events of 2 "):
+            store.append(mixed, expected_version=0)
+        assert store.head().sequence_number == 0
+        assert store.append(mixed, expected_sequence=0) == [1, 2, 3, 4]  # the log's head is
+
+    @pytest.mark.parametrize("value", [-1, True, 1.0, "3"])
+    def test_expectations_must_be_counts(self, store: EventStore, value: object) -> None:
+        for name in ("expected_sequence", "expected_version"):
+            with pytest.raises(ValueError, match=f"{name} must be an integer of 0 or more"):
+                store.append(trade(), **{name: value})  # type: ignore[arg-type]
+        assert store.head().sequence_number == 0
 
     # --- hash chain --------------------------------------------------------------------------
     def test_hash_chain_links_every_event(self, store: EventStore) -> None:

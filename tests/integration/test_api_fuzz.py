@@ -109,6 +109,12 @@ class Known:
     event_ids: list[str]
     correlation_ids: list[str]
     head: int
+    url: str  # the server's, to read the current head
+
+    def current_head(self) -> int:
+        stats = httpx.get(f"{self.url}/stats", headers={"Authorization": f"Bearer {READ}"})
+        head: int = stats.json()["head_sequence"]
+        return head
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +156,7 @@ def known(fuzz_server: Server) -> Known:
         event_ids=[str(e.event_id) for e in events],
         correlation_ids=sorted({str(e.correlation_id) for e in events}),
         head=response.json()["sequence_numbers"][-1],
+        url=fuzz_server.url,
     )
 
 
@@ -214,7 +221,13 @@ def known_values(case: Case[Any], data: st.DataObject) -> None:
 def fit_to_store(case: Case[Any], known: Known, data: st.DataObject) -> None:
     """Make a valid POST /events body one the store takes as well: what no JSON Schema can say
     (a cause must be stored, a timestamp not in the future, a snapshot from a trusted recorder
-    and of an earlier sequence) is put right, everything else stays as generated."""
+    and of an earlier sequence, an If-Match naming the head) is put right, everything else
+    stays as generated."""
+    headers = case.headers if case.headers is not None else {}
+    for name in [h for h in headers if h.lower() == "if-match"]:
+        quoted = str(headers[name]).startswith('"')
+        current = known.current_head()
+        headers[name] = f'"{current}"' if quoted else str(current)
     body: Any = case.body  # valid: one event or a list of events, each a JSON object
     for event in body if isinstance(body, list) else [body]:
         if event.get("causation_id") is not None:

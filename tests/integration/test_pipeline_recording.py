@@ -23,7 +23,7 @@ from claire.pipeline import (
 from claire.state.model import SystemState
 from claire.store import EventStore, open_store
 from claire.store.memory import MemoryEventStore
-from claire.store.port import Batch
+from claire.store.port import Batch, Expectation
 
 BARS = 1500  # per symbol: 4,500 bars, about 4,600 events
 CONFIG = PipelineConfig().with_overrides(
@@ -212,26 +212,28 @@ def test_a_malformed_csv_stores_nothing(tmp_path: Path) -> None:
 
 
 class _Interloper(MemoryEventStore):
-    """A store where someone else appends one event just before the recorder's third batch."""
+    """A store where someone else appends one event just before the recorder's sixth batch."""
 
     calls = 0
 
-    def _append(self, batch: Batch) -> list[int]:
+    def _append(self, batch: Batch, expect: Expectation | None = None) -> list[int]:
         self.calls += 1
-        if self.calls == 3:
+        if self.calls == 6:
             stranger = EventFactory("someone-else", "1").create_alert(
                 level="INFO", code="hello", message="interleaved", correlation_id=uuid4()
             )
             super()._append(Batch.of(stranger))
-        return super()._append(batch)
+        return super()._append(batch, expect)
 
 
 def test_recording_stops_when_another_writer_interleaves() -> None:
     store = _Interloper("memory://")
     with pytest.raises(StoreError, match="another writer appended to the store"):
         record(store)
-    # Nothing after the failed batch was stored, so every stored snapshot still holds.
-    assert store.calls == 3
+    # Nothing of the refused batch or after it was stored (the append was conditional on the
+    # head the session predicted), so every stored snapshot still holds.
+    assert store.calls == 6
+    assert [e.metadata.service for e in store.read()][-1] == "someone-else"
     snapshots = {
         e.payload["at_sequence"]: e.payload["state_hash"]
         for e in store.read(event_types=[EventType.STATE_SNAPSHOT])

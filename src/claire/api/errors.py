@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -14,6 +15,7 @@ from starlette.exceptions import HTTPException
 
 from claire.errors import (
     CausationError,
+    ConcurrencyError,
     EventConflictError,
     EventValidationError,
     NotFoundError,
@@ -34,11 +36,13 @@ class ApiError(Exception):
         message: str,
         problems: Iterable[tuple[str, str]] = (),
         headers: dict[str, str] | None = None,
+        extra: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.message = status, message
         self.problems = list(problems)
         self.headers = headers
+        self.extra = extra
 
 
 def error_response(
@@ -46,15 +50,26 @@ def error_response(
     message: str,
     problems: Iterable[tuple[str, str]] = (),
     headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, int] | None = None,
 ) -> Response:
+    """The error document; `extra` adds numbers the response's schema declares (e.g. 412's
+    expected_sequence and head_sequence)."""
     # Redacted here, the one door every error leaves by: a driver's message may quote a
     # connection string, and a problem may quote the input.
-    body = {
+    body: dict[str, Any] = {
         "error": redact_text(message),
         "status": status,
         "problems": [{"field": f, "reason": redact_text(r)} for f, r in problems],
     }
+    body.update(extra or {})
     return Response(orjson.dumps(body), status, headers, media_type="application/json")
+
+
+# Reasons clearer than the validator's for parameters whose rule is a pattern.
+READABLE = {
+    "header.If-Match": 'must be the sequence number of the head you expect, e.g. 42 or "42" '
+    "(at most 18 digits; * and weak tags W/... are not supported)",
+}
 
 
 def _location(loc: Iterable[int | str]) -> str:
@@ -79,12 +94,14 @@ def _allowed(request: Request) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.message, exc.problems, exc.headers)
+        return error_response(exc.status, exc.message, exc.problems, exc.headers, exc.extra)
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         problems = [
-            (_location(err.get("loc", ())), str(err.get("msg", "invalid"))) for err in exc.errors()
+            (where, READABLE.get(where) or str(err.get("msg", "invalid")))
+            for err in exc.errors()
+            for where in [_location(err.get("loc", ()))]
         ]
         summary = "; ".join(f"{f}: {r}" for f, r in problems)
         return error_response(422, f"invalid request: {summary}", problems)
@@ -108,6 +125,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(409, str(exc))
         if isinstance(exc, CausationError):
             return error_response(422, str(exc))
+        if isinstance(exc, ConcurrencyError):  # a conditional append whose condition failed
+            return error_response(412, str(exc))
         if isinstance(exc, StoreUnavailableError):
             return error_response(503, f"the event store is unavailable: {exc}")
         return error_response(503, f"the event store failed: {exc}")

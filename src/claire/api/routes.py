@@ -7,12 +7,13 @@ threadpool and the event loop never blocks on the database.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
 import anyio
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 
 from claire.api.auth import ReadAccess, WriteAccess
@@ -25,6 +26,7 @@ from claire.api.schemas import (
     CausationChain,
     EventDocument,
     EventPage,
+    PreconditionFailed,
     RecordDocument,
     StatsDocument,
     error_responses,
@@ -34,7 +36,7 @@ from claire.audit.explain import explain_event
 from claire.audit.summary import event_document
 from claire.audit.trace import trace_correlation
 from claire.audit.vouch import mark_documents, verdict
-from claire.errors import EventValidationError, NotFoundError
+from claire.errors import ConcurrencyError, EventValidationError, NotFoundError
 from claire.events.codec import load_json
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
@@ -229,22 +231,55 @@ APPEND_BODY = {
 }
 
 
+# If-Match: the head the client expects, as a number or a strong entity tag ("42"). At most 18
+# digits: every such number is a valid sequence (MAX_SEQUENCE has 19).
+IF_MATCH_PATTERN = r'^(?:[0-9]{1,18}|"[0-9]{1,18}")$'
+IF_MATCH_HELP = (
+    "Conditional append (optimistic concurrency): the sequence number of the head of the log "
+    'the client decided on, e.g. `If-Match: 42` or `If-Match: "42"` (0: the log is empty; '
+    "read it as `head_sequence` from GET /stats). The batch is stored only if the head is "
+    "still that sequence, checked atomically with the append; otherwise 412 with "
+    "`expected_sequence` and `head_sequence`, and nothing is stored. A batch that is entirely "
+    "stored already (a retry) is answered 201 with its sequence numbers. `*` and weak tags "
+    "(`W/...`) are refused (422). Without the header the append is unconditional."
+)
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", pattern=IF_MATCH_PATTERN, max_length=20, description=IF_MATCH_HELP),
+]
+
+
 @router.post(
     "/events",
     response_model=None,
     status_code=201,
     responses={
         201: {"model": AppendResult},
+        412: {
+            "model": PreconditionFailed,
+            "description": "If-Match named another head: nothing was stored",
+        },
         **error_responses(401, 403, 409, 413, 422, 503),
     },
     dependencies=[WriteAccess],
     openapi_extra={"requestBody": APPEND_BODY},
-    summary="Append one event or a batch (needs the write token; body at most 1 MiB)",
+    summary="Append one event or a batch (needs the write token; body at most 1 MiB); "
+    "If-Match makes it conditional on the head",
 )
-async def post_events(request: Request, svc: Svc) -> Response:
+async def post_events(request: Request, svc: Svc, if_match: IfMatch = None) -> Response:
     events = parse_events(await read_body(request))
     refuse_untrusted(events, svc.ingest.trusted_snapshot_services)
-    sequence_numbers = await anyio.to_thread.run_sync(timed_append, svc.store, events, "http")
+    expected = None if if_match is None else int(if_match.strip('"'))
+    append = partial(timed_append, svc.store, events, "http", expected_sequence=expected)
+    try:
+        sequence_numbers = await anyio.to_thread.run_sync(append)
+    except ConcurrencyError as exc:
+        raise ApiError(
+            412,
+            f"If-Match: {exc}",
+            [("header.If-Match", f"the head is sequence {exc.actual}, not {exc.expected}")],
+            extra={"expected_sequence": exc.expected, "head_sequence": exc.actual},
+        ) from None
     return json_response({"count": len(events), "sequence_numbers": sequence_numbers}, 201)
 
 

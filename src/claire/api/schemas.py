@@ -101,5 +101,15 @@ class AppendResult(BaseModel):
     sequence_numbers: list[int]
 
 
+class PreconditionFailed(ErrorResponse):
+    """POST /events with If-Match: the head of the log was not the sequence named."""
+
+    expected_sequence: int = Field(description="The head the If-Match header named")
+    head_sequence: int = Field(
+        description="The head of the log when the append was refused (send it as If-Match "
+        "once you have read and decided again)"
+    )
+
+
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorResponse} for code in codes}

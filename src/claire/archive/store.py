@@ -10,6 +10,7 @@ the archive). Before anything is pruned the boundary is 0 and every read is the 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -32,7 +33,7 @@ from claire.archive.sealed import (
     sealed_symbol_stats,
     sealed_type_stats,
 )
-from claire.errors import ArchivedEventError, EventConflictError
+from claire.errors import ArchiveBoundaryError, ArchivedEventError, EventConflictError, StoreError
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
@@ -43,6 +44,7 @@ from claire.store.port import (
     Batch,
     ChainRecord,
     EventStore,
+    Expectation,
     Head,
     LinkedRecord,
     SymbolStats,
@@ -53,6 +55,10 @@ from claire.store.port import (
 
 if TYPE_CHECKING:
     pass
+
+# How many times a conditional append counts the archive again when a prune moved the boundary
+# between the count and the append (each prune moves it once; more in a row is a runaway).
+BOUNDARY_RETRIES = 5
 
 
 def _subset(batch: Batch, indexes: list[int]) -> Batch:
@@ -83,13 +89,37 @@ class ArchivedEventStore(EventStore):
         return pruned
 
     # --- writing -----------------------------------------------------------------------------
-    def _append(self, batch: Batch) -> list[int]:
+    def _append(self, batch: Batch, expect: Expectation | None = None) -> list[int]:
+        """Appends go to the hot store. `expected_version` counts the correlation's archived
+        events (up to the boundary, from the archive's index) plus the hot store's, which
+        checks in its transaction that the boundary has not moved since; if a prune moved it
+        in between, the archive is counted again."""
+        if expect is None or expect.version is None or expect.correlation_id is None:
+            return self._append_hot(batch, expect)
+        for _ in range(BOUNDARY_RETRIES):
+            boundary = self.boundary()
+            archived = 0
+            if boundary:
+                found = self.archive.lookup("correlation_id", expect.correlation_id)
+                archived = len({s for s in found if s <= boundary})
+            try:
+                return self._append_hot(
+                    batch, replace(expect, archived=archived, boundary=boundary)
+                )
+            except ArchiveBoundaryError:
+                continue  # pruned since we counted: count again
+        raise StoreError(
+            f"expected_version: the store was pruned {BOUNDARY_RETRIES} times while the archive "
+            "was being counted; retry the append"
+        )
+
+    def _append_hot(self, batch: Batch, expect: Expectation | None) -> list[int]:
         try:
-            return self.hot._append(batch)
+            return self.hot._append(batch, expect)
         except ArchivedEventError as exc:
             archived = self._archived_ids(batch, exc.archived)
         rest = [i for i, e in enumerate(batch.events) if e.event_id not in archived]
-        numbers = self.hot._append(_subset(batch, rest)) if rest else []
+        numbers = self.hot._append(_subset(batch, rest), expect) if rest else []
         stored = dict(zip((batch.events[i].event_id for i in rest), numbers, strict=True))
         return [archived.get(e.event_id) or stored[e.event_id] for e in batch.events]
 

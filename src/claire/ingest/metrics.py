@@ -44,12 +44,18 @@ INGEST_DEGRADED = Gauge(
 )
 
 
-def timed_append(store: EventStore, events: Sequence[BaseEvent], source: str) -> list[int]:
+def timed_append(
+    store: EventStore,
+    events: Sequence[BaseEvent],
+    source: str,
+    expected_sequence: int | None = None,
+) -> list[int]:
     """`store.append(events)`, timed (APPEND_LATENCY) and counted (EVENTS_APPENDED: only what
-    it stored anew). The one way both doors append."""
+    it stored anew). The one way both doors append. `expected_sequence`: a conditional append
+    (POST /events with If-Match), see EventStore.append."""
     head = store.head().sequence_number  # what is new is numbered above it
     started = time.perf_counter()
-    sequence_numbers = store.append(events)
+    sequence_numbers = store.append(events, expected_sequence=expected_sequence)
     APPEND_LATENCY.labels(source).observe(time.perf_counter() - started)
     count_stored(events, sequence_numbers, head, source)
     return sequence_numbers

@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 
-from claire.errors import StoreError
+from claire.errors import ConcurrencyError, StoreError
 from claire.events.model import BaseEvent
 from claire.store.port import EventStore
 
@@ -67,7 +67,18 @@ class BatchWriter:
                 self._error = exc
 
     def _append(self, batch: list[BaseEvent], first: int) -> None:
-        sequences = self.store.append(batch)
+        # Conditional on the head the recorder predicted: a batch behind another writer's
+        # events is refused whole in the append's transaction (nothing of it stored), where
+        # checking the returned numbers afterwards would find it stored at the wrong place.
+        # It compares the head the append reads anyway: no query more.
+        try:
+            sequences = self.store.append(batch, expected_sequence=first - 1)
+        except ConcurrencyError as exc:
+            raise StoreError(
+                f"another writer appended to the store during the session (the head is sequence "
+                f"{exc.actual}, the session expected {exc.expected}); nothing of this batch was "
+                "stored and snapshots would not match the log, so recording stopped"
+            ) from exc
         expected = list(range(first, first + len(batch)))
         if sequences != expected:
             raise StoreError(

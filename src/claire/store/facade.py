@@ -84,8 +84,31 @@ class EventWriter:
     def __init__(self, store: EventStore) -> None:
         self.store = store
 
-    def write(self, events: BaseEvent | Iterable[BaseEvent]) -> list[int]:
-        return self.store.append(events)
+    def write(
+        self,
+        events: BaseEvent | Iterable[BaseEvent],
+        *,
+        expected_sequence: int | None = None,
+        expected_version: int | None = None,
+    ) -> list[int]:
+        """Append atomically; return each event's sequence number (stored ones keep theirs).
+
+        Conditional (optimistic concurrency), see `EventStore.append`:
+        `expected_sequence=N` writes only if the log's head is still sequence N;
+        `expected_version=V` only if V events are stored under the batch's one correlation id.
+        Otherwise `ConcurrencyError` (claire.ConcurrencyError) names the expected and actual
+        numbers and nothing is stored::
+
+            head = store.head().sequence_number
+            ...decide from the log up to head...
+            try:
+                writer.write(decision, expected_sequence=head)
+            except ConcurrencyError:
+                ...someone appended meanwhile: read again, decide again...
+        """
+        return self.store.append(
+            events, expected_sequence=expected_sequence, expected_version=expected_version
+        )
 
 
 class EventReader:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from bisect import bisect_right
 from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from uuid import UUID
@@ -16,6 +17,7 @@ from claire.store.port import (
     Batch,
     ChainRecord,
     EventStore,
+    Expectation,
     Head,
     LinkedRecord,
     Row,
@@ -24,6 +26,7 @@ from claire.store.port import (
     check_range,
     event_symbol,
     plan_append,
+    repeat_or_refuse,
 )
 
 
@@ -33,17 +36,23 @@ class MemoryEventStore(EventStore):
         self._rows: list[Row] = []
         self._by_id: dict[UUID, Row] = {}
         self._children: dict[UUID, list[UUID]] = {}
+        self._correlations: dict[UUID, list[int]] = {}  # sequences of each correlation id
         self._lock = threading.RLock()
 
-    def _append(self, batch: Batch) -> list[int]:
+    def _append(self, batch: Batch, expect: Expectation | None = None) -> list[int]:
         with self._lock:
             existing = {
                 i: (self._by_id[i].sequence_number, self._by_id[i].canonical)
                 for i in batch.ids
                 if i in self._by_id
             }
+            head = self.head()
+            if expect is not None:
+                refused = expect.refusal(head.sequence_number, self._count_above)
+                if refused is not None:
+                    return repeat_or_refuse(refused, batch, existing)
             missing = {c for c in batch.external_causes() if c not in self._by_id}
-            plan = plan_append(batch, self.head(), existing, missing)
+            plan = plan_append(batch, head, existing, missing)
             for row in plan.rows:
                 # Store the decoded form so readers get exactly what a database would return.
                 stored = Row(
@@ -56,9 +65,17 @@ class MemoryEventStore(EventStore):
                 )
                 self._rows.append(stored)
                 self._by_id[row.event.event_id] = stored
+                self._correlations.setdefault(row.event.correlation_id, []).append(
+                    row.sequence_number
+                )
                 if row.event.causation_id is not None:
                     self._children.setdefault(row.event.causation_id, []).append(row.event.event_id)
             return plan.sequence_numbers
+
+    def _count_above(self, correlation_id: UUID, boundary: int) -> int:
+        """Events of the correlation numbered above `boundary`."""
+        sequences = self._correlations.get(correlation_id, [])
+        return len(sequences) - bisect_right(sequences, boundary)
 
     def get(self, event_id: UUID) -> BaseEvent | None:
         row = self._by_id.get(event_id)

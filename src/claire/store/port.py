@@ -17,7 +17,13 @@ from uuid import UUID
 
 import orjson
 
-from claire.errors import CausationError, EventConflictError, EventValidationError, StoreError
+from claire.errors import (
+    CausationError,
+    ConcurrencyError,
+    EventConflictError,
+    EventValidationError,
+    StoreError,
+)
 from claire.events.codec import (
     GENESIS_HASH,
     canonical_document,
@@ -349,6 +355,78 @@ def _check_snapshot_position(index: int, event: BaseEvent, sequence: int) -> Non
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    """What a conditional append expects of the log (see `EventStore.append`), checked by the
+    adapter in the append's own transaction, under the lock that serialises appends.
+
+    `archived` counts the correlation's events at sequences up to `boundary` that the hot store
+    no longer holds (the archive-aware store fills both in). Adapters count the correlation's
+    events above `boundary`; an adapter that prunes checks in the transaction that its
+    `pruned_through()` is still `boundary` (else ArchiveBoundaryError: counted again).
+    """
+
+    sequence: int | None = None
+    version: int | None = None
+    correlation_id: UUID | None = None
+    archived: int = 0
+    boundary: int = 0
+
+    @classmethod
+    def of(
+        cls, batch: Batch, expected_sequence: int | None, expected_version: int | None
+    ) -> Expectation:
+        """The expectation of a batch, or ValueError naming the argument and the reason."""
+        for name, value in (
+            ("expected_sequence", expected_sequence),
+            ("expected_version", expected_version),
+        ):
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 0
+            ):
+                raise ValueError(f"{name} must be an integer of 0 or more, got {value!r}")
+        correlation = None
+        if expected_version is not None:
+            ids = list(dict.fromkeys(e.correlation_id for e in batch.events))
+            if len(ids) != 1:
+                raise ValueError(
+                    f"expected_version: the batch holds events of {len(ids)} correlation ids "
+                    f"({', '.join(map(str, ids))}); a version counts the events of one "
+                    "correlation id, so append one correlation's events at a time (or use "
+                    "expected_sequence, which guards the whole log)"
+                )
+            correlation = ids[0]
+        return cls(expected_sequence, expected_version, correlation)
+
+    def refusal(self, head: int, count: Callable[[UUID, int], int]) -> ConcurrencyError | None:
+        """The error when the log is not as expected (None when it is). `head` is the head's
+        sequence; `count(correlation_id, boundary)` the correlation's events above boundary,
+        asked only when a version is expected."""
+        if self.sequence is not None and head != self.sequence:
+            return ConcurrencyError("sequence", self.sequence, head)
+        if self.version is not None and self.correlation_id is not None:
+            actual = self.archived + count(self.correlation_id, self.boundary)
+            if actual != self.version:
+                return ConcurrencyError("version", self.version, actual, self.correlation_id)
+        return None
+
+
+def repeat_or_refuse(
+    refused: ConcurrencyError, batch: Batch, stored: dict[UUID, tuple[int, bytes]]
+) -> list[int]:
+    """A refused conditional append is still answered when it stores nothing: every event of
+    the batch is already stored with the same bytes (a retry of an append that succeeded, e.g.
+    after a lost connection), so it returns their sequence numbers like any repeat. Otherwise
+    the refusal is raised. `stored` maps the batch's stored ids to (sequence, canonical)."""
+    numbers = []
+    for event, data in zip(batch.events, batch.canonical, strict=True):
+        known = stored.get(event.event_id)
+        if known is None or known[1] != data:
+            raise refused
+        numbers.append(known[0])
+    return numbers
+
+
 class EventStore(ABC):
     """The port. Adapters: memory, sqlite, postgres (see `open_store`)."""
 
@@ -360,17 +438,40 @@ class EventStore(ABC):
     max_future_skew: timedelta | None = DEFAULT_MAX_FUTURE_SKEW
     receiving_clock: Callable[[], datetime] = staticmethod(wall_clock)
 
-    def append(self, events: BaseEvent | Iterable[BaseEvent]) -> list[int]:
-        """Store a batch atomically; return each event's sequence number (existing ones too)."""
+    def append(
+        self,
+        events: BaseEvent | Iterable[BaseEvent],
+        *,
+        expected_sequence: int | None = None,
+        expected_version: int | None = None,
+    ) -> list[int]:
+        """Store a batch atomically; return each event's sequence number (existing ones too).
+
+        Conditional append (optimistic concurrency): with `expected_sequence=N` the batch is
+        stored only if the head of the log is still sequence N (0: the log is empty); with
+        `expected_version=V` only if exactly V events are stored under the batch's correlation
+        id (every event of the batch must share it, else ValueError). Both may be given. The
+        check runs in the append's transaction, under the lock that serialises appends, so of
+        two writers expecting the same head exactly one succeeds; the other gets
+        ConcurrencyError naming the expected and actual numbers, and nothing of its batch is
+        stored. A batch that is entirely stored already (same ids, same bytes: a retry of an
+        append that succeeded) returns its sequence numbers whatever the expectation, since it
+        stores nothing. An empty batch stores nothing and checks nothing.
+        Without expected_* nothing more is read than for any append.
+        """
         batch = Batch.of(events)
         if not batch.events:
             return []
+        expect = None
+        if expected_sequence is not None or expected_version is not None:
+            expect = Expectation.of(batch, expected_sequence, expected_version)
         if self.max_future_skew is not None:
             refuse_future(batch.events, self.receiving_clock(), self.max_future_skew)
-        return self._append(batch)
+        return self._append(batch, expect)
 
     @abstractmethod
-    def _append(self, batch: Batch) -> list[int]: ...
+    def _append(self, batch: Batch, expect: Expectation | None = None) -> list[int]:
+        """Store the batch; with `expect`, only if the log is as expected (see `append`)."""
 
     # --- reading -----------------------------------------------------------------------------
     @abstractmethod
@@ -757,6 +858,7 @@ __all__ = [
     "ChainRecord",
     "ChartEvent",
     "EventStore",
+    "Expectation",
     "Head",
     "LinkedRecord",
     "RawPage",
@@ -773,5 +875,6 @@ __all__ = [
     "plan_append",
     "raw_pages_by",
     "read_pages",
+    "repeat_or_refuse",
     "stream_pages",
 ]

@@ -26,7 +26,7 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from claire.errors import CausationError, StoreError, StoreUnavailableError
+from claire.errors import CausationError, ConcurrencyError, StoreError, StoreUnavailableError
 from claire.events.codec import GENESIS_HASH, decode_event
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
@@ -43,6 +43,7 @@ from claire.store.port import (
     ChainRecord,
     ChartEvent,
     EventStore,
+    Expectation,
     Head,
     LinkedRecord,
     RawPage,
@@ -55,6 +56,7 @@ from claire.store.port import (
     plan_append,
     raw_pages_by,
     read_pages,
+    repeat_or_refuse,
     stream_pages,
 )
 from claire.store.postgres_schema import first_line
@@ -101,6 +103,8 @@ INSERT_EVENT = (
 HEAD = "SELECT sequence_number, hash FROM events ORDER BY sequence_number DESC LIMIT 1"
 EXISTING = "SELECT event_id, sequence_number, canonical FROM events WHERE event_id = ANY(%s)"
 PRESENT = "SELECT event_id FROM events WHERE event_id = ANY(%s)"
+# expected_version: the correlation's events (idx_events_correlation_id, migration 001).
+CORRELATION_COUNT = "SELECT count(*) FROM events WHERE correlation_id = %s"
 # The walk of get_causation_chain() without its per-row verdict (migration 006): the views
 # check the events they show themselves (claire.audit.vouch), in one query for all of them.
 ANCESTORS = """
@@ -307,25 +311,31 @@ class PostgresEventStore(EventStore):
         return self._query(sql, params, prepare=False)
 
     # --- writing -----------------------------------------------------------------------------
-    def _append(self, batch: Batch) -> list[int]:
-        return self._run("append", lambda conn: self._append_on(conn, batch))
+    def _append(self, batch: Batch, expect: Expectation | None = None) -> list[int]:
+        return self._run("append", lambda conn: self._append_on(conn, batch, expect))
 
-    def _append_on(self, conn: Connection, batch: Batch) -> list[int]:
+    def _append_on(self, conn: Connection, batch: Batch, expect: Expectation | None) -> list[int]:
         if not self.optimistic:
-            return self._append_transaction(conn, batch, checked=True)
+            return self._append_transaction(conn, batch, expect, checked=True)
         try:
-            return self._append_transaction(conn, batch, checked=False)
+            return self._append_transaction(conn, batch, expect, checked=False)
         except (pg_errors.UniqueViolation, pg_errors.ForeignKeyViolation, CausationError):
             # Something in the batch is stored already, or a cause is not: redo it with the
             # checks, which return stored sequence numbers or name the offending event.
-            return self._append_transaction(conn, batch, checked=True)
+            return self._append_transaction(conn, batch, expect, checked=True)
 
-    def _append_transaction(self, conn: Connection, batch: Batch, *, checked: bool) -> list[int]:
+    def _append_transaction(
+        self, conn: Connection, batch: Batch, expect: Expectation | None, *, checked: bool
+    ) -> list[int]:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK_KEY,))
             # Read after taking the lock: no other append can commit in between.
             row = conn.execute(HEAD).fetchone()
             head = Head(row[0], row[1]) if row else Head(0, GENESIS_HASH)
+            # A conditional append is checked here, under the same lock and against the same
+            # head: nothing more is read unless a version is expected or the check fails.
+            if expect is not None and (refused := _refusal(conn, head, expect)) is not None:
+                return repeat_or_refuse(refused, batch, self._lookups(conn, batch)[0])
             if not checked and len(batch.events) >= COPY_THRESHOLD and _causes_precede(batch):
                 return self._stream(conn, batch, head)
             existing: dict[UUID, tuple[int, bytes]] = {}
@@ -587,6 +597,18 @@ class PostgresEventStore(EventStore):
         return {
             r[0]: LinkedRecord(chain_record(r, format_utc(r[3])), r[12], bool(r[13])) for r in rows
         }
+
+
+def _refusal(conn: Connection, head: Head, expect: Expectation) -> ConcurrencyError | None:
+    def count(correlation_id: UUID, boundary: int) -> int:
+        # A PostgreSQL store is never pruned (EventStore.can_prune is False): every event of
+        # the correlation is here. An adapter that prunes must check its boundary (see sqlite).
+        if boundary:
+            raise StoreError(f"PostgreSQL stores are not pruned, yet counted through {boundary}")
+        row = conn.execute(CORRELATION_COUNT, (correlation_id,)).fetchone()
+        return int(row[0]) if row else 0
+
+    return expect.refusal(head.sequence_number, count)
 
 
 def row_values(rows: list[Row]) -> list[tuple[Any, ...]]:

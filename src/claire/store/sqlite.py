@@ -11,7 +11,12 @@ from uuid import UUID
 
 import orjson
 
-from claire.errors import ArchivedEventError, StoreError
+from claire.errors import (
+    ArchiveBoundaryError,
+    ArchivedEventError,
+    ConcurrencyError,
+    StoreError,
+)
 from claire.events.codec import GENESIS_HASH, decode_event
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
@@ -27,6 +32,7 @@ from claire.store.port import (
     ChainRecord,
     ChartEvent,
     EventStore,
+    Expectation,
     Head,
     LinkedRecord,
     RawPage,
@@ -40,6 +46,7 @@ from claire.store.port import (
     plan_append,
     raw_pages_by,
     read_pages,
+    repeat_or_refuse,
     stream_pages,
 )
 from claire.store.sqlite_schema import connect, migrate, path_from_url, translate
@@ -201,15 +208,15 @@ class SqliteEventStore(EventStore):
                 raise StoreError(f"SQLite query failed: {exc}") from exc
 
     # --- writing -----------------------------------------------------------------------------
-    def _append(self, batch: Batch) -> list[int]:
+    def _append(self, batch: Batch, expect: Expectation | None = None) -> list[int]:
         with self._lock:
             try:
                 try:
-                    return self._append_transaction(batch, checked=False)
+                    return self._append_transaction(batch, expect, checked=False)
                 except sqlite3.IntegrityError:
                     # An id is stored already or a cause is not: redo the batch with the
                     # lookups, which return stored sequence numbers or name the bad event.
-                    return self._append_transaction(batch, checked=True)
+                    return self._append_transaction(batch, expect, checked=True)
             except sqlite3.Error as exc:
                 raise self._append_error(exc) from exc
 
@@ -222,22 +229,63 @@ class SqliteEventStore(EventStore):
             )
         return translate(exc, f"SQLite store {self.path}", "append failed")
 
-    def _append_transaction(self, batch: Batch, *, checked: bool) -> list[int]:
-        """One transaction; unchecked, the constraints catch what the lookups would have."""
+    def _append_transaction(
+        self, batch: Batch, expect: Expectation | None, *, checked: bool
+    ) -> list[int]:
+        """One transaction; unchecked, the constraints catch what the lookups would have.
+        BEGIN IMMEDIATE takes the write lock first, so what is read here (the head, and for
+        a conditional append the correlation's count) stays true until the COMMIT."""
         db = self._db
         db.execute("BEGIN IMMEDIATE")
         try:
+            head = self._head(db)
+            if expect is not None and (refused := self._refusal(db, head, expect)) is not None:
+                numbers = repeat_or_refuse(refused, batch, self._stored(db, batch))
+                db.execute("ROLLBACK")  # nothing was written
+                return numbers
             existing: dict[UUID, tuple[int, bytes]] = {}
             missing: set[UUID] = set()
             if checked:
                 existing, missing = self._lookups(db, batch)
-            plan = plan_append(batch, self._head(db), existing, missing)
+            plan = plan_append(batch, head, existing, missing)
             db.executemany(INSERT, [row_values(r) for r in plan.rows])
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         return plan.sequence_numbers
+
+    def _refusal(
+        self, db: sqlite3.Connection, head: Head, expect: Expectation
+    ) -> ConcurrencyError | None:
+        def count(correlation_id: UUID, boundary: int) -> int:
+            # Pruned rows are gone from `events`: its count is the count above the boundary
+            # only while the boundary is where the caller counted the archive up to.
+            pruned = self._pruned(db)
+            if pruned != boundary:
+                raise ArchiveBoundaryError(pruned, boundary)
+            row = db.execute(
+                "SELECT count(*) FROM events WHERE correlation_id = ?", (str(correlation_id),)
+            ).fetchone()
+            return int(row[0])
+
+        return expect.refusal(head.sequence_number, count)
+
+    def _stored(self, db: sqlite3.Connection, batch: Batch) -> dict[UUID, tuple[int, bytes]]:
+        """The batch's stored events (id -> sequence, bytes), for a refused conditional append
+        that may be a repeat. When every id is known but some live in the archive only, the
+        archive must compare them: ArchivedEventError (the archive-aware store does)."""
+        ids = [str(i) for i in batch.ids]
+        sql = "SELECT event_id, sequence_number, canonical FROM events WHERE event_id IN"
+        stored = {UUID(r[0]): (r[1], bytes(r[2])) for r in self._in(db, sql, ids)}
+        absent = [i for i in dict.fromkeys(ids) if UUID(i) not in stored]
+        if absent:
+            sql = "SELECT event_id, sequence_number FROM event_ids WHERE event_id IN"
+            archived = {UUID(i): seq for i, seq in self._in(db, sql, absent)}
+            if len(archived) == len(absent):  # else some event is new: not a repeat
+                raise ArchivedEventError(archived)
+        return stored
 
     def _lookups(
         self, db: sqlite3.Connection, batch: Batch
