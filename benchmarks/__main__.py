@@ -18,6 +18,7 @@ BENCHMARKS = {
     "faults": "benchmarks.faults",
     "ui": "benchmarks.bench_ui",
     "archive": "benchmarks.bench_archive",
+    "conditional": "benchmarks.bench_conditional",
 }
 
 
