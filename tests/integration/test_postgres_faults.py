@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
 
-from claire.errors import StoreUnavailableError
+from claire.errors import ConcurrencyError, StoreUnavailableError
 from claire.store import EventStore, open_store
-from claire.store.postgres import APPEND_LOCK_KEY
+from claire.store.postgres import APPEND_LOCK_KEY, PostgresEventStore
 from tests.factories import trade
 
 WAITING_APPENDS = (
@@ -77,3 +78,30 @@ def test_idle_connections_killed_between_appends(pg_url: str, store: EventStore)
 def test_unreachable_server_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailableError, match="cannot connect to PostgreSQL"):
         open_store("postgresql://postgres@127.0.0.1:1/nothing")
+
+
+def test_a_conditional_append_whose_answer_was_lost_is_answered_on_retry(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The commit reached the server, the connection died before the answer: the store retries,
+    # finds the head moved by the batch itself, and answers it as the repeat it is (never a
+    # ConcurrencyError for an append that succeeded).
+    committed: list[list[int]] = []
+    original = PostgresEventStore._append_transaction
+
+    def answer_lost(self: PostgresEventStore, *args: Any, **kwargs: Any) -> list[int]:
+        numbers = original(self, *args, **kwargs)
+        committed.append(numbers)
+        if len(committed) == 1:
+            raise psycopg.OperationalError("server closed the connection (after the commit)")
+        return numbers
+
+    with PostgresEventStore(pg_url, create=True) as store:
+        store.append(trade())
+        monkeypatch.setattr(PostgresEventStore, "_append_transaction", answer_lost)
+        events = trade()
+        assert store.append(events, expected_sequence=5) == [6, 7, 8, 9, 10]
+        assert committed == [[6, 7, 8, 9, 10], [6, 7, 8, 9, 10]]
+        assert store.head().sequence_number == 10
+        with pytest.raises(ConcurrencyError):  # a new batch against the old head is refused
+            store.append(trade(), expected_sequence=5)
