@@ -389,9 +389,10 @@ class Expectation:
         if expected_version is not None:
             ids = list(dict.fromkeys(e.correlation_id for e in batch.events))
             if len(ids) != 1:
+                named = ", ".join(map(str, ids[:3])) + (", ..." if len(ids) > 3 else "")
                 raise ValueError(
                     f"expected_version: the batch holds events of {len(ids)} correlation ids "
-                    f"({', '.join(map(str, ids))}); a version counts the events of one "
+                    f"({named}); a version counts the events of one "
                     "correlation id, so append one correlation's events at a time (or use "
                     "expected_sequence, which guards the whole log)"
                 )
