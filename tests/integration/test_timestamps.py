@@ -198,3 +198,22 @@ def test_the_ingest_worker_dead_letters_a_future_event(
     [(_, letter)] = redis.Redis.from_url(redis_base_url).xrange(config.dead_stream)
     assert b"events[0].timestamp_utc" in letter[b"reason"]
     assert b"ahead of the receiving clock" in letter[b"reason"]
+
+
+def test_the_first_year_prints_with_four_digits(tmp_path: Path) -> None:
+    """Year 1 was printed `1-01-01` (strftime's %Y): by scene, explain --at and stats."""
+    load_or_create_key(tmp_path / "key.pem")
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with open_store(url, create=True) as store:
+        store.append(trade(factory("first", start=datetime(1, 1, 1, 0, 0, 1, tzinfo=UTC))))
+    log = FarLog(url, tmp_path, [])
+    before = claire(log, "scene", "--at", "0001-01-01")
+    assert before.returncode == 1 and "Traceback" not in before.stderr
+    assert "nothing recorded at or before 0001-01-01 00:00:00 UTC" in before.stderr
+    assert "the log starts at 0001-01-01 00:00:01 UTC" in before.stderr
+    scene = claire(log, "scene", "--at", "0001-01-01T00:00:10Z")
+    assert scene.returncode == 0, scene.stderr
+    assert "SCENE AT 0001-01-01 00:00:10 UTC" in scene.stdout
+    stats = claire(log, "stats")
+    assert stats.returncode == 0, stats.stderr
+    assert "0001-01-01 00:00:01" in stats.stdout and " 1-01-01" not in stats.stdout

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from claire.cli.audit import human_time
 from claire.timeline.when import TimeFormatError, human, parse_time
 
 T = datetime(2025, 2, 14, 13, 5, tzinfo=UTC)
@@ -36,6 +37,17 @@ def test_dates_fractions_and_the_utc_label() -> None:
     assert moment.microsecond == 250_000
     assert human(moment) == "2025-02-14 13:05:00.250000 UTC"
     assert human(T) == "2025-02-14 13:05:00 UTC"
+
+
+def test_the_first_and_last_years_print_with_four_digits() -> None:
+    # strftime's %Y prints year 1 as "1" on glibc: "1-01-01" is not a date anyone can read back.
+    first = parse_time("0001-01-01")
+    assert human(first) == "0001-01-01 00:00:00 UTC"
+    assert human_time(first) == "0001-01-01 00:00:00"
+    assert parse_time(human(first)) == first
+    last = parse_time("9999-12-31T23:59:59.999999Z")
+    assert human(last) == "9999-12-31 23:59:59.999999 UTC"
+    assert human_time(last) == "9999-12-31 23:59:59"
 
 
 @pytest.mark.parametrize(

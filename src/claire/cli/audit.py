@@ -64,8 +64,9 @@ def say(text: object = "", style: str | None = None, end: str = "\n") -> None:
 
 
 def human_time(moment: datetime) -> str:
-    """The seed's timestamp form for people: 2025-02-14 13:05:00 (UTC)."""
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    """The seed's timestamp form for people: 2025-02-14 13:05:00 (UTC), the year always in four
+    digits (strftime's %Y prints year 1 as "1")."""
+    return moment.replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
 
 
 def grouped(text: Any) -> str:

@@ -66,7 +66,8 @@ def _zone(text: str | None) -> timezone:
 def human(moment: datetime) -> str:
     """A UTC time for people, saying it is UTC: `2025-02-14 13:05:00 UTC` (microseconds only
     when there are any)."""
-    text = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    # isoformat, not strftime: %Y prints year 1 as "1" (glibc), isoformat always four digits.
+    text = moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
     if moment.microsecond:
         text += f".{moment.microsecond:06d}"
     return f"{text} {TIMEZONE}"
