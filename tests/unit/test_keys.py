@@ -19,6 +19,7 @@ from claire.audit.keys import (
     resolve_trusted_key,
     sign_document,
     signature_problem,
+    signing_key,
 )
 
 
@@ -82,3 +83,21 @@ def test_signature_problems_name_the_untrusted_key(home: Path) -> None:
     )
     assert fingerprint(public_hex(mine)).startswith("ed25519:")
     assert len(fingerprint(public_hex(mine))) == len("ed25519:") + 16
+
+
+def test_a_new_signing_key_is_on_disk_only_once_kept(home: Path) -> None:
+    signing = signing_key()
+    path = home / "config" / "claire" / "checkpoint_ed25519.pem"
+    assert signing.created and signing.path == path and not path.exists()
+    signing.keep()
+    signing.keep()  # once is enough
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = signing_key()
+    assert not again.created and public_hex(again.key) == public_hex(signing.key)
+    # Two commands that both made a new key: the second may not overwrite the first's.
+    path.unlink()
+    first, second = signing_key(), signing_key()
+    first.keep()
+    with pytest.raises(SigningKeyError, match="appeared there while this command ran"):
+        second.keep()
+    assert public_hex(load_or_create_key()) == public_hex(first.key)

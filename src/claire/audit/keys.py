@@ -73,25 +73,60 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 def load_or_create_key(path: Path | None = None) -> Ed25519PrivateKey:
     """The signing key; created (mode 0600) when no key exists at the default place. A key
     named by CLAIRE_CHECKPOINT_KEY must exist (a typo must not silently make a new key)."""
-    from cryptography.hazmat.primitives import serialization
+    signing = signing_key(path)
+    signing.keep()
+    return signing.key
+
+
+@dataclass
+class SigningKey:
+    """The signing key of one command: the one on disk, or a new one held in memory until
+    `keep()` writes it. A command that fails before it signs anything (no store, a bad
+    argument) so leaves no new key behind."""
+
+    key: Ed25519PrivateKey
+    path: Path
+    created: bool  # a new key (on disk only once kept)
+    kept: bool
+
+    def keep(self) -> None:
+        """Write a new key to its path (mode 0600, never over another file); nothing for a key
+        that is already there."""
+        if self.kept:
+            return
+        from cryptography.hazmat.primitives import serialization
+
+        pem = self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise SigningKeyError(
+                f"{self.path}: a signing key appeared there while this command ran; run it again"
+            ) from None
+        except OSError as exc:
+            raise SigningKeyError(f"{self.path}: {exc.strerror or exc}") from None
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+        self.kept = True
+
+
+def signing_key(path: Path | None = None) -> SigningKey:
+    """The key at `path` (default: CLAIRE_CHECKPOINT_KEY, else the default place), or, when
+    there is none at the default place, a new one that is written only by `keep()`. A key named
+    by CLAIRE_CHECKPOINT_KEY must exist (a typo must not silently make a new key)."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     path = path or key_path()
     if path.exists():
-        return load_private_key(path)
+        return SigningKey(load_private_key(path), path, created=False, kept=True)
     if os.environ.get(KEY_ENV):
         raise SigningKeyError(f"{KEY_ENV}={path} does not exist")
-    key = Ed25519PrivateKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    return key
+    return SigningKey(Ed25519PrivateKey.generate(), path, created=True, kept=False)
 
 
 def public_hex(key: Ed25519PrivateKey) -> str:
@@ -234,6 +269,7 @@ __all__ = [
     "KEY_ENV",
     "PUBLIC_KEY_ENV",
     "NoTrustedKeyError",
+    "SigningKey",
     "SigningKeyError",
     "TrustedKey",
     "default_key_path",
@@ -248,4 +284,5 @@ __all__ = [
     "sign_document",
     "signature_problem",
     "signed_bytes",
+    "signing_key",
 ]

@@ -27,13 +27,7 @@ from claire.archive.prune import prune
 from claire.archive.reader import ArchiveReader
 from claire.archive.seal import SEGMENT_EVENTS, seal
 from claire.archive.store import ArchivedEventStore
-from claire.audit.keys import (
-    fingerprint,
-    key_path,
-    load_or_create_key,
-    public_hex,
-    resolve_trusted_key,
-)
+from claire.audit.keys import fingerprint, public_hex, resolve_trusted_key, signing_key
 from claire.cli.common import (
     DatabaseUrl,
     JsonFlag,
@@ -135,14 +129,19 @@ def seal_command(
     if through is not None and before is not None:
         raise UsageError("give --through SEQ or --before TIME, not both")
     location = location_from(archive_url)
-    created = not key_path().exists()
-    key = load_or_create_key()
-    if created:
-        err_console.print(f"New signing key created at {key_path()} (keep it safe)", markup=False)
+    signing = signing_key()  # a new key is written to disk before it signs a segment, not sooner
+    key = signing.key
     with store_from(database_url) as opened:
         store = hot_part(opened)
         last = _last_to_seal(store, through, before)
+        signing.keep()
         report = seal(store, location, last, key, segment_events=segment_events)
+    if signing.created:
+        err_console.print(
+            f"New signing key created at {signing.path} (keep it safe)",
+            markup=False,
+            soft_wrap=True,
+        )
     if json:
         print_json({**report.to_document(), "archive": location.url})
         return

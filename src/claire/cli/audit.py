@@ -18,12 +18,7 @@ import typer
 from claire.audit.explain import ChainLink, Explanation, RelatedEvent, explain_event
 from claire.audit.export import Manifest, Selection, write_csv, write_jsonl, write_manifest
 from claire.audit.export_verify import manifest_path
-from claire.audit.keys import (
-    fingerprint,
-    key_path,
-    load_or_create_key,
-    public_hex,
-)
+from claire.audit.keys import SigningKeyError, fingerprint, public_hex, signing_key
 from claire.audit.stats import EventStats, event_stats
 from claire.audit.summary import summarize
 from claire.audit.trace import Trace, trace_correlation
@@ -416,13 +411,21 @@ def export(
     claire export --from 2025-02-10 --to 2025-02-15 --format csv -o feb.csv
     """
     selection = _selection(sequence, correlation, start, end)
-    created = not key_path().exists()
-    key = load_or_create_key()  # the manifest is signed with the checkpoint key
-    if created:
-        err_console.print(f"New signing key created at {key_path()} (keep it safe)", markup=False)
+    # The manifest is signed with the checkpoint key; a new one is written to disk only once the
+    # export is (a failing export leaves no key behind).
+    signing = signing_key()
+    key = signing.key
     with store_from(database_url) as store:
         try:
             manifest = _write_export(store, selection, output_format, output, key)
+            try:
+                signing.keep()
+            except SigningKeyError:  # no file may carry a signature by a key nobody kept
+                if output is not None:
+                    output.unlink(missing_ok=True)
+                    if output_format is ExportFormat.CSV:
+                        manifest_path(output).unlink(missing_ok=True)
+                raise
         except BrokenPipeError:
             raise  # the reader went away (`| head`): the CLI ends quietly (see cli.app.main)
         except OSError as exc:
@@ -431,6 +434,12 @@ def export(
                     f"cannot write the export to stdout: {exc.strerror or exc}"
                 ) from None
             raise UsageError(f"--output {output}: {exc.strerror or exc}") from None
+    if signing.created:
+        err_console.print(
+            f"New signing key created at {signing.path} (keep it safe)",
+            markup=False,
+            soft_wrap=True,
+        )
     if output is None:
         return
     if json:

@@ -8,8 +8,16 @@ from typing import Annotated
 import typer
 
 from claire.audit.checkpoint import write_checkpoint
-from claire.audit.keys import fingerprint, key_path, load_or_create_key
-from claire.cli.common import DatabaseUrl, JsonFlag, console, handle_errors, print_json, store_from
+from claire.audit.keys import SigningKeyError, fingerprint, signing_key
+from claire.cli.common import (
+    DatabaseUrl,
+    JsonFlag,
+    UsageError,
+    console,
+    handle_errors,
+    print_json,
+    store_from,
+)
 
 
 @handle_errors
@@ -41,11 +49,21 @@ def checkpoint(
 
     Example: claire checkpoint --dir /var/lib/claire/checkpoints
     """
-    path = key_path()
-    created = not path.exists()
-    key = load_or_create_key(path)
+    # A new key is written to disk only with the first checkpoint it signed: a failing command
+    # (no store, an unwritable --dir) leaves no key behind.
+    signing = signing_key()
+    path, created = signing.path, signing.created
     with store_from(database_url) as store:
-        written = write_checkpoint(store, directory, key=key)
+        try:
+            written = write_checkpoint(store, directory, key=signing.key)
+        except OSError as exc:  # the directory cannot be made or written
+            raise UsageError(f"--dir {directory}: {exc.strerror or exc}") from None
+    try:
+        signing.keep()
+    except SigningKeyError:  # no checkpoint may carry a signature by a key nobody kept
+        if written.path is not None:
+            written.path.unlink(missing_ok=True)
+        raise
     document = {
         **written.to_document(),
         "key_fingerprint": fingerprint(written.public_key),
