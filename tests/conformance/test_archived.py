@@ -16,9 +16,10 @@ from claire.store import EventStore
 from tests.archive_support import SealingStore
 from tests.conformance.suite import StoreConformance
 from tests.conformance.timeline_suite import TimelineConformance
+from tests.conformance.versions_suite import SchemaVersionConformance
 
 
-class TestArchivedStore(StoreConformance, TimelineConformance):
+class TestArchivedStore(StoreConformance, TimelineConformance, SchemaVersionConformance):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[EventStore]:
         location = open_location(str(tmp_path / "archive"))

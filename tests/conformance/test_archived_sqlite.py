@@ -21,6 +21,7 @@ from claire.store.port import Batch, Expectation
 from claire.store.sqlite import SqliteEventStore
 from tests.conformance.suite import StoreConformance
 from tests.conformance.timeline_suite import TimelineConformance
+from tests.conformance.versions_suite import SchemaVersionConformance
 from tests.factories import factory, trade
 
 KEEP_HOT = 2
@@ -41,7 +42,7 @@ class PruningStore(ArchivedEventStore):
         return numbers
 
 
-class TestArchivedSqliteStore(StoreConformance, TimelineConformance):
+class TestArchivedSqliteStore(StoreConformance, TimelineConformance, SchemaVersionConformance):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[EventStore]:
         hot = open_store(f"sqlite:///{tmp_path / 'events.db'}", create=True)

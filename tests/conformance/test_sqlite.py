@@ -11,10 +11,11 @@ from claire.store.schema import known_migrations
 from claire.store.sqlite import SqliteEventStore
 from tests.conformance.suite import StoreConformance
 from tests.conformance.timeline_suite import TimelineConformance
+from tests.conformance.versions_suite import SchemaVersionConformance
 from tests.factories import trade
 
 
-class TestSqliteStore(StoreConformance, TimelineConformance):
+class TestSqliteStore(StoreConformance, TimelineConformance, SchemaVersionConformance):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[EventStore]:
         with open_store(f"sqlite:///{tmp_path / 'events.db'}", create=True) as store:

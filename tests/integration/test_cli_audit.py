@@ -354,7 +354,7 @@ def test_schema_check_passes_on_a_fresh_export_and_names_a_changed_model(tmp_pat
     assert run("memory://", "schema", "export", "-o", str(exported)).returncode == 0
     checked = run("memory://", "schema", "check", "--schemas", str(exported))
     assert checked.returncode == 0, checked.stderr
-    assert checked.stdout.startswith(f"Schemas up to date: 17 files in {exported}")
+    assert checked.stdout.startswith(f"Schemas up to date: 19 files in {exported}")
     committed = exported / "versions" / "order_result" / "v1.schema.json"
     document = orjson.loads(committed.read_bytes())
     del document["properties"]["fee"]

@@ -12,9 +12,21 @@ import pytest
 
 from claire.audit.schema import payload_version_schema, schema_files, version_file
 from claire.audit.schema_check import COMMITTED, check_schemas
-from claire.events.payloads import PAYLOAD_MODELS, AlertPayload, EventType, Payload
+from claire.errors import EventValidationError
+from claire.events import BaseEvent, canonical_bytes, decode_event
+from claire.events.codec import canonical_document, decode_rows, encode_document
+from claire.events.payloads import PAYLOAD_MODELS, AlertPayload, EventType, Payload, SignalPayload
 from claire.events.versioning import SchemaVersionError, SchemaVersions
-from claire.events.versions import CURRENT_VERSIONS, VERSIONS
+from claire.events.versions import (
+    CURRENT_VERSIONS,
+    HISTORY,
+    UNVERSIONED_VERSIONS,
+    VERSIONS,
+    confidence_as_fraction,
+    risk_checks_by_name,
+)
+from claire.replay.diff import event_diff
+from tests.factories import trade
 
 ALERT = EventType.ALERT
 
@@ -28,13 +40,22 @@ class AlertV2(Payload):
     level: str
 
 
+def claire_with(alert: int, history: dict[tuple[EventType, int], type[Payload]]) -> SchemaVersions:
+    """Claire's own registry, but with alert at version `alert` and these old alert models."""
+    versions = SchemaVersions(
+        {**CURRENT_VERSIONS, ALERT: alert},
+        PAYLOAD_MODELS,
+        {**HISTORY, **history},
+        UNVERSIONED_VERSIONS,
+    )
+    versions.upcaster(EventType.SIGNAL_GENERATED, 1)(confidence_as_fraction)
+    versions.upcaster(EventType.RISK_DECISION, 1)(risk_checks_by_name)
+    return versions
+
+
 def three_versions() -> SchemaVersions:
     """alert v1 {text} -> v2 {message, level} -> v3 (today's AlertPayload)."""
-    versions = SchemaVersions(
-        {**CURRENT_VERSIONS, ALERT: 3},
-        PAYLOAD_MODELS,
-        {(ALERT, 1): AlertV1, (ALERT, 2): AlertV2},
-    )
+    versions = claire_with(3, {(ALERT, 1): AlertV1, (ALERT, 2): AlertV2})
 
     @versions.upcaster(ALERT, 1)
     def text_becomes_message(payload: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +97,7 @@ def test_versions_it_cannot_read_are_refused_by_name(version: Any, message: str)
 
 
 def test_a_missing_upcaster_is_named() -> None:
-    versions = SchemaVersions({**CURRENT_VERSIONS, ALERT: 2}, PAYLOAD_MODELS, {(ALERT, 1): AlertV1})
+    versions = claire_with(2, {(ALERT, 1): AlertV1})
     assert versions.problems() == ["alert: no upcaster from version 1 to 2"]
     with pytest.raises(SchemaVersionError, match="no upcaster from version 1 to 2"):
         versions.upcast(ALERT, 1, {"text": "x"})
@@ -134,7 +155,7 @@ def test_changed_descriptions_only_ask_for_a_new_export(committed: Path) -> None
 
 
 def test_a_new_version_must_be_committed_with_its_upcaster(committed: Path) -> None:
-    versions = SchemaVersions({**CURRENT_VERSIONS, ALERT: 2}, PAYLOAD_MODELS, {(ALERT, 1): AlertV1})
+    versions = claire_with(2, {(ALERT, 1): AlertV1})
     reasons = {p.file: p.reason for p in check_schemas(committed, versions).problems}
     assert reasons["claire/events/versions.py"] == "alert: no upcaster from version 1 to 2"
     assert "alert version 2 was never committed" in reasons["versions/alert/v2.schema.json"]
@@ -151,3 +172,108 @@ def test_a_committed_version_the_code_does_not_have_is_named(committed: Path) ->
     (problem,) = check_schemas(committed).problems
     assert problem.file == "versions/alert/v2.schema.json"
     assert "the code has no such schema" in problem.reason
+
+
+# --- versions written and read ------------------------------------------------------------------
+def test_every_event_records_its_current_version_when_written() -> None:
+    events = trade()
+    assert [e.metadata.schema_version for e in events] == [1, 2, 2, 1, 1]
+    assert all(b'"schema_version":' in canonical_bytes(e) for e in events)
+    assert all(decode_event(canonical_bytes(e)) == e for e in events)
+
+
+def test_the_door_records_the_current_version_and_refuses_another() -> None:
+    document = canonical_document(trade()[1])
+    del document["metadata"]["schema_version"]
+    assert BaseEvent.parse(document).metadata.schema_version == 2  # recorded when left out
+    document["metadata"]["schema_version"] = 2
+    assert BaseEvent.parse(document).metadata.schema_version == 2
+    document["metadata"]["schema_version"] = 1
+    with pytest.raises(EventValidationError) as refused:
+        BaseEvent.parse(document)
+    assert refused.value.problems == [
+        (
+            "metadata.schema_version",
+            "signal_generated events are written in their current schema version 2, not 1 "
+            "(leave it out to have it recorded)",
+        )
+    ]
+
+
+def _stored(event: BaseEvent, version: int | None, payload: dict[str, Any]) -> bytes:
+    document = canonical_document(event)
+    document["metadata"] = {**document["metadata"], "schema_version": version}
+    if version is None:
+        del document["metadata"]["schema_version"]
+    return encode_document({**document, "payload": payload})
+
+
+def test_a_version_1_signal_is_read_as_version_2() -> None:
+    signal = trade()[1]
+    v1 = {k: v for k, v in signal.payload.items() if k != "strategy_params"}
+    data = _stored(signal, 1, {**v1, "confidence": "85"})
+    read = decode_event(data, 4)
+    assert read.payload == {**signal.payload, "strategy_params": {}}
+    assert read.payload["confidence"] == "0.85"
+    assert (read.metadata.schema_version, read.stored_schema_version) == (2, 1)
+    assert read.sequence_number == 4 and read.with_sequence(5).stored_schema_version == 1
+    assert read.data == SignalPayload.model_validate(read.payload)  # typed after the upcast
+    assert next(decode_rows([(4, data)])) == read
+
+
+def test_a_version_1_risk_decision_lists_its_checks() -> None:
+    decision = trade()[2]
+    checks = [{"name": n, **c} for n, c in decision.payload["risk_checks"].items()]
+    read = decode_event(_stored(decision, 1, {**decision.payload, "risk_checks": checks}))
+    assert read.payload == decision.payload and read.data == decision.data
+    duplicated = {**decision.payload, "risk_checks": checks + checks}
+    with pytest.raises(SchemaVersionError, match="the check 'daily_drawdown' is listed twice"):
+        decode_event(_stored(decision, 1, duplicated), 9)
+
+
+def test_events_recording_no_version_are_todays_format() -> None:
+    # Stored before versions were recorded: signals and decisions were what version 2 is now.
+    for event in trade():
+        read = decode_event(_stored(event, None, event.payload))
+        assert read.payload == event.payload and read.data == event.data
+        assert read.stored_schema_version is None
+    assert VERSIONS.unversioned(EventType.SIGNAL_GENERATED) == 2
+    assert VERSIONS.unversioned(EventType.MARKET_DATA) == 1
+
+
+def test_a_newer_version_is_refused_on_read_naming_type_and_version() -> None:
+    decision = trade()[2]
+    data = _stored(decision, 3, decision.payload)
+    message = (
+        rf"the stored event {decision.event_id} at sequence 12: risk_decision event of "
+        r"schema version 3 is newer than this code knows \(it reads risk_decision up to "
+        r"version 2\): upgrade Claire to read it"
+    )
+    with pytest.raises(SchemaVersionError, match=message):
+        decode_event(data, 12)
+    with pytest.raises(SchemaVersionError, match=message):
+        list(decode_rows([(12, data)]))
+
+
+def test_an_upcast_the_current_model_refuses_is_named() -> None:
+    signal = trade()[1]
+    data = _stored(signal, 1, {**signal.payload, "confidence": "850"})  # 8.5 is no fraction
+    with pytest.raises(SchemaVersionError, match=r"upcast to version 2, is not a valid payload"):
+        decode_event(data)
+
+
+def test_decisions_compare_without_the_version_or_fields_their_version_lacked() -> None:
+    signal = trade()[1]
+    v1 = {k: v for k, v in signal.payload.items() if k != "strategy_params"}
+    recorded = decode_event(_stored(signal, 1, {**v1, "confidence": "85"}))
+    assert recorded.payload["strategy_params"] != signal.payload["strategy_params"]
+    assert event_diff(recorded, signal, replayed_causation=str(signal.causation_id)) == []
+    unversioned = decode_event(_stored(signal, None, signal.payload))
+    assert event_diff(unversioned, signal, replayed_causation=str(signal.causation_id)) == []
+    changed = signal.model_copy(update={"payload": {**signal.payload, "confidence": "0.86"}})
+    (difference,) = event_diff(recorded, changed, replayed_causation=str(signal.causation_id))
+    assert (difference.field, difference.recorded, difference.replayed) == (
+        "payload.confidence",
+        "0.85",
+        "0.86",
+    )

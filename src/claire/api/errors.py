@@ -22,6 +22,7 @@ from claire.errors import (
     StoreError,
     StoreUnavailableError,
 )
+from claire.events.versioning import SchemaVersionError
 from claire.redact import redact_text
 
 log = logging.getLogger("claire.api")
@@ -127,6 +128,8 @@ def install_error_handlers(app: FastAPI) -> None:
             return error_response(422, str(exc))
         if isinstance(exc, ConcurrencyError):  # a conditional append whose condition failed
             return error_response(412, str(exc))
+        if isinstance(exc, SchemaVersionError):  # the store holds what this code cannot read
+            return error_response(500, f"cannot read a stored event: {exc}")
         if isinstance(exc, StoreUnavailableError):
             return error_response(503, f"the event store is unavailable: {exc}")
         return error_response(503, f"the event store failed: {exc}")

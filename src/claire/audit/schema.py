@@ -76,6 +76,14 @@ def _envelope() -> tuple[dict[str, Any], dict[str, Any]]:
 def _event_definition(kind: EventType, envelope: dict[str, Any]) -> dict[str, Any]:
     properties = dict(envelope["properties"])
     properties["event_type"] = {"const": kind.value}
+    # The payload below is the current version's, so is the version the event records (an
+    # event recording none has it when its type's unversioned version is the current one).
+    version: dict[str, Any] = {
+        "properties": {"schema_version": {"const": VERSIONS.current[kind]}},
+    }
+    if not VERSIONS.reads_as_is(kind, None):
+        version["required"] = ["schema_version"]
+    properties["metadata"] = {"allOf": [properties["metadata"], version]}
     properties["payload"] = {"$ref": REF_TEMPLATE.format(model=PAYLOAD_MODELS[kind].__name__)}
     return {
         "title": f"{kind.value} event",

@@ -4,6 +4,12 @@ Canonical bytes: a JSON object with sorted keys and no whitespace; UUIDs as lowe
 Decimals as positional text, timestamps as UTC with microseconds and a trailing Z. Every store
 keeps these exact bytes, so SQLite, PostgreSQL and memory give the same hashes.
 `sequence_number` is not part of them: the store assigns it, and the chain binds the order.
+
+Decoding stored bytes also reads old schema versions: an event whose `metadata.schema_version`
+is not its type's current version has its payload upcast (`claire.events.versions`) and checked
+against the current model before anyone sees it; a version newer than this code knows is
+refused. The stored bytes, and so the hash chain, never change. The check costs one lookup per
+event: the type's name (a str, hashed once) to the versions read as they are.
 """
 
 from __future__ import annotations
@@ -15,10 +21,15 @@ from typing import Any
 
 import msgspec
 import orjson
+from pydantic import ValidationError
 
 from claire.errors import EventValidationError, StoreError
-from claire.events.model import BaseEvent
+from claire.events import validation
+from claire.events.model import BaseEvent, remember_stored_version, remember_typed
+from claire.events.payloads import PAYLOAD_MODELS, payload_json
 from claire.events.values import format_utc
+from claire.events.versioning import SchemaVersionError, SchemaVersions
+from claire.events.versions import VERSIONS
 
 GENESIS_HASH = "0" * 64
 # The documented limit of one event: its canonical bytes may not exceed 1 MiB. Every store
@@ -65,29 +76,89 @@ _DECODER = msgspec.json.Decoder(BaseEvent)
 _number = msgspec.structs.force_setattr  # the store's sequence number, set before anyone sees it
 
 
+def _read_as_is(versions: SchemaVersions) -> dict[str, frozenset[int | None]]:
+    """Per type name, the `metadata.schema_version` values whose payload is read as stored:
+    the current version, and None (nothing recorded) when that means the current version."""
+    return {
+        kind.value: frozenset(
+            {versions.current[kind]} | ({None} if versions.reads_as_is(kind, None) else set())
+        )
+        for kind in versions.current
+    }
+
+
+_AS_IS = _read_as_is(VERSIONS)
+
+
+def upcast_event(
+    event: BaseEvent, sequence_number: int | None = None, versions: SchemaVersions = VERSIONS
+) -> BaseEvent:
+    """A decoded event whose payload is not its type's current version, as the current
+    version's: upcast, then checked and normalised by the current payload model. The event
+    says the current version in `metadata.schema_version` (its payload is that version's now)
+    and keeps the stored one in `stored_schema_version`. SchemaVersionError names the event,
+    its type and version when it cannot be read (a version newer than this code knows, or an
+    upcaster that fails or gives a payload the current model refuses)."""
+    kind, stored = event.event_type, event.metadata.schema_version
+    if versions.reads_as_is(kind, stored):
+        return event
+    where = f"the stored event {event.event_id}" + (
+        f" at sequence {sequence_number}" if sequence_number is not None else ""
+    )
+    try:
+        payload = versions.upcast(kind, stored, event.payload)
+    except SchemaVersionError as exc:
+        raise SchemaVersionError(f"{where}: {exc}") from None
+    except Exception as exc:  # an upcaster is code of its own: name the event it failed on
+        raise SchemaVersionError(
+            f"{where}: {kind.value} of schema version {versions.recorded(kind, stored)} could "
+            f"not be upcast ({type(exc).__name__}: {exc})"
+        ) from None
+    try:
+        typed = PAYLOAD_MODELS[kind].model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(f"payload.{f}: {r}" for f, r in validation.problems(exc))
+        raise SchemaVersionError(
+            f"{where}: {kind.value} of schema version {versions.recorded(kind, stored)}, upcast "
+            f"to version {versions.current[kind]}, is not a valid payload ({problems})"
+        ) from None
+    metadata = msgspec.structs.replace(event.metadata, schema_version=versions.current[kind])
+    upcast = msgspec.structs.replace(event, payload=payload_json(typed), metadata=metadata)
+    remember_typed(upcast, typed)
+    remember_stored_version(upcast, stored)
+    return upcast
+
+
 def decode_event(data: bytes | str, sequence_number: int | None = None) -> BaseEvent:
-    """Decode canonical bytes that came from our own store (trusted, hash-checked)."""
+    """Decode canonical bytes that came from our own store (trusted, hash-checked), an old
+    schema version upcast to the current one."""
     try:
         event = _DECODER.decode(data)
     except msgspec.MsgspecError as exc:
         raise StoreError(_undecodable(sequence_number, exc)) from None
     if sequence_number is not None:
         _number(event, "sequence_number", sequence_number)
+    if event.metadata.schema_version not in _AS_IS[event.event_type._value_]:
+        event = upcast_event(event, sequence_number)
     return event
 
 
 def decode_rows(rows: Iterable[tuple[int, bytes]]) -> Iterator[BaseEvent]:
-    """Decode stored (sequence number, canonical bytes) rows one by one, as they are consumed.
+    """Decode stored (sequence number, canonical bytes) rows one by one, as they are consumed,
+    old schema versions upcast to the current ones.
 
     Decoding as the caller iterates (not a page ahead) keeps few events alive at a time, so
     the garbage collector has little to scan and nothing process-wide needs switching off.
     """
-    decode, number = _DECODER.decode, _number
+    decode, number, as_is = _DECODER.decode, _number, _AS_IS
     sequence = None
     try:
         for sequence, data in rows:
             event = decode(data)
             number(event, "sequence_number", sequence)
+            # The type's name, not the member: an EventType hashes in Python, its value in C.
+            if event.metadata.schema_version not in as_is[event.event_type._value_]:
+                event = upcast_event(event, sequence)
             yield event
     except msgspec.MsgspecError as exc:
         raise StoreError(_undecodable(sequence, exc)) from None

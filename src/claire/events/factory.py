@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from pydantic import ValidationError
 
 from claire.errors import EventValidationError
@@ -22,6 +23,7 @@ from claire.events.payloads import (
     payload_json,
 )
 from claire.events.values import to_utc
+from claire.events.versions import CURRENT_VERSIONS
 
 IdLike = UUID | str
 
@@ -123,6 +125,12 @@ class EventFactory:
         except ValidationError as exc:
             raise EventValidationError(validation.problems(exc)) from None
         self.metadata = EventMetadata.checked(checked)
+        # Every event records the schema version of its payload: one metadata per type, shared
+        # by the type's events (the stores encode a shared metadata once).
+        self._metadata = {
+            kind: msgspec.structs.replace(self.metadata, schema_version=version)
+            for kind, version in CURRENT_VERSIONS.items()
+        }
         self.clock = clock or get_clock()
         self.now = now
         self.new_id = new_id
@@ -167,7 +175,7 @@ class EventFactory:
             timestamp_logical=self.clock.next(),
             causation_id=causation,
             correlation_id=correlation,
-            metadata=self.metadata,
+            metadata=self._metadata[kind],
             payload=payload_json(payload),
         )
         remember_typed(event, payload)

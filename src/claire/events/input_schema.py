@@ -34,6 +34,7 @@ from claire.events.values import (
     MAX_NESTING_DEPTH,
     TIMESTAMP_TEXT,
 )
+from claire.events.versions import CURRENT_VERSIONS
 
 NO_NUL = "^[^\\x00]*$"
 MAX_PAYLOAD_INTEGER = 2**64 - 1
@@ -153,6 +154,16 @@ def event_input_name(kind: EventType) -> str:
     return "".join(part.title() for part in kind.value.split("_")) + "Event"
 
 
+def _schema_version_input(kind: EventType) -> dict[str, Any]:
+    """An event is written in its type's current schema version: that number, or nothing."""
+    current = CURRENT_VERSIONS[kind]
+    return {
+        "enum": [current, None],
+        "description": f"{kind.value} events are written in schema version {current}; "
+        "left out or null, it is recorded.",
+    }
+
+
 def event_input_schemas(template: str = "#/components/schemas/{model}") -> dict[str, Any]:
     """Named schemas: EventInput (the union by event_type), one event schema per type, their
     payloads and what those use. `template` makes the references (OpenAPI's by default)."""
@@ -165,6 +176,12 @@ def event_input_schemas(template: str = "#/components/schemas/{model}") -> dict[
         schemas[model.__name__] = payload
         properties = dict(envelope["properties"])
         properties["event_type"] = {"const": kind.value}
+        properties["metadata"] = {
+            "allOf": [
+                properties["metadata"],
+                {"properties": {"schema_version": _schema_version_input(kind)}},
+            ]
+        }
         properties["payload"] = _ref(model.__name__, template)
         schemas[event_input_name(kind)] = {
             **envelope,

@@ -30,13 +30,18 @@ from claire.events.payloads import PAYLOAD_MODELS, EventType, Payload
 
 
 class EventMetadata(msgspec.Struct, frozen=True, gc=False, kw_only=True):
-    """Who produced an event: service, version, environment, and what configured it."""
+    """Who produced an event: service, version, environment, and what configured it; and the
+    schema version of its payload (`claire.events.versions`), which every event written by
+    this Claire records. None on an event stored before versions were recorded (its version
+    is then the type's `unversioned` one). An event read from a store keeps the version it
+    was recorded with, while its payload is always the current version's (upcast on read)."""
 
     service: str
     version: str
     environment: str = "development"
     code_version: str | None = None
     config_hash: str | None = None
+    schema_version: int | None = None
 
     @property
     def document(self) -> dict[str, Any]:
@@ -50,6 +55,8 @@ class EventMetadata(msgspec.Struct, frozen=True, gc=False, kw_only=True):
             document["code_version"] = self.code_version
         if self.config_hash is not None:
             document["config_hash"] = self.config_hash
+        if self.schema_version is not None:
+            document["schema_version"] = self.schema_version
         return document
 
     @classmethod
@@ -58,21 +65,28 @@ class EventMetadata(msgspec.Struct, frozen=True, gc=False, kw_only=True):
 
 
 class _TypedPayloadSlot:
-    """Room beside the Struct's fields for the payload's typed model, built on first use.
+    """Room beside the Struct's fields for the payload's typed model, built on first use, and
+    for the schema version an upcast event was stored with.
 
-    Not a field: it is neither encoded nor compared, and a frozen Struct still lets the slot's
-    own descriptor fill it.
+    Not fields: they are neither encoded nor compared, and a frozen Struct still lets the
+    slots' own descriptors fill them.
     """
 
-    __slots__ = ("_typed",)
+    __slots__ = ("_stored_version", "_typed")
 
 
 _TYPED: Any = _TypedPayloadSlot.__dict__["_typed"]
+_STORED_VERSION: Any = _TypedPayloadSlot.__dict__["_stored_version"]
 
 
 def remember_typed(event: BaseEvent, typed: Payload) -> None:
     """Keep an already validated typed payload with its event (the factory has one)."""
     _TYPED.__set__(event, typed)
+
+
+def remember_stored_version(event: BaseEvent, version: int | None) -> None:
+    """Keep, with an event upcast on read, the schema version its stored bytes record."""
+    _STORED_VERSION.__set__(event, version)
 
 
 class BaseEvent(_TypedPayloadSlot, msgspec.Struct, frozen=True, gc=False, kw_only=True):
@@ -107,11 +121,21 @@ class BaseEvent(_TypedPayloadSlot, msgspec.Struct, frozen=True, gc=False, kw_onl
         typed: Payload | None = getattr(self, "_typed", None)
         return typed
 
+    @property
+    def stored_schema_version(self) -> int | None:
+        """The schema version the stored event records (None: none). It differs from
+        `metadata.schema_version` only for an event upcast on read: its payload, and so its
+        metadata, are then the current version's."""
+        stored: int | None = getattr(self, "_stored_version", self.metadata.schema_version)
+        return stored
+
     def with_sequence(self, sequence_number: int) -> BaseEvent:
         numbered = msgspec.structs.replace(self, sequence_number=sequence_number)
         typed = self.cached_data()
         if typed is not None:
             remember_typed(numbered, typed)
+        if hasattr(self, "_stored_version"):
+            remember_stored_version(numbered, self.stored_schema_version)
         return numbered
 
     @classmethod

@@ -24,6 +24,7 @@ from pydantic import (
 
 from claire.events.payloads import PAYLOAD_MODELS, EventType, payload_json
 from claire.events.values import AS_JSON_INTEGER, UtcDatetime, check_text
+from claire.events.versions import CURRENT_VERSIONS
 
 
 class EventMetadata(BaseModel):
@@ -36,6 +37,11 @@ class EventMetadata(BaseModel):
     environment: str = Field(default="development", max_length=100)
     code_version: str | None = Field(default=None, max_length=100)
     config_hash: str | None = Field(default=None, max_length=100)
+    schema_version: Annotated[StrictInt, Field(ge=1), AS_JSON_INTEGER] | None = Field(
+        default=None,
+        description="The schema version of the payload. Events are written in the current "
+        "version of their type, which is recorded here when left out (see docs/versions.md).",
+    )
 
     @field_validator("*")
     @classmethod
@@ -70,6 +76,17 @@ class BaseEvent(BaseModel):
             raise ValueError(_PROBLEM_SEPARATOR.join(f"{f}: {r}" for f, r in nested)) from None
         # Store the normalised JSON form so equal events encode to equal bytes.
         object.__setattr__(self, "payload", payload_json(typed))
+        # The payload was checked against the current version: the event records that version.
+        current = CURRENT_VERSIONS[self.event_type]
+        if self.metadata.schema_version is None:
+            stamped = self.metadata.model_copy(update={"schema_version": current})
+            object.__setattr__(self, "metadata", stamped)
+        elif self.metadata.schema_version != current:
+            raise ValueError(
+                f"metadata.schema_version: {self.event_type.value} events are written in their "
+                f"current schema version {current}, not {self.metadata.schema_version} "
+                "(leave it out to have it recorded)"
+            )
         if self.causation_id is not None and self.causation_id == self.event_id:
             raise ValueError("causation_id: an event cannot cause itself")
         return self

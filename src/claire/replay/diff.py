@@ -13,6 +13,7 @@ from typing import Any
 
 from claire.events.codec import canonical_document
 from claire.events.model import BaseEvent
+from claire.events.versions import VERSIONS
 
 ABSENT = "<absent>"
 
@@ -91,11 +92,24 @@ class FieldDifference:
 
 
 def comparable_document(event: BaseEvent) -> dict[str, Any]:
-    """The canonical document of an event without the fields a comparison ignores."""
+    """The canonical document of an event without the fields a comparison ignores: those above,
+    the schema version (how the payload was written down, not what was decided: an event read
+    from an old version holds the current version's payload), and the payload fields the
+    version the event was stored in did not have (upcasting filled them in; nothing was
+    decided about them)."""
     document = canonical_document(event)
     for name in IGNORED_EVENT_FIELDS:
         document.pop(name, None)
+    document["metadata"].pop("schema_version", None)
+    unrecorded = VERSIONS.fields_since(event.event_type, event.stored_schema_version)
+    if unrecorded:
+        document["payload"] = {k: v for k, v in document["payload"].items() if k not in unrecorded}
     return document
+
+
+def unrecorded_fields(event: BaseEvent) -> frozenset[str]:
+    """The payload fields `event`'s stored schema version did not have (see above)."""
+    return VERSIONS.fields_since(event.event_type, event.stored_schema_version)
 
 
 def event_diff(
@@ -112,6 +126,11 @@ def event_diff(
     """
     left = flatten(comparable_document(recorded))
     replayed_document = comparable_document(replayed)
+    unrecorded = unrecorded_fields(recorded)
+    if unrecorded:  # the recorded version had no say on them, so neither side counts
+        replayed_document["payload"] = {
+            k: v for k, v in replayed_document["payload"].items() if k not in unrecorded
+        }
     replayed_document["causation_id"] = replayed_causation
     right = flatten(replayed_document)
     skipped = set(ignore)
@@ -130,4 +149,5 @@ __all__ = [
     "event_diff",
     "flatten",
     "state_diff",
+    "unrecorded_fields",
 ]

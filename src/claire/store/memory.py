@@ -8,7 +8,7 @@ from collections.abc import Collection, Iterator, Sequence
 from datetime import datetime
 from uuid import UUID
 
-from claire.events.codec import GENESIS_HASH, canonical_document, decode_event
+from claire.events.codec import GENESIS_HASH, decode_event
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.store.port import (
@@ -53,9 +53,11 @@ class MemoryEventStore(EventStore):
                     return repeat_or_refuse(refused, batch, existing)
             missing = {c for c in batch.external_causes() if c not in self._by_id}
             plan = plan_append(batch, head, existing, missing)
-            for row in plan.rows:
-                # Store the decoded form so readers get exactly what a database would return.
-                stored = Row(
+            # Store the decoded form so readers get exactly what a database would return. All
+            # are decoded first: an event this code cannot read (a schema version newer than it
+            # knows) refuses the whole batch here, where a database would refuse it on read.
+            decoded = [
+                Row(
                     row.sequence_number,
                     decode_event(row.canonical, row.sequence_number),
                     row.document,
@@ -63,6 +65,9 @@ class MemoryEventStore(EventStore):
                     row.prev_hash,
                     row.hash,
                 )
+                for row in plan.rows
+            ]
+            for row, stored in zip(plan.rows, decoded, strict=True):
                 self._rows.append(stored)
                 self._by_id[row.event.event_id] = stored
                 self._correlations.setdefault(row.event.correlation_id, []).append(
@@ -286,7 +291,7 @@ def _chain_record(row: Row) -> ChainRecord:
         row.prev_hash,
         row.hash,
         row.canonical,
-        canonical_document(row.event),
+        row.document,  # the stored form (row.event is upcast when its version is old)
     )
 
 
