@@ -28,10 +28,9 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 
 
 def _next_level(level: Sequence[bytes]) -> list[bytes]:
-    sha = hashlib.sha256
-    upper = [
-        sha(NODE_PREFIX + level[i] + level[i + 1]).digest() for i in range(0, len(level) - 1, 2)
-    ]
+    sha, prefix = hashlib.sha256, NODE_PREFIX
+    pairs = iter(level)
+    upper = [sha(prefix + left + right).digest() for left, right in zip(pairs, pairs, strict=False)]
     if len(level) % 2:
         upper.append(level[-1])  # a lone last node is carried up unhashed (RFC 6962's split)
     return upper

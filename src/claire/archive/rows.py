@@ -50,6 +50,8 @@ _FIELDS = (
     "$.correlation_id",
     "$.payload.symbol",
     "$.payload.context.symbol",
+    "$.payload",  # an object as its JSON text: one parse of the document for every column
+    "$.metadata",
 )
 _FIELD_LIST = ", ".join(f"'{f}'" for f in _FIELDS)
 # `raw`: sequence_number, canonical, prev_hash, hash (what the store hashed and chained).
@@ -62,14 +64,13 @@ SELECT sequence_number,
        f[5] AS causation_id,
        f[6] AS correlation_id,
        COALESCE(f[7], f[8]) AS symbol,
-       CAST(o[2] AS VARCHAR) AS metadata,
-       CAST(o[1] AS VARCHAR) AS payload,
+       f[10] AS metadata,
+       f[9] AS payload,
        prev_hash,
        hash,
        canonical
 FROM (
-    SELECT *, json_extract_string(j, [{_FIELD_LIST}]) AS f,
-           json_extract(j, ['$.payload', '$.metadata']) AS o
+    SELECT *, json_extract_string(j, [{_FIELD_LIST}]) AS f
     FROM (SELECT *, decode(canonical) AS j FROM raw)
 )
 """
