@@ -1,6 +1,6 @@
-"""The conformance suite against a SQLite store that really prunes: after every append all but
-the last two events are sealed and pruned (claire.archive.prune's adapter step), and the
-archive-aware store serves them from the segments."""
+"""The conformance suite against a SQLite store, and a PostgreSQL one, that really prune: after
+every append all but the last two events are sealed and pruned (claire.archive.prune's adapter
+step), and the archive-aware store serves them from the segments."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from claire.archive.store import ArchivedEventStore
 from claire.errors import ArchiveBoundaryError
 from claire.store import EventStore, open_store
 from claire.store.port import Batch, Expectation
+from claire.store.postgres import PostgresEventStore
 from claire.store.sqlite import SqliteEventStore
 from tests.conformance.suite import StoreConformance
 from tests.conformance.timeline_suite import TimelineConformance
@@ -50,10 +51,30 @@ class TestArchivedSqliteStore(StoreConformance, TimelineConformance, SchemaVersi
             yield store
 
 
+class TestArchivedPostgresStore(StoreConformance, TimelineConformance):
+    @pytest.fixture
+    def store(self, pg_url: str, tmp_path: Path) -> Iterator[EventStore]:
+        hot = open_store(pg_url, create=True)
+        with PruningStore(hot, open_location(str(tmp_path / "archive"))) as store:
+            yield store
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hot_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'events.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def hot_only(url: str) -> EventStore:
+    """The adapter alone (open_store refuses a pruned store without its archive)."""
+    return SqliteEventStore(url) if url.startswith("sqlite:") else PostgresEventStore(url)
+
+
 def test_expected_version_counts_again_when_a_prune_moves_the_boundary(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    hot_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    hot = open_store(f"sqlite:///{tmp_path / 'events.db'}", create=True)
+    hot = open_store(hot_url, create=True)
     with PruningStore(hot, open_location(str(tmp_path / "archive"))) as store:
         first = trade()
         store.append(first)
@@ -78,13 +99,15 @@ def test_expected_version_counts_again_when_a_prune_moves_the_boundary(
         assert calls == [8, 9]  # counted through 8, refused by the hot store, counted again
 
 
-def test_a_pruned_store_without_its_archive_refuses_expected_version(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'events.db'}"
+def test_a_pruned_store_without_its_archive_refuses_expected_version(
+    hot_url: str, tmp_path: Path
+) -> None:
+    url = hot_url
     with PruningStore(open_store(url, create=True), open_location(str(tmp_path / "a"))) as store:
         first = trade()
         store.append(first)
         store.append(trade())
-    with SqliteEventStore(url) as hot:  # the hot store alone would count 0 of the 5
+    with hot_only(url) as hot:  # the hot store alone would count 0 of the 5
         late = factory("late").create_alert(
             level="INFO", code="late", message="m", correlation_id=first[0].correlation_id
         )

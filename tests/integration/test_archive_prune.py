@@ -1,8 +1,9 @@
-"""Pruning (issue 14 §1, §6) on SQLite: seal -> prune -> every read command answers exactly as
-before (their --json output compared), and everything that guards the hot store still holds:
-immutability, the chain guard, idempotency by event_id (an id living only in the archive is
-still a duplicate), causation against archived causes. Pruning refuses an archive that does not
-verify against the rows."""
+"""Pruning (issue 14 §1, §6) on SQLite and PostgreSQL: seal -> prune -> every read command
+answers exactly as before (their --json output compared), and everything that guards the hot
+store still holds: immutability, the chain guard, idempotency by event_id (an id living only in
+the archive is still a duplicate), causation against archived causes. Pruning refuses an archive
+that does not verify against the rows. PostgreSQL's pruning checks of its own (migration 010)
+and the conversion of a store that holds events are in test_archive_prune_postgres.py."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
 
 from claire.archive.location import ArchiveError, open_location
@@ -90,21 +94,37 @@ def exported(env: dict[str, str], head: int, path: Path) -> list[bytes]:
     return path.read_bytes().splitlines()[:-1]  # the events (the manifest line has a time)
 
 
-@pytest.fixture
-def sealed(tmp_path: Path) -> dict[str, Any]:
-    db, key_file, archive = tmp_path / "events.db", tmp_path / "key.pem", tmp_path / "archive"
+def lowest_sequence(url: str) -> int:
+    """The oldest sequence the hot store still holds, read from the database itself."""
+    if url.startswith("sqlite:///"):
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
+            return int(db.execute("SELECT min(sequence_number) FROM events").fetchone()[0])
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT min(sequence_number) FROM events").fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sealed(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, Any]:
+    url = (
+        f"sqlite:///{tmp_path / 'events.db'}"
+        if request.param == "sqlite"
+        else str(request.getfixturevalue("pg_url"))
+    )
+    key_file, archive = tmp_path / "key.pem", tmp_path / "archive"
     key = write_key(key_file)
-    with open_store(f"sqlite:///{db}", create=True) as store:
+    with open_store(url, create=True) as store:
         record_small_demo(store)
         seal(store, open_location(str(archive)), SEALED, key, segment_events=SEGMENT)
         head = store.head().sequence_number
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{db}",
+        "DATABASE_URL": url,
         "CLAIRE_ARCHIVE_URL": str(archive),
         "CLAIRE_CHECKPOINT_KEY": str(key_file),
     }
-    return {"db": db, "archive": archive, "key_file": key_file, "env": env, "head": head}
+    return {"url": url, "archive": archive, "key_file": key_file, "env": env, "head": head}
 
 
 def test_every_read_command_answers_the_same_after_a_prune(
@@ -117,8 +137,7 @@ def test_every_read_command_answers_the_same_after_a_prune(
     pruned = claire(env, "archive", "prune", "--through", str(PRUNED), "--json")
     assert pruned.returncode == 0, pruned.stderr
     assert orjson.loads(pruned.stdout)["removed"] == PRUNED
-    with sqlite3.connect(sealed["db"]) as db:
-        assert db.execute("SELECT min(sequence_number) FROM events").fetchone() == (PRUNED + 1,)
+    assert lowest_sequence(sealed["url"]) == PRUNED + 1
     after = answers(env, commands)
     for command, was, now in zip(commands, before, after, strict=True):
         assert now == was, command
@@ -140,7 +159,8 @@ def test_what_guards_the_hot_store_still_holds_after_a_prune(
     key = load_private_key(sealed["key_file"])
     trusted = TrustedKey(public_hex(key), "test")
     location = open_location(str(sealed["archive"]))
-    url = f"sqlite:///{sealed['db']}"
+    url = sealed["url"]
+    archived_row = () if url.startswith("sqlite:///") else postgres_row(url, 1)
     with open_store(url) as hot:
         archived_event = next(iter(hot.read(100, 100)))
         cause = next(iter(hot.read(PRUNED - 1, PRUNED - 1)))
@@ -172,7 +192,14 @@ def test_what_guards_the_hot_store_still_holds_after_a_prune(
             effect.event_id,
         ]
         assert effect.event_id in {e.event_id for e in store.effects(cause.event_id)}
-    db = sqlite3.connect(sealed["db"])
+    if url.startswith("sqlite:///"):
+        sqlite_guards_hold(url.removeprefix("sqlite:///"))
+    else:
+        postgres_guards_hold(url, archived_row)
+
+
+def sqlite_guards_hold(path: str) -> None:
+    db = sqlite3.connect(path)
     for statement in (
         "UPDATE events SET payload = '{}' WHERE sequence_number = ?",
         "DELETE FROM events WHERE sequence_number = ?",
@@ -192,12 +219,70 @@ def test_what_guards_the_hot_store_still_holds_after_a_prune(
     db.close()
 
 
+PG_COLUMNS = (
+    "event_id, event_type, sequence_number, timestamp_utc, timestamp_logical, causation_id,"
+    " correlation_id, metadata, payload, prev_hash, hash, canonical"
+)
+
+
+def postgres_row(url: str, sequence: int) -> tuple[Any, ...]:
+    """A row's values as a raw INSERT takes them back (the JSON columns as text)."""
+    text_json = PG_COLUMNS.replace("metadata, payload", "metadata::text, payload::text")
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            f"SELECT {text_json} FROM events WHERE sequence_number = %s", (sequence,)
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+def postgres_guards_hold(url: str, archived_row: tuple[Any, ...]) -> None:
+    """Immutability for everyone (the owner role and replica mode included), the chain guard
+    against rows inserted by hand, every id kept."""
+    for statement in (
+        f"UPDATE events SET payload = '{{}}'::jsonb WHERE sequence_number = {PRUNED + 3}",
+        f"DELETE FROM events WHERE sequence_number = {PRUNED + 3}",
+        f"SET ROLE claire_owner; DELETE FROM events WHERE sequence_number = {PRUNED + 1}",
+        f"SET session_replication_role = replica; DELETE FROM events WHERE sequence_number"
+        f" = {PRUNED + 1}",
+        "TRUNCATE events",
+        "DELETE FROM event_ids",
+        "UPDATE event_ids SET sequence_number = 0",
+        "TRUNCATE events, event_ids",
+        "DELETE FROM claire_pruned",
+        "TRUNCATE claire_pruned",
+        "UPDATE claire_pruned SET through = 1",  # the boundary only moves forward
+    ):
+        with (
+            psycopg.connect(url, autocommit=True) as conn,
+            pytest.raises(psycopg.errors.RestrictViolation),
+        ):
+            conn.execute(statement.encode())
+    head = postgres_row(url, PRUNED + 1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        top = conn.execute("SELECT max(sequence_number), count(*) FROM events").fetchone()
+        assert top is not None
+        insert = (
+            f"INSERT INTO events ({PG_COLUMNS})"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s)"
+        )
+        # An archived row inserted again exactly as it was (its sequence is free in the table
+        # now), and a row after the head that does not continue it: the chain guard refuses.
+        after_head = (uuid.uuid4(), head[1], top[0] + 1, *head[3:9], "0" * 64, *head[10:])
+        for forged in (archived_row, after_head):
+            with pytest.raises(psycopg.errors.IntegrityConstraintViolation, match="chain guard"):
+                conn.execute(insert, forged)
+        kept = conn.execute("SELECT count(*) FROM event_ids").fetchone()
+        assert kept == (top[0],)  # every id ever stored, pruned or not
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (top[1],)
+
+
 def test_prune_refuses_an_archive_that_does_not_hold_the_rows(
     sealed: dict[str, Any], tmp_path: Path
 ) -> None:
     key = load_private_key(sealed["key_file"])
     trusted = TrustedKey(public_hex(key), "test")
-    url = f"sqlite:///{sealed['db']}"
+    url = sealed["url"]
     with open_store(url) as hot:
         with pytest.raises(ArchiveError, match="not sealed"):
             prune(hot, open_location(str(sealed["archive"])), SEALED + 1, trusted)
@@ -243,7 +328,7 @@ def api_answers(store: Any, paths: list[str]) -> list[Any]:
 def test_the_api_answers_the_same_after_a_prune(
     sealed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = f"sqlite:///{sealed['db']}"
+    url = sealed["url"]
     with open_store(url) as store:
         decision = store.find_events(event_types=[EventType.RISK_DECISION], to_sequence=600)[-1]
         paths = [

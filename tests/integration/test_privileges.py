@@ -67,14 +67,41 @@ def test_roles_exist_with_the_right_shape(migrated: str) -> None:
         "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = current_schema()"
         " ORDER BY tablename",
     )
-    assert owners == [("claire_schema_migrations", OWNER), ("events", OWNER)]
+    assert owners == [
+        ("claire_pruned", OWNER),
+        ("claire_schema_migrations", OWNER),
+        ("event_ids", OWNER),
+        ("events", OWNER),
+    ]
     privileges = run(
         migrated,
-        "SELECT grantee, string_agg(privilege_type, ',' ORDER BY privilege_type)"
-        " FROM information_schema.role_table_grants WHERE table_name = 'events'"
-        " AND grantee IN ('claire_writer', 'claire_reader') GROUP BY grantee ORDER BY grantee",
+        "SELECT table_name, grantee, string_agg(privilege_type, ',' ORDER BY privilege_type)"
+        " FROM information_schema.role_table_grants"
+        " WHERE table_name IN ('events', 'event_ids', 'claire_pruned')"
+        " AND grantee IN ('claire_writer', 'claire_reader') GROUP BY 1, 2 ORDER BY 1, 2",
     )
-    assert privileges == [(READER, "SELECT"), (WRITER, "INSERT,SELECT")]
+    # The writer reads event_ids (duplicates, archived causes) but never writes it: the
+    # remembering trigger does, as the owner (migration 010). Nobody else may prune.
+    assert privileges == [
+        ("claire_pruned", READER, "SELECT"),
+        ("claire_pruned", WRITER, "SELECT"),
+        ("event_ids", WRITER, "SELECT"),
+        ("events", READER, "SELECT"),
+        ("events", WRITER, "INSERT,SELECT"),
+    ]
+    definers = run(
+        migrated,
+        "SELECT proname, pg_get_userbyid(proowner), prosecdef FROM pg_proc"
+        " WHERE proname IN ('events_remember_ids', 'claire_prune') ORDER BY 1",
+    )
+    assert definers == [("claire_prune", "postgres", False), ("events_remember_ids", OWNER, True)]
+    callers = run(
+        migrated,
+        "SELECT has_function_privilege('claire_writer', 'claire_prune(bigint,text,text)',"
+        " 'EXECUTE'), has_function_privilege('claire_reader', 'claire_prune(bigint,text,text)',"
+        " 'EXECUTE')",
+    )
+    assert callers == [(False, False)]
 
 
 @pytest.mark.parametrize(

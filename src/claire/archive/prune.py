@@ -46,8 +46,8 @@ def prune(
 ) -> PruneReport:
     if not hot.can_prune:
         raise ArchiveError(
-            f"not pruned: {type(hot).__name__} cannot prune yet (SQLite stores can; see "
-            "docs/archive.md)"
+            f"not pruned: {type(hot).__name__} cannot prune (SQLite and PostgreSQL stores can; "
+            "see docs/archive.md)"
         )
     before = hot.pruned_through()
     catalog = Catalog.load(location)

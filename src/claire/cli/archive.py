@@ -183,7 +183,8 @@ def prune_command(
 
     Every segment must verify (signed by the trusted key, files, rows, Merkle root) and hold
     the rows 1..SEQ byte for byte; the head always stays. Afterwards, read the store with
-    CLAIRE_ARCHIVE_URL set: a pruned store is refused without its archive.
+    CLAIRE_ARCHIVE_URL set: a pruned store is refused without its archive. On PostgreSQL,
+    prune as the role that migrates the store (the writer role may not remove events).
 
     Example: claire archive prune --through 1048576 --archive-url /srv/claire-archive
     """

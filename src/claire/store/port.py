@@ -647,7 +647,7 @@ class EventStore(ABC):
         """Remove sequences up to `through` (whose hash is `hash_at`), already archived and
         verified (`claire archive prune` checks that first). Adapters that can prune do so."""
         raise StoreError(
-            f"{type(self).__name__} cannot prune (only SQLite stores can so far; "
+            f"{type(self).__name__} cannot prune (SQLite and PostgreSQL stores can; "
             "see docs/archive.md)"
         )
 

@@ -26,7 +26,14 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from claire.errors import CausationError, ConcurrencyError, StoreError, StoreUnavailableError
+from claire.errors import (
+    ArchiveBoundaryError,
+    ArchivedEventError,
+    CausationError,
+    ConcurrencyError,
+    StoreError,
+    StoreUnavailableError,
+)
 from claire.events.codec import GENESIS_HASH, decode_event
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
@@ -102,9 +109,18 @@ INSERT_EVENT = (
 )
 HEAD = "SELECT sequence_number, hash FROM events ORDER BY sequence_number DESC LIMIT 1"
 EXISTING = "SELECT event_id, sequence_number, canonical FROM events WHERE event_id = ANY(%s)"
-PRESENT = "SELECT event_id FROM events WHERE event_id = ANY(%s)"
-# expected_version: the correlation's events (idx_events_correlation_id, migration 001).
-CORRELATION_COUNT = "SELECT count(*) FROM events WHERE correlation_id = %s"
+# Ids and causes are looked up in event_ids (migration 010): every id ever stored, pruned or not.
+KNOWN = "SELECT event_id, sequence_number FROM event_ids WHERE event_id = ANY(%s)"
+PRESENT = "SELECT event_id FROM event_ids WHERE event_id = ANY(%s)"
+PRUNED_THROUGH = "SELECT through FROM claire_pruned WHERE id = 1"
+PRUNE = "SELECT claire_prune(%s, %s, %s)"
+# expected_version: the correlation's events still here (idx_events_correlation_id, migration
+# 001), and the prune boundary they lie above, in one statement: one snapshot, so a prune that
+# commits meanwhile (boundary and deletion are one transaction) is seen whole or not at all.
+CORRELATION_COUNT = """
+SELECT (SELECT through FROM claire_pruned WHERE id = 1),
+       (SELECT count(*) FROM events WHERE correlation_id = %s)
+"""
 # The walk of get_causation_chain() without its per-row verdict (migration 006): the views
 # check the events they show themselves (claire.audit.vouch), in one query for all of them.
 ANCESTORS = """
@@ -335,7 +351,7 @@ class PostgresEventStore(EventStore):
             # A conditional append is checked here, under the same lock and against the same
             # head: nothing more is read unless a version is expected or the check fails.
             if expect is not None and (refused := _refusal(conn, head, expect)) is not None:
-                return repeat_or_refuse(refused, batch, self._lookups(conn, batch)[0])
+                return repeat_or_refuse(refused, batch, self._stored(conn, batch))
             if not checked and len(batch.events) >= COPY_THRESHOLD and _causes_precede(batch):
                 return self._stream(conn, batch, head)
             existing: dict[UUID, tuple[int, bytes]] = {}
@@ -352,8 +368,8 @@ class PostgresEventStore(EventStore):
 
         Planning a slice alone is right only on the optimistic path: an id stored in an earlier
         slice or a cause nobody stored makes the COPY fail, and the batch is redone with the
-        full checks. (A cause later in the batch would pass the end-of-statement foreign-key
-        check, which is why the caller checks that causes come first.)
+        full checks. (A cause later in the batch would pass the foreign-key check, made at
+        commit since migration 010, which is why the caller checks that causes come first.)
         """
         numbers: list[int] = []
         with conn.cursor() as cur, cur.copy(COPY_EVENTS) as copy:
@@ -370,11 +386,33 @@ class PostgresEventStore(EventStore):
         return numbers
 
     @staticmethod
+    def _stored(conn: Connection, batch: Batch) -> dict[UUID, tuple[int, bytes]]:
+        """The batch's stored events (id -> sequence, bytes), for a refused conditional append
+        that may be a repeat. When every id is known but some live in the archive only, the
+        archive must compare them: ArchivedEventError (the archive-aware store does)."""
+        stored = {
+            r[0]: (r[1], bytes(r[2]))
+            for r in conn.execute(EXISTING, (batch.ids,), binary=True).fetchall()
+        }
+        absent = [i for i in dict.fromkeys(batch.ids) if i not in stored]
+        if absent:
+            known = conn.execute(KNOWN, (absent,), binary=True).fetchall()
+            archived: dict[UUID, int] = {r[0]: r[1] for r in known}
+            if len(archived) == len(absent):  # else some event is new: not a repeat
+                raise ArchivedEventError(archived)
+        return stored
+
+    @staticmethod
     def _lookups(conn: Connection, batch: Batch) -> tuple[dict[UUID, tuple[int, bytes]], set[UUID]]:
         existing = {
             r[0]: (r[1], bytes(r[2]))
             for r in conn.execute(EXISTING, (batch.ids,), binary=True).fetchall()
         }
+        if len(existing) < len(set(batch.ids)):  # an id may live on in event_ids only (pruned)
+            unseen = [i for i in batch.ids if i not in existing]
+            known = conn.execute(KNOWN, (unseen,), binary=True).fetchall()
+            if known:
+                raise ArchivedEventError({r[0]: r[1] for r in known})
         causes = sorted(batch.external_causes())
         present = {r[0] for r in conn.execute(PRESENT, (causes,), binary=True).fetchall()}
         return existing, {c for c in causes if c not in present}
@@ -598,15 +636,40 @@ class PostgresEventStore(EventStore):
             r[0]: LinkedRecord(chain_record(r, format_utc(r[3])), r[12], bool(r[13])) for r in rows
         }
 
+    # --- pruning (claire archive prune) ------------------------------------------------------
+    can_prune = True
+
+    def pruned_through(self) -> int:
+        rows = self._query(PRUNED_THROUGH)
+        return int(rows[0][0]) if rows else 0
+
+    def prune(self, through: int, hash_at: str, archive_url: str | None) -> None:
+        """Delete sequences 1..through with claire_prune() (migration 010): in one transaction
+        it moves the recorded boundary, which the database accepts only forward, below the
+        head and naming the hash stored at `through`, and removes the rows the delete trigger
+        then lets go. Needs the owner's rights (the writer role may not prune)."""
+
+        def run(conn: Connection) -> None:
+            try:
+                conn.execute(PRUNE, (through, hash_at, archive_url))
+            except pg_errors.InsufficientPrivilege as exc:
+                raise StoreError(
+                    f"prune failed: {first_line(exc)} (prune as the role that migrates the "
+                    "store or owns its tables; the writer and reader roles may not)"
+                ) from exc
+
+        self._run("prune", run)
+
 
 def _refusal(conn: Connection, head: Head, expect: Expectation) -> ConcurrencyError | None:
     def count(correlation_id: UUID, boundary: int) -> int:
-        # A PostgreSQL store is never pruned (EventStore.can_prune is False): every event of
-        # the correlation is here. An adapter that prunes must check its boundary (see sqlite).
-        if boundary:
-            raise StoreError(f"PostgreSQL stores are not pruned, yet counted through {boundary}")
+        # Pruned rows are gone from `events`: its count is the count above the boundary only
+        # while the boundary is where the caller counted the archive up to.
         row = conn.execute(CORRELATION_COUNT, (correlation_id,)).fetchone()
-        return int(row[0]) if row else 0
+        pruned, counted = (int(row[0] or 0), int(row[1])) if row else (0, 0)
+        if pruned != boundary:
+            raise ArchiveBoundaryError(pruned, boundary)
+        return counted
 
     return expect.refusal(head.sequence_number, count)
 
