@@ -72,6 +72,8 @@ def test_a_store_with_events_is_converted(
         more = [*trade(), effect]
         assert store.append(more) == list(range(head.sequence_number + 1, head.sequence_number + 7))
         assert store.append(more[0]) == [head.sequence_number + 1]  # idempotent as before
+        with PostgresEventStore(as_user(pg_url, WRITER)) as writer:  # least privilege still
+            assert writer.append(trade())[0] == head.sequence_number + 7
         assert verify_log(store).ok
         key = write_key(tmp_path / "key.pem")
         archive = open_location(str(tmp_path / "archive"))
