@@ -62,8 +62,16 @@ def register_url_secrets(url: str | None) -> None:
         register_secret(unquote(password))
 
 
+# A whole string that is one URL: its user info runs to the LAST '@' of the string, whatever
+# the password holds (spaces, quotes: libpq refuses such a URL and quotes the password back).
+_WHOLE_URL = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.\-]*://(?P<user>[^:/@]*):(?P<secret>.*)@", re.S)
+
+
 def url_password(url: str) -> str | None:
     """The password of a connection string, or None (never raises)."""
+    whole = _WHOLE_URL.match(url)
+    if whole and whole.group("secret"):
+        return whole.group("secret")
     match = _URL_PASSWORD.search(url)
     if match:
         return match.group("secret")
@@ -86,6 +94,9 @@ def redact_url(url: str | None) -> str:
     """
     if not url:
         return ""
+    whole = _WHOLE_URL.match(url)
+    if whole and whole.group("secret"):
+        url = f"{url[: whole.start('secret')]}{MASK}{url[whole.end('secret') :]}"
     masked = _mask_connection_strings(url)
     if masked.startswith(("postgresql://", "postgres://")) or "=" in masked.split("://", 1)[0]:
         masked = _checked_conninfo(masked)

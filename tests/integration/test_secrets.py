@@ -196,6 +196,8 @@ CLI_URLS = {
     "bad URL": f"postgresql://claire:{PASSWORD}@127.0.0.1:5432/x?bogus=1",
     "unknown scheme": f"mysql://claire:{PASSWORD}@127.0.0.1/x",
     "key=value form": f"host=127.0.0.1 port={free_port()} user=claire password={PASSWORD}",
+    # libpq refuses the space and quotes the password back ("unexpected spaces found in ...").
+    "password with a space": f"postgresql://claire:{PASSWORD} x@127.0.0.1:{free_port()}/x",
 }
 # Each URL with a few commands (a process each costs a second): together every command.
 CLI_CASES = [
@@ -206,6 +208,8 @@ CLI_CASES = [
     ("unknown scheme", ["explain", str(uuid.uuid4())]),
     ("key=value form", ["stats"]),
     ("key=value form", ["record", "--market-data", "missing.csv", "--symbol", "BTCUSDT"]),
+    ("password with a space", ["verify"]),
+    ("password with a space", ["stats", "--json"]),
 ]
 
 
@@ -226,10 +230,28 @@ def test_cli_connection_error_with_the_url_in_the_environment(tmp_path: Path) ->
 
 def test_cli_redis_errors() -> None:
     env = base_env()
-    for url in (dead_port_url("redis", PASSWORD, "/0"), f"redis://:{PASSWORD}@[bad/0"):
+    for url, code_wanted in (
+        (dead_port_url("redis", PASSWORD, "/0"), 1),
+        (f"redis://:{PASSWORD}@[bad/0", 2),  # redis-py cannot parse it: a usage error
+        (f"redis://:{PASSWORD} x@[bad/0", 2),
+    ):
         code, output = run_cli(env, "dead-letters", "list", "--redis-url", url)
-        assert code == 1, output
+        assert code == code_wanted, output
+        assert "Traceback" not in output and len(output.strip().splitlines()) == 1, output
         assert_no_secret("claire dead-letters list", output)
+
+
+def test_serve_refuses_a_redis_url_it_can_never_use(tmp_path: Path) -> None:
+    """Not a worker restarted until it gives up, with a traceback each time: one line, exit 2."""
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    code, output = run_cli(base_env(), "db", "migrate", "--database-url", url)
+    assert code == 0, output
+    for redis_url in (f"redis://:{PASSWORD}@[bad/0", "ftp://127.0.0.1/0"):
+        env = base_env(REDIS_URL=redis_url, DATABASE_URL=url)
+        code, output = run_cli(env, "serve", "--no-api", cwd=tmp_path)
+        assert code == 2, output
+        assert output.startswith("error: REDIS_URL ") and "Traceback" not in output, output
+        assert_no_secret("claire serve", output)
 
 
 def test_what_succeeds_with_a_password_shows_none(

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 
 from claire.errors import ClaireError, NotFoundError
-from claire.redact import redact_text
+from claire.redact import redact_text, register_url_secrets
 from claire.store import EventStore, open_store
 
 P = ParamSpec("P")
@@ -23,6 +23,14 @@ RULE = "=" * 62  # the seed's banner line above and below every report title
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
+
+def secret_url(url: str | None) -> str | None:
+    """An option's connection string, its password registered so that no message (a driver's
+    error quoting it back, however malformed the URL) shows it."""
+    register_url_secrets(url)
+    return url
+
+
 DatabaseUrl = Annotated[
     str | None,
     typer.Option(
@@ -30,6 +38,7 @@ DatabaseUrl = Annotated[
         envvar="DATABASE_URL",
         help="Store URL (sqlite:///file.db, postgresql://...). Default: ./claire_events.db",
         show_envvar=True,
+        callback=secret_url,
     ),
 ]
 JsonFlag = Annotated[

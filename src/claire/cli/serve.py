@@ -25,6 +25,7 @@ from claire.cli.common import (
     fail,
     handle_errors,
     print_json,
+    secret_url,
     store_from,
 )
 from claire.config import Settings, load_settings, secret
@@ -39,7 +40,13 @@ if TYPE_CHECKING:
 
 RedisUrl = Annotated[
     str | None,
-    typer.Option("--redis-url", envvar="REDIS_URL", help="redis://host:port/db", show_envvar=True),
+    typer.Option(
+        "--redis-url",
+        envvar="REDIS_URL",
+        help="redis://host:port/db",
+        show_envvar=True,
+        callback=secret_url,
+    ),
 ]
 Stream = Annotated[
     str | None,
@@ -119,6 +126,8 @@ def serve(  # noqa: PLR0917 - Typer options
             raise UsageError("ingestion needs Redis: set REDIS_URL or pass --redis-url")
         err_console.print("note: REDIS_URL is not set, so this serves the API without ingestion")
         ingest = False
+    if ingest:
+        _refuse_unparseable_redis_url(settings.redis_url)
     board = HealthBoard()
     tasks = _ingest_tasks(settings, board) if ingest else []
     tasks += _checkpoint_tasks(settings, board)
@@ -165,6 +174,19 @@ def _refuse_unusable_stores(settings: Settings) -> None:
             logging.getLogger("claire.serve").warning(
                 "starting without the store: %s", redact_error(exc)
             )
+
+
+def _refuse_unparseable_redis_url(url: str | None) -> None:
+    """A Redis URL that can never work (a bad scheme, an unclosed '[') stops the service here,
+    with the reason, instead of a worker restarted until it gives up."""
+    try:
+        from redis.connection import parse_url
+    except ImportError:  # the redis extra is missing: the worker says so
+        return
+    try:
+        parse_url(url or "")
+    except ValueError as exc:
+        raise UsageError(f"REDIS_URL {redact_url(url)}: {redact_error(exc)}") from None
 
 
 def _refuse_public_reads(settings: Settings, allowed: bool) -> None:
@@ -339,7 +361,10 @@ def _redis(
     if not url:
         raise UsageError("dead letters live in Redis: set REDIS_URL or pass --redis-url")
     config = IngestConfig.from_settings(settings, **({"stream": stream} if stream else {}))
-    client = redis_module.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+    try:
+        client = redis_module.Redis.from_url(url, socket_connect_timeout=3, socket_timeout=10)
+    except ValueError as exc:  # redis-py cannot parse it (a bad scheme, an unclosed '[')
+        raise UsageError(f"--redis-url {redact_url(url)}: {redact_error(exc)}") from None
     try:
         yield client, config.stream, config.dead_stream
     except redis_module.RedisError as exc:
