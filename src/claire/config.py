@@ -24,7 +24,6 @@ class Settings(BaseSettings):
     # Tokens are SecretStr: printed as '**********' anywhere (repr, logs, tracebacks).
     write_token: SecretStr | None = Field(default=None, alias="CLAIRE_WRITE_TOKEN")
     read_token: SecretStr | None = Field(default=None, alias="CLAIRE_READ_TOKEN")
-    environment: str = Field(default="development", alias="CLAIRE_ENVIRONMENT")
     # `claire serve` writes a signed checkpoint into this folder every interval (when set).
     checkpoint_dir: str | None = Field(default=None, alias="CLAIRE_CHECKPOINT_DIR")
     checkpoint_interval_s: float = Field(default=60.0, gt=0, alias="CLAIRE_CHECKPOINT_INTERVAL")
