@@ -103,6 +103,11 @@ def hash_at(url: str, sequence: int) -> str:
 
 def test_the_database_refuses_a_prune_it_cannot_vouch_for(pruned: dict[str, Any]) -> None:
     url, head = pruned["url"], pruned["head"]
+    with PostgresEventStore(url) as store:  # the same prune again (a retry) is done already
+        store.prune(900, str(sql(url, "SELECT hash FROM claire_pruned")[0][0]), None)
+        with pytest.raises(StoreError, match="prune failed: cannot prune through 800"):
+            store.prune(800, hash_at(url, 901), None)
+        assert store.pruned_through() == 900
     refusals = [
         ((800, "0" * 64), "pruned through 900 already"),
         ((950, "0" * 64), "cannot prune through 950: its hash is"),

@@ -113,6 +113,7 @@ EXISTING = "SELECT event_id, sequence_number, canonical FROM events WHERE event_
 KNOWN = "SELECT event_id, sequence_number FROM event_ids WHERE event_id = ANY(%s)"
 PRESENT = "SELECT event_id FROM event_ids WHERE event_id = ANY(%s)"
 PRUNED_THROUGH = "SELECT through FROM claire_pruned WHERE id = 1"
+PRUNED_AT = "SELECT through, hash FROM claire_pruned WHERE id = 1"
 PRUNE = "SELECT claire_prune(%s, %s, %s)"
 # expected_version: the correlation's events still here (idx_events_correlation_id, migration
 # 001), and the prune boundary they lie above, in one statement: one snapshot, so a prune that
@@ -652,6 +653,12 @@ class PostgresEventStore(EventStore):
         def run(conn: Connection) -> None:
             try:
                 conn.execute(PRUNE, (through, hash_at, archive_url))
+            except pg_errors.RestrictViolation:
+                # Pruned through exactly there already (a retry after a lost connection whose
+                # prune had committed, or a second run): done, as on SQLite.
+                if conn.execute(PRUNED_AT).fetchone() == (through, hash_at):
+                    return
+                raise
             except pg_errors.InsufficientPrivilege as exc:
                 raise StoreError(
                     f"prune failed: {first_line(exc)} (prune as the role that migrates the "
