@@ -9,12 +9,14 @@ checks as a list. Their stored bytes (and hashes) stay version 1; readers see ve
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 import orjson
 import pytest
@@ -23,6 +25,7 @@ from claire.audit.export import read_jsonl_export
 from claire.events import BaseEvent, EventType
 from claire.events.codec import event_from_document
 from claire.store import open_store
+from tests.factories import trade
 from tests.fixtures.make_v1_log import (
     LOG,
     SOURCES,
@@ -162,3 +165,54 @@ def test_the_old_log_replays_to_the_state_of_the_log_it_was_made_from(
     new = orjson.loads(claire(url, "replay", "--json").stdout)
     assert old["state_hash"] == new["state_hash"]
     assert old["risk_state"] == new["risk_state"] and old["positions"] == new["positions"]
+
+
+def api_get(store: Any, *paths: str) -> list[httpx.Response]:
+    from claire.api.app import create_app
+    from claire.config import Settings
+
+    app = create_app(Settings(), store=store)
+
+    async def fetch() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            return [await client.get(path) for path in paths]
+
+    return asyncio.run(fetch())
+
+
+def test_the_api_serves_version_2_and_the_stored_version_1_record(tmp_path: Path) -> None:
+    decision = next(e for e in sources().values() if e.event_type is EventType.RISK_DECISION)
+    with open_store(f"sqlite:///{tmp_path / 'v1.db'}", create=True) as store:
+        load_export(LOG, store)
+        event, record = api_get(
+            store, f"/events/{decision.event_id}", f"/events/{decision.event_id}/record"
+        )
+    assert event.status_code == record.status_code == 200, (event.text, record.text)
+    served = event.json()
+    assert served["payload"]["risk_checks"] == decision.payload["risk_checks"]
+    assert served["metadata"]["schema_version"] == 2
+    stored = orjson.loads(record.json()["canonical"])
+    assert stored["metadata"]["schema_version"] == 1
+    assert isinstance(stored["payload"]["risk_checks"], list)
+
+
+def test_the_api_refuses_a_newer_version_naming_it(tmp_path: Path) -> None:
+    events = trade()
+    newer = msgspec.structs.replace(
+        events[2], metadata=msgspec.structs.replace(events[2].metadata, schema_version=3)
+    )
+    with open_store(f"sqlite:///{tmp_path / 'newer.db'}", create=True) as store:
+        store.append([*events[:2], newer])
+        (response,) = api_get(store, f"/events/{newer.event_id}")
+    assert response.status_code == 500
+    assert response.json()["error"] == (
+        f"cannot read a stored event: the stored event {newer.event_id} at sequence 3: "
+        "risk_decision event of schema version 3 is newer than this code knows (it reads "
+        "risk_decision up to version 2): upgrade Claire to read it"
+    )
+    listed = claire(f"sqlite:///{tmp_path / 'newer.db'}", "explain", str(newer.event_id))
+    assert listed.returncode == 1
+    assert "risk_decision event of schema version 3 is newer than this code knows" in (
+        listed.stderr
+    )
