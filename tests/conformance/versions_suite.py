@@ -7,6 +7,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
+from claire.errors import EventConflictError
 from claire.events import GENESIS_HASH, BaseEvent, EventType, canonical_bytes, chain_hash
 from claire.events.versioning import SchemaVersionError
 from claire.store import EventStore
@@ -80,6 +81,30 @@ class SchemaVersionConformance:
             store.get(newer.event_id)
         assert [e.sequence_number for e in store.read(1, 1)] == [1]  # the rest reads on
         assert len(list(store.iter_records())) == 2  # verify reads the bytes, not the events
+
+    def test_a_repeat_across_the_upgrade_is_the_same_event(self, store: EventStore) -> None:
+        # Stored before versions were recorded; sent again now, the door records the version:
+        # a retry or a redelivery, not a conflict (also once sealed in the archive).
+        events = trade()
+        unversioned = [
+            msgspec.structs.replace(
+                e, metadata=msgspec.structs.replace(e.metadata, schema_version=None)
+            )
+            for e in events
+        ]
+        assert store.append(unversioned) == [1, 2, 3, 4, 5]
+        head = store.head()
+        assert store.append(events) == [1, 2, 3, 4, 5]
+        assert store.append(events, expected_sequence=0) == [1, 2, 3, 4, 5]
+        assert store.head() == head
+        changed = events[1].model_copy(update={"payload": {**events[1].payload, "reason": "x"}})
+        with pytest.raises(EventConflictError, match=str(events[1].event_id)):
+            store.append(changed)
+        older = msgspec.structs.replace(
+            events[1], metadata=msgspec.structs.replace(events[1].metadata, schema_version=1)
+        )
+        with pytest.raises(EventConflictError, match=str(events[1].event_id)):
+            store.append(older)  # version 1 of a signal is another format: not the same event
 
 
 def _decodes_on_append(store: EventStore) -> bool:

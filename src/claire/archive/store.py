@@ -34,6 +34,7 @@ from claire.archive.sealed import (
     sealed_type_stats,
 )
 from claire.errors import ArchiveBoundaryError, ArchivedEventError, EventConflictError, StoreError
+from claire.events.codec import same_stored_event
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.values import format_utc
@@ -140,7 +141,7 @@ class ArchivedEventStore(EventStore):
         )
         for index, (event, data) in enumerate(zip(batch.events, batch.canonical, strict=True)):
             sequence = archived.get(event.event_id)
-            if sequence is not None and sealed.get(sequence) != data:
+            if sequence is not None and not same_stored_event(sealed.get(sequence, b""), data):
                 raise EventConflictError(
                     f"events[{index}] event_id {event.event_id}: already stored (sequence "
                     f"{sequence}, archived) with different content (events are immutable; use "

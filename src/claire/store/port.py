@@ -31,6 +31,7 @@ from claire.events.codec import (
     check_event_size,
     decode_rows,
     encode_document,
+    same_stored_event,
 )
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
@@ -314,7 +315,7 @@ def plan_append(
     ):
         known = seen.get(event.event_id)
         if known is not None:
-            if known[1] != data:
+            if not same_stored_event(known[1], data):
                 raise EventConflictError(
                     f"events[{index}] event_id {event.event_id}: already stored with different "
                     "content (events are immutable; use a new event_id)"
@@ -422,7 +423,7 @@ def repeat_or_refuse(
     numbers = []
     for event, data in zip(batch.events, batch.canonical, strict=True):
         known = stored.get(event.event_id)
-        if known is None or known[1] != data:
+        if known is None or not same_stored_event(known[1], data):
             raise refused
         numbers.append(known[0])
     return numbers
