@@ -277,3 +277,27 @@ def test_decisions_compare_without_the_version_or_fields_their_version_lacked() 
         "0.85",
         "0.86",
     )
+
+
+# Payload fields the stores read straight from the stored JSON, where no upcaster runs: the
+# symbol index (claire.store.port.event_symbol), bars and their buckets, a chart decision's
+# cause price, and a snapshot's at_sequence (the SQL in claire/store/sqlite.py and postgres.py).
+# Every version of these types must store them under the same name: a version that renames
+# one must change that SQL too (and this list).
+READ_IN_SQL = {
+    EventType.MARKET_DATA: {"symbol", "price", "open", "high", "low", "volume"},
+    EventType.SIGNAL_GENERATED: {"symbol", "price"},
+    EventType.RISK_DECISION: {"symbol"},
+    EventType.ORDER_REQUEST: {"symbol"},
+    EventType.ORDER_RESULT: {"symbol"},
+    EventType.POSITION_UPDATE: {"symbol"},
+    EventType.ALERT: {"context"},
+    EventType.STATE_SNAPSHOT: {"at_sequence"},
+}
+
+
+@pytest.mark.parametrize("kind", list(EventType))
+def test_fields_read_in_sql_are_in_every_version(kind: EventType) -> None:
+    for version in VERSIONS.versions(kind):
+        fields = VERSIONS.model(kind, version).model_fields
+        assert READ_IN_SQL[kind] <= set(fields), (kind.value, version)
