@@ -134,6 +134,7 @@ def test_verify_replay_explain_and_validate_under_current_code(old_log: str) -> 
     assert document["signal"]["payload"]["confidence"].startswith("0.")  # a fraction again
     text = claire(old_log, "explain", str(decision.event_id))
     assert text.returncode == 0 and "Risk Checks:" in text.stdout, text.stderr
+    assert text.stdout.count("Schema Version: 1 as stored, shown as 2") == 2  # decision, signal
 
     validated = claire(old_log, "validate", "--json")
     assert validated.returncode == 0, validated.stdout + validated.stderr

@@ -47,6 +47,7 @@ from claire.cli.ranges import (
 from claire.errors import StoreError
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
+from claire.events.versions import VERSIONS
 
 TABLE_RULE = "-" * 64
 _QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "USD", "EUR", "BTC", "ETH", "BNB")
@@ -117,6 +118,16 @@ def _render_event_block(event: BaseEvent) -> None:
     field("Event Type", event.event_type.value)
     field("Sequence", event.sequence_number)
     field("Timestamp", human_time(event.timestamp_utc))
+    _render_schema_note(event)
+
+
+def _render_schema_note(event: BaseEvent) -> None:
+    """For an event stored in an older payload version: which, and that it is shown upcast."""
+    stored, shown = event.stored_schema_version, event.metadata.schema_version
+    if stored != shown:
+        kind = event.event_type
+        was = stored if stored is not None else f"none recorded, so {VERSIONS.recorded(kind, None)}"
+        field("Schema Version", f"{was} as stored, shown as {shown} (see docs/versions.md)")
 
 
 def _render_mark(verdict: Verdict, indent: str = "  ") -> None:
@@ -142,6 +153,7 @@ def _render_signal(item: RelatedEvent) -> None:
     payload = item.event.payload
     section(f"Signal{_relation_note(item)}")
     _render_mark(item.verdict)
+    _render_schema_note(item.event)
     field("Symbol", payload.get("symbol"))
     field("Side", payload.get("side"))
     field("Confidence", payload.get("confidence"))
