@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from claire.archive.location import open_location
-from claire.archive.proof import check_bundle, encode_bundle, make_bundle
+from claire.archive.location import ArchiveError, open_location
+from claire.archive.proof import check_bundle, check_subject, encode_bundle, make_bundle
 from claire.archive.reader import ArchiveReader
 from claire.archive.seal import seal
 from claire.audit.keys import TrustedKey, load_private_key, public_hex
@@ -191,3 +191,30 @@ def test_cli_prove_and_verify_offline(
     assert hot.returncode == 1 and "no sealed event has event_id" in hot.stderr
     usage = run(env, "prove")
     assert usage.returncode == 2
+
+
+def test_index_row_groups_hold_one_kind_and_every_id_is_found(sealed: dict[str, Any]) -> None:
+    """A lookup reads only the row groups whose statistics can hold the id: each holds one kind
+    (so the key bounds mean something), and bisection inside it finds every id of the log."""
+    reader = ArchiveReader(open_location(str(sealed["archive"])))
+    with open_store(f"sqlite:///{sealed['db']}") as store:
+        events = list(store.read(1, SEALED))
+    for manifest in reader.catalog.segments:
+        metadata = reader.segment(manifest).index.metadata
+        for group in range(metadata.num_row_groups):
+            kinds = metadata.row_group(group).column(0).statistics
+            assert kinds.min == kinds.max
+    for event in events[::7]:
+        assert reader.lookup("event_id", event.event_id) == [event.sequence_number]
+        trade = [e.sequence_number for e in events if e.correlation_id == event.correlation_id]
+        assert reader.lookup("correlation_id", event.correlation_id) == trade
+    assert reader.lookup("event_id", sealed["hot"].event_id) == []
+
+
+def test_a_bundle_must_prove_what_was_asked_for(sealed: dict[str, Any]) -> None:
+    reader = ArchiveReader(open_location(str(sealed["archive"])))
+    decision = sealed["decision"]
+    bundle = make_bundle(reader, [decision.sequence_number])
+    check_subject(bundle, "event_id", decision.event_id)
+    with pytest.raises(ArchiveError, match="the archive's index is wrong"):
+        check_subject(bundle, "event_id", sealed["hot"].event_id)

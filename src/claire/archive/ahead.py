@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -66,4 +67,33 @@ class Ahead(Generic[T]):
         self._thread.join()
 
 
-__all__ = ["Ahead"]
+def fetched_in_parallel(
+    fetch: Callable[[int, int], list[T]], first: int, last: int, size: int, workers: int = 2
+) -> Iterator[T]:
+    """The items of `fetch(a, b)` over first..last cut into ranges of `size`, in order, with up
+    to `workers` ranges fetched at once (each on its own database connection: the database's
+    work for one range overlaps the next one's)."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    starts = iter(range(first, last + 1, size))
+    with ThreadPoolExecutor(workers, thread_name_prefix="claire-archive-fetch") as pool:
+        pending: deque[Future[list[T]]] = deque()
+
+        def submit() -> None:
+            start = next(starts, None)
+            if start is not None:
+                pending.append(pool.submit(fetch, start, min(start + size - 1, last)))
+
+        for _ in range(workers):
+            submit()
+        try:
+            while pending:
+                items = pending.popleft().result()
+                submit()
+                yield from items
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+__all__ = ["Ahead", "fetched_in_parallel"]

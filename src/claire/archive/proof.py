@@ -54,8 +54,22 @@ def _proof(reader: ArchiveReader, manifest: Manifest, sequence: int) -> dict[str
                 strict=True,
             )
         )
-    leaves = [leaf_hash(canonical[s]) for s in range(tile_first, tile_last + 1)]
+    try:
+        leaves = [leaf_hash(canonical[s]) for s in range(tile_first, tile_last + 1)]
+    except KeyError as exc:
+        raise ArchiveError(
+            f"{manifest.data.name}: sequence {exc} is missing (run `claire verify`)"
+        ) from None
     path = audit_path(leaves, index, segment.nodes, height)
+    root = root_from_path(
+        leaves[index - (tile_first - manifest.first_sequence)], index, manifest.count, path
+    )
+    if root is None or root.hex() != manifest.merkle_root:
+        # Never hand out a proof that does not verify: the segment's files were changed.
+        raise ArchiveError(
+            f"sequence {sequence}: the rows and tree of {manifest.label} do not lead to its "
+            "signed Merkle root (run `claire verify`)"
+        )
     return {
         "sequence_number": sequence,
         "segment": manifest.first_sequence,
@@ -202,6 +216,18 @@ def newest_checkpoint(directory: Path, trusted: TrustedKey) -> Checkpoint:
             "one with `claire checkpoint --dir DIR`"
         )
     return max(good, key=lambda c: (c.number or 0, c.sequence_number))
+
+
+def check_subject(bundle: dict[str, Any], field_name: str, key: UUID) -> None:
+    """Every proven event has `field_name` = `key` (the index that found them could be wrong;
+    a bundle must prove what was asked for)."""
+    for proof in bundle["events"]:
+        value = json.loads(proof["canonical"]).get(field_name)
+        if value != str(key):
+            raise ArchiveError(
+                f"sequence {proof['sequence_number']} was found for {field_name} {key} but its "
+                f"bytes say {value} (the archive's index is wrong: run `claire verify`)"
+            )
 
 
 def sequences_of(reader: ArchiveReader, field_name: str, key: UUID) -> list[int]:
@@ -387,6 +413,7 @@ __all__ = [
     "HotSource",
     "ProofReport",
     "check_bundle",
+    "check_subject",
     "encode_bundle",
     "make_bundle",
     "newest_checkpoint",

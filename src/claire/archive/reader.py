@@ -95,25 +95,18 @@ class SegmentReader:
         self, first: int, last: int, columns: Sequence[str], *, newest_first: bool = False
     ) -> Iterator[pa.Table]:
         """Row groups overlapping first..last, cut to it (`sequence_number` always included)."""
-        import pyarrow.compute as pc
-
         wanted = list(dict.fromkeys(["sequence_number", *columns]))
         groups = self.row_groups(first, last)
         for group in reversed(groups) if newest_first else groups:
             table = self.read_group(group, wanted)
             start, stop = self.starts[group], self.starts[group + 1] - 1
             if first > start or last < stop:
-                seq = table.column("sequence_number")
-                table = table.filter(
-                    pc.and_(pc.greater_equal(seq, first), pc.less_equal(seq, last))
-                )
+                table = _cut(table, start, max(first, start), min(last, stop))
             yield table
 
     def lookup(self, kind: int, key: UUID) -> list[int]:
-        """Sequences whose id of `kind` is `key`, from the index file."""
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
+        """Sequences whose id of `kind` is `key`, from the index file: the row groups whose
+        statistics may hold it, each searched by bisection (it is sorted by kind, then key)."""
         raw = str(key)
         metadata = self.index.metadata
         found: list[int] = []
@@ -123,12 +116,8 @@ class SegmentReader:
             if not _may_hold(kinds, keys, kind, raw):
                 continue
             with self._lock:
-                table = self.index.read_row_group(group)
-            mask = pc.and_(
-                pc.equal(table.column("kind"), pa.scalar(kind, pa.int8())),
-                pc.equal(table.column("key"), raw),
-            )
-            found.extend(table.column("sequence_number").filter(mask).to_pylist())
+                table = self.index.read_row_group(group).combine_chunks()
+            found.extend(_equal_range(table, kind, raw))
         return found
 
 
@@ -140,6 +129,47 @@ def _may_hold(kinds: Any, keys: Any, kind: int, raw: str) -> bool:
         return False
     # Keys are sorted within a kind only: the key bounds mean something for one kind.
     return kinds.min != kinds.max or bool(keys.min <= raw <= keys.max)
+
+
+def _cut(table: pa.Table, start: int, first: int, last: int) -> pa.Table:
+    """Rows first..last of a row group whose first row is sequence `start`: a slice, as rows
+    are stored in sequence order without a gap (checked on the slice's ends; a file that breaks
+    that is filtered row by row instead, and `claire verify` says what is wrong with it)."""
+    part = table.slice(first - start, last - first + 1)
+    sequence = part.column("sequence_number")
+    if (
+        part.num_rows == last - first + 1
+        and sequence[0].as_py() == first
+        and sequence[part.num_rows - 1].as_py() == last
+    ):
+        return part
+    import pyarrow.compute as pc
+
+    seq = table.column("sequence_number")
+    return table.filter(pc.and_(pc.greater_equal(seq, first), pc.less_equal(seq, last)))
+
+
+def _equal_range(table: pa.Table, kind: int, raw: str) -> list[int]:
+    """The sequences of the rows (kind, raw) of an index row group sorted by (kind, key)."""
+    kinds, keys = table.column("kind"), table.column("key")
+
+    def at(i: int) -> tuple[int, str]:
+        return (kinds[i].as_py(), keys[i].as_py())
+
+    wanted = (kind, raw)
+    lo, hi = 0, table.num_rows
+    while lo < hi:  # the first row not below (kind, raw)
+        mid = (lo + hi) // 2
+        if at(mid) < wanted:
+            lo = mid + 1
+        else:
+            hi = mid
+    found: list[int] = []
+    sequences = table.column("sequence_number")
+    while lo < table.num_rows and at(lo) == wanted:
+        found.append(sequences[lo].as_py())
+        lo += 1
+    return found
 
 
 class ArchiveReader:

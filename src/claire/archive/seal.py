@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from claire.archive.ahead import Ahead
+from claire.archive.ahead import Ahead, fetched_in_parallel
 from claire.archive.catalog import Catalog
 from claire.archive.location import ArchiveError, Location
 from claire.archive.manifest import (
@@ -264,14 +264,25 @@ class SegmentWriter:
         # (kind, key, sequence) is unique, so the order, and the file, are the same either way.
         table = self.engine.query(INDEX_SQL, k=keys).cast(_index_schema())
         sink = HashingSink(self.location.open_output(name))
-        pq.write_table(
-            table,
+        writer = pq.ParquetWriter(
             pa.PythonFile(sink, mode="w"),
-            row_group_size=INDEX_ROW_GROUP_ROWS,
+            _index_schema(),
             compression="zstd",
             compression_level=ZSTD_LEVEL,
             use_dictionary=False,
         )
+        # Each kind in row groups of its own: a row group's key statistics then bound the ids
+        # of one kind, so a lookup reads the one row group that can hold the id (a row group
+        # spanning two kinds could hold any id and was read by every lookup).
+        at = 0
+        for column in ("event_id", "correlation_id", "causation_id"):
+            count = keys.num_rows - keys.column(column).null_count
+            if count:
+                writer.write_table(table.slice(at, count), row_group_size=INDEX_ROW_GROUP_ROWS)
+            at += count
+        if at != table.num_rows:
+            raise ArchiveError(f"internal: the index has {table.num_rows} rows, {at} were written")
+        writer.close()
         sink.close()
         return sink.ref(name)
 
@@ -323,14 +334,20 @@ def seal(
     through = min(through, store.head().sequence_number)
     written: list[Manifest] = []
     engine = Engine()
+    size = min(ROW_GROUP_ROWS, segment_events)
+
+    def fetch(a: int, b: int) -> list[RawPage]:
+        return list(store.raw_pages(a, b, size))
+
     try:
         for first in range(start, through + 1, segment_events):
             last = min(first + segment_events - 1, through)
             writer = SegmentWriter(location, engine, first, last, prev_hash, key)
-            # Three stages on three threads, each mostly outside the interpreter lock: the
-            # store fetches a page (waiting on the database), DuckDB derives the one before,
-            # and this thread hashes and compresses the one before that.
-            pages = Ahead(store.raw_pages(first, last, min(ROW_GROUP_ROWS, segment_events)))
+            # Stages on threads of their own, each mostly outside the interpreter lock: the
+            # store fetches the next two pages on two connections (the database's work is
+            # most of it), DuckDB derives the page before, and this thread hashes and
+            # compresses the one before that.
+            pages = fetched_in_parallel(fetch, first, last, size)
             for page, derived in Ahead((page, derive_page(engine, page)) for page in pages):
                 writer.add_derived(page, derived)
             manifest = writer.finish()

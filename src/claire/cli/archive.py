@@ -22,7 +22,13 @@ from claire.archive.location import (
     parse_keep_hot,
 )
 from claire.archive.manifest import Manifest
-from claire.archive.proof import HotSource, encode_bundle, make_bundle, newest_checkpoint
+from claire.archive.proof import (
+    HotSource,
+    check_subject,
+    encode_bundle,
+    make_bundle,
+    newest_checkpoint,
+)
 from claire.archive.prune import prune
 from claire.archive.reader import ArchiveReader
 from claire.archive.seal import SEGMENT_EVENTS, seal
@@ -315,6 +321,7 @@ def prove(
             where = "sealed or stored" if checkpoints is not None else "sealed"
             raise NotFoundError(f"no {where} event has {field_name} {key}")
         bundle = make_bundle(reader, sequences, hot)
+        check_subject(bundle, field_name, key)
     data = encode_bundle(bundle)
     if output is None:
         sys.stdout.buffer.write(data)
