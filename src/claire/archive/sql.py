@@ -113,7 +113,9 @@ def run_sql(hot: EventStore | None, location: Location | None, query: str) -> Sq
         try:
             cursor = con.execute(query)
         except Exception as exc:  # duckdb's errors share no useful base class
-            raise ArchiveError(f"sql: {exc}") from None
+            # One line: the first paragraph (DuckDB puts its "LINE 1: ..." excerpt after a blank).
+            first = " ".join(str(exc).strip().split("\n\n", 1)[0].split())
+            raise ArchiveError(f"sql: {first or type(exc).__name__}") from None
         columns = [d[0] for d in cursor.description or []]
         return SqlResult(columns, cursor.fetchall() if columns else [])
     finally:

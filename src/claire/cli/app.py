@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from claire.cli import audit
 from claire.cli.archive import register as register_archive
 from claire.cli.checkpoint import register as register_checkpoint
+from claire.cli.common import EXIT_FAILURE, EXIT_USAGE, err_console
 from claire.cli.db import db_app
 from claire.cli.demo import register as register_demo
 from claire.cli.replay import register as register_replay
@@ -44,4 +47,35 @@ register_demo(app)
 
 def main() -> None:
     install_log_redaction()
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:
+        if not _is_click_error(exc):
+            raise
+        sys.exit(_report_click_error(exc))
+    sys.exit(code if isinstance(code, int) and not isinstance(code, bool) else 0)
+
+
+def _is_click_error(exc: BaseException) -> bool:
+    """Click's own errors (a bad option, a missing argument, an unknown command), whichever
+    click module raised them (Typer vendors one): duck-typed, not imported."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "ClickException" in names or "Abort" in names
+
+
+def _report_click_error(exc: BaseException) -> int:
+    """A usage error as the project's one line (`error: ...`, exit 2), not Click's box of
+    usage, hint and wrapped message."""
+    name = type(exc).__name__
+    if name == "Abort":  # end of input at a prompt
+        err_console.print("error: aborted", style="bold red", markup=False)
+        return EXIT_FAILURE
+    code = int(getattr(exc, "exit_code", EXIT_USAGE))
+    if name == "NoArgsIsHelpError":  # the help was printed already
+        return code
+    message = " ".join(str(exc.format_message()).split())  # type: ignore[attr-defined]
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and getattr(ctx, "command_path", None):
+        message += f" (see `{ctx.command_path} --help`)"
+    err_console.print(f"error: {message}", style="bold red", markup=False, soft_wrap=True)
+    return code
