@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 KINDS = {"event_id": EVENT_ID, "correlation_id": CORRELATION_ID, "causation_id": CAUSATION_ID}
+LOOKUP_THREADS = 4
 
 
 class SegmentReader:
@@ -211,10 +212,16 @@ class ArchiveReader:
     def lookup(self, field: str, key: UUID) -> list[int]:
         """Sequences (ascending) of the archived events whose `field` is `key`."""
         kind = KINDS[field]
-        found: list[int] = []
-        for manifest in self.catalog.segments:
-            found.extend(self.segment(manifest).lookup(kind, key))
-        return sorted(found)
+        segments = [self.segment(manifest) for manifest in self.catalog.segments]
+        if len(segments) < 2:
+            return sorted(s for segment in segments for s in segment.lookup(kind, key))
+        # Segments searched at once: reading and decoding a row group is outside the
+        # interpreter lock, and a year of history is dozens of segments.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(LOOKUP_THREADS, thread_name_prefix="claire-lookup") as pool:
+            found = pool.map(lambda segment: segment.lookup(kind, key), segments)
+            return sorted(s for part in found for s in part)
 
     def rows_at(self, sequences: Sequence[int], columns: Sequence[str]) -> pa.Table | None:
         """The rows of the given archived sequences (ascending), reading each row group once."""
