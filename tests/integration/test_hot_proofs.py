@@ -21,6 +21,7 @@ import pytest
 from claire.archive.location import open_location
 from claire.archive.merkle import MerkleTree
 from claire.archive.proof import HotSource, check_bundle, encode_bundle, make_bundle
+from claire.archive.reader import ArchiveReader
 from claire.archive.seal import seal
 from claire.audit.checkpoint import (
     CHECKPOINT_VERSION,
@@ -324,3 +325,33 @@ def test_checkpoints_without_a_tree_still_verify_and_are_extended_from_scratch(
     third = write_checkpoint(store, tmp_path / "cp", key=key)
     rows = [r.canonical for r in store.iter_records()]
     assert third.tree is not None and third.tree.root == MerkleTree.of_leaves(rows).root.hex()
+
+
+def test_a_checkpoint_proves_after_its_range_was_sealed_and_pruned(tmp_path: Path) -> None:
+    """Checkpoint #1's tree starts after the archive; later more is sealed and pruned. Its
+    range is then read partly from the archive, and the proof still leads to its root."""
+    from claire.archive.prune import prune
+    from claire.archive.store import attach_archive
+
+    key = write_key(tmp_path / "key.pem")
+    trusted = TrustedKey(public_hex(key), "test")
+    url, archive = f"sqlite:///{tmp_path / 'events.db'}", str(tmp_path / "archive")
+    with open_store(url, create=True) as hot:
+        for _ in range(5):
+            hot.append(trade())
+        seal(hot, open_location(archive), 10, key, segment_events=256)
+    with attach_archive(open_store(url), archive) as store:
+        checkpoint = write_checkpoint(store, tmp_path / "cp", key=key)
+        assert checkpoint.tree is not None and checkpoint.tree.first == 11
+        seal(store.hot, open_location(archive), 15, key, segment_events=256)
+        prune(store.hot, open_location(archive), 15, trusted)
+        assert store.hot.pruned_through() == 15
+        reader = ArchiveReader(open_location(archive))  # as `claire prove` opens it
+        data = encode_bundle(make_bundle(reader, [12, 20], HotSource(store, checkpoint)))
+    report = check_bundle(data, trusted)
+    assert report.ok, report.problems
+    bundle = orjson.loads(data)
+    assert [("segment" in e, e["sequence_number"]) for e in bundle["events"]] == [
+        (True, 12),
+        (False, 20),
+    ]
