@@ -77,3 +77,30 @@ def test_one_clear_line(workdir: Path, args: list[str], code: int, says: str) ->
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
     assert says in lines[0], lines[0]
     assert "Traceback" not in done.stderr and PASSWORD not in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [["--correlation", UNKNOWN], ["--from", "2030-01-01", "--to", "2030-01-02"]],
+)
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_an_export_of_nothing_leaves_no_file(
+    workdir: Path, tmp_path: Path, selection: list[str], fmt: str
+) -> None:
+    output = tmp_path / f"out.{fmt}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIRE_", "DATABASE_URL"))}
+    env |= {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    done = subprocess.run(
+        [CLAIRE, "export", *selection, "--format", fmt, "-o", str(output)],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("error: no events in ") and "Traceback" not in done.stderr
+    assert "(the log holds sequence 1 → 5)" in done.stderr
+    assert not output.exists() and not list(tmp_path.glob("out.*"))
+    assert not (tmp_path / "config").exists()  # nor a new signing key

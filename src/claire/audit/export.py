@@ -76,7 +76,11 @@ class Selection:
             return f"correlation id {self.correlation_id}"
         if self.first is not None:
             return f"sequence range {self.first}..{self.last}"
-        return f"time range {self.to_document()['from']} to {self.to_document()['until']}"
+        document = self.to_document()
+        start = document["from"] or "the first event"
+        if document["until"] is None:
+            return f"time range from {start} on"
+        return f"time range from {start} up to (not including) {document['until']}"
 
 
 @dataclass(slots=True)
@@ -173,7 +177,8 @@ def export_line(record: ChainRecord) -> dict[str, Any]:
 
 def _nothing_selected(store: EventStore, selection: Selection) -> NotFoundError:
     head = store.head().sequence_number
-    return NotFoundError(f"no events in {selection.describe()} (the log holds 1..{head})")
+    held = f"the log holds sequence 1 → {head}" if head else "the log is empty"
+    return NotFoundError(f"no events in {selection.describe()} ({held})")
 
 
 def write_jsonl(

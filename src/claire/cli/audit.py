@@ -6,6 +6,7 @@ Each command parses its options, calls the audit layer, and renders: the seed's 
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -18,7 +19,7 @@ import typer
 from claire.audit.explain import ChainLink, Explanation, RelatedEvent, explain_event
 from claire.audit.export import Manifest, Selection, write_csv, write_jsonl, write_manifest
 from claire.audit.export_verify import manifest_path
-from claire.audit.keys import SigningKeyError, fingerprint, public_hex, signing_key
+from claire.audit.keys import fingerprint, public_hex, signing_key
 from claire.audit.stats import EventStats, event_stats
 from claire.audit.summary import summarize
 from claire.audit.trace import Trace, trace_correlation
@@ -44,7 +45,7 @@ from claire.cli.ranges import (
     parse_time_range,
     parse_uuid,
 )
-from claire.errors import StoreError
+from claire.errors import ClaireError, StoreError
 from claire.events.model import BaseEvent
 from claire.events.payloads import EventType
 from claire.events.versions import VERSIONS
@@ -430,22 +431,20 @@ def export(
     with store_from(database_url) as store:
         try:
             manifest = _write_export(store, selection, output_format, output, key)
-            try:
-                signing.keep()
-            except SigningKeyError:  # no file may carry a signature by a key nobody kept
-                if output is not None:
-                    output.unlink(missing_ok=True)
-                    if output_format is ExportFormat.CSV:
-                        manifest_path(output).unlink(missing_ok=True)
-                raise
+            signing.keep()
         except BrokenPipeError:
             raise  # the reader went away (`| head`): the CLI ends quietly (see cli.app.main)
-        except OSError as exc:
+        except OSError as exc:  # --output cannot be opened or written: nothing of ours to remove
             if output is None:
                 raise StoreError(
                     f"cannot write the export to stdout: {exc.strerror or exc}"
                 ) from None
             raise UsageError(f"--output {output}: {exc.strerror or exc}") from None
+        except ClaireError:
+            # Nothing selected, or the new key could not be kept: no empty or partial file, and
+            # none signed by a key nobody kept, is left behind.
+            _discard(output, output_format)
+            raise
     if signing.created:
         err_console.print(
             f"New signing key created at {signing.path} (keep it safe)",
@@ -463,6 +462,16 @@ def export(
     )
     say(f"  Head hash: {manifest.head_hash}")
     say(f"  Manifest signed by key {fingerprint(public_hex(key))} (public key {public_hex(key)})")
+
+
+def _discard(output: Path | None, output_format: ExportFormat) -> None:
+    """Remove what a failed export wrote to --output (and a CSV export's manifest)."""
+    if output is None:
+        return
+    for path in (output, manifest_path(output) if output_format is ExportFormat.CSV else None):
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
 
 
 def _write_export(
