@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 import typer
@@ -43,6 +44,26 @@ register_versions(app)
 register_serve(app)
 register_ui(app)
 register_demo(app)
+
+
+def _reflow(text: str) -> str:
+    """A docstring as help: its paragraphs kept, each one line (Rich wraps it to the terminal;
+    the source's own line breaks made ragged lines on an 80-column terminal)."""
+    paragraphs = inspect.cleandoc(text).split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in p.splitlines()) for p in paragraphs)
+
+
+def _reflow_help(typer_app: typer.Typer) -> None:
+    for command in typer_app.registered_commands:
+        doc = command.help or (command.callback.__doc__ if command.callback else None)
+        if doc:
+            command.help = _reflow(doc)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _reflow_help(group.typer_instance)
+
+
+_reflow_help(app)
 
 
 def main() -> None:
