@@ -106,6 +106,15 @@ def test_csv_ticks_with_configured_columns(tmp_path: Path) -> None:
             r"line 3: column volume: -1 must be zero or more",
         ),
         ("2025-02-14 00:02:00,0,101,99,100,1", r"line 3: column open: 0 must be positive"),
+        # No UTC time a datetime can hold (an OverflowError and a traceback before).
+        (
+            "0001-01-01T00:00:01+01:02,100,101,99,100,1",
+            r"line 3: column timestamp: '0001-01-01T00:00:01\+01:02' is out of range in UTC",
+        ),
+        (
+            "9999-12-31T23:59:59-01:00,100,101,99,100,1",
+            r"line 3: column timestamp: '9999-12-31T23:59:59-01:00' is out of range in UTC",
+        ),
     ],
 )
 def test_malformed_row_is_reported_with_its_line_number(

@@ -244,4 +244,9 @@ def _parse_iso(text: str, where: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is in year 0 in UTC
+        raise MarketDataError(
+            f"{where}: column timestamp: {text!r} is out of range in UTC (years 1-9999)"
+        ) from None
