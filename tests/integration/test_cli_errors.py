@@ -104,3 +104,22 @@ def test_an_export_of_nothing_leaves_no_file(
     assert "(the log holds sequence 1 → 5)" in done.stderr
     assert not output.exists() and not list(tmp_path.glob("out.*"))
     assert not (tmp_path / "config").exists()  # nor a new signing key
+
+
+def test_an_empty_store_says_so(tmp_path: Path) -> None:
+    """Not `Checked: 0 events (sequence 1 → 0)`, nor a Merkle tree over 'no event (all sealed)'
+    where nothing was ever sealed."""
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIRE_", "DATABASE_URL"))}
+    env |= {"XDG_CONFIG_HOME": str(tmp_path / "config"), "DATABASE_URL": url}
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [CLAIRE, *args], cwd=tmp_path, env=env, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("db", "migrate")
+    assert "Checked: 0 events (the log is empty)" in run("verify")
+    assert "over no event (the log is empty)" in run("checkpoint", "--dir", str(tmp_path / "cp"))

@@ -81,6 +81,8 @@ def checkpoint(
         span = (
             f"sequence {written.tree.first} → {written.sequence_number}"
             if written.tree.size
+            else "no event (the log is empty)"
+            if written.sequence_number == 0
             else "no event (all sealed)"
         )
         console.print(f"  Merkle:     {written.tree.root} over {span}", markup=False)

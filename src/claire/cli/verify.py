@@ -32,10 +32,14 @@ def render_verify(report: VerifyReport) -> None:
     broken = report.first_break
     if report.ok:
         say("Hash chain OK", style="bold green")
-        say(
-            f"  Checked: {report.checked} events (sequence {report.from_sequence} → "
-            f"{report.last_sequence})"
+        span = (
+            f"sequence {report.from_sequence} → {report.last_sequence}"
+            if report.checked
+            else "the log is empty"
+            if report.last_sequence == 0
+            else f"nothing from sequence {report.from_sequence} on"
         )
+        say(f"  Checked: {report.checked} events ({span})")
         say(f"  Head: sequence {report.last_sequence}, hash {report.last_hash}")
     elif broken is not None:
         say(f"Hash chain BROKEN at sequence {broken.sequence_number}", style="bold red")
