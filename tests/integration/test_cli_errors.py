@@ -5,6 +5,7 @@ and no password, whether Claire or Click (a bad option value, an unknown command
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,31 @@ def test_an_empty_store_says_so(tmp_path: Path) -> None:
     run("db", "migrate")
     assert "Checked: 0 events (the log is empty)" in run("verify")
     assert "over no event (the log is empty)" in run("checkpoint", "--dir", str(tmp_path / "cp"))
+
+
+def test_serve_on_a_port_in_use_is_one_line_before_anything_starts(tmp_path: Path) -> None:
+    """Was uvicorn's log of the bind error after start-up, and exit code 3."""
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    with open_store(url, create=True) as store:
+        store.append(trade())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIRE_", "DATABASE_URL"))}
+    env |= {"DATABASE_URL": url, "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    env.pop("REDIS_URL", None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = subprocess.run(
+            [CLAIRE, "serve", "--no-ingest", "--port", port],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == (
+        f"error: port {port} on 127.0.0.1 is in use (another `claire serve` or `claire ui`? "
+        "pick another with --port or CLAIRE_API_PORT)\n"
+    )

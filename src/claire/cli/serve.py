@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import re
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -131,12 +132,15 @@ def serve(  # noqa: PLR0917 - Typer options
     board = HealthBoard()
     tasks = _ingest_tasks(settings, board) if ingest else []
     tasks += _checkpoint_tasks(settings, board)
+    # The API's port is taken before any background task starts: a port in use is one line
+    # and exit 1 (uvicorn would log the error after start-up and exit 3).
+    sock = None if no_api else _listen(settings)
     service = _Service(tasks, board, max_restarts)
     with service.running():
-        if no_api:
+        if sock is None:
             service.wait()
         else:
-            service.serve_api(settings, log_level.lower())
+            service.serve_api(settings, log_level.lower(), sock)
     if service.gave_up:
         fail(f"stopping: {service.gave_up}")
 
@@ -174,6 +178,16 @@ def _refuse_unusable_stores(settings: Settings) -> None:
             logging.getLogger("claire.serve").warning(
                 "starting without the store: %s", redact_error(exc)
             )
+
+
+def _listen(settings: Settings) -> socket.socket:
+    from claire.cli.ui import _bind
+
+    return _bind(
+        settings.api_host,
+        settings.api_port,
+        "another `claire serve` or `claire ui`? pick another with --port or CLAIRE_API_PORT",
+    )
 
 
 def _refuse_unparseable_redis_url(url: str | None) -> None:
@@ -318,7 +332,7 @@ class _Service:
         while not self._stopped.wait(0.5):
             pass
 
-    def serve_api(self, settings: Settings, log_level: str) -> None:
+    def serve_api(self, settings: Settings, log_level: str, sock: socket.socket) -> None:
         import uvicorn
 
         from claire.api.app import create_app
@@ -335,7 +349,7 @@ class _Service:
         self._server = uvicorn.Server(config)
         if self._stopped.is_set():  # a task gave up before the API started
             return
-        self._server.run()
+        self._server.run(sockets=[sock])
 
 
 def _on_signal(action: Callable[[], None]) -> None:

@@ -93,7 +93,9 @@ def _require_store(url: str) -> None:
         fail(f"cannot read the event store: {redact_error(exc)}")
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, in_use_hint: str | None = None) -> socket.socket:
+    """A listening socket on host:port, or one line and exit 1 (the port in use, say what may
+    hold it and what to do)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -102,10 +104,11 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            fail(
-                f"port {port} on {host} is in use (if `claire serve` runs there, its UI is at "
-                f"http://{host}:{port}/ui/; or pick another with --port, 0 for any free one)"
+            hint = in_use_hint or (
+                f"if `claire serve` runs there, its UI is at http://{host}:{port}/ui/; or pick "
+                "another with --port, 0 for any free one"
             )
+            fail(f"port {port} on {host} is in use ({hint})")
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     sock.listen(128)
     sock.set_inheritable(True)
