@@ -101,6 +101,75 @@ def derive_page(engine: Engine, page: RawPage) -> pa.Table:
     return engine.derive(raw_table(page.sequence, page.canonical, page.prev_hash, page.hash))
 
 
+class ChainCheck:
+    """The hash chain checked page by page from a segment's first sequence and `prev_hash`,
+    and the Merkle tile nodes of each page: all the hashing sealing does per event, run on
+    the thread that derives the pages (this thread only compresses and writes them)."""
+
+    def __init__(self, first_sequence: int, prev_hash: str) -> None:
+        self.first_sequence = first_sequence
+        self._expected = first_sequence
+        self._last_hash = prev_hash
+
+    def tiles(self, page: RawPage) -> list[bytes]:
+        """Check the next page against the chain; the Merkle tile nodes of its events.
+
+        One pass of hashing per row, and the comparisons as whole-page operations (each row's
+        hash is computed from the hash computed before it, so the page chains from the last
+        hash; then the stored hashes must equal the computed ones and every prev_hash the hash
+        before it). Only a page that fails is walked row by row, to name the first bad row.
+        """
+        sequence, canonical = page.sequence, page.canonical
+        n = len(sequence)
+        if n == 0:
+            return []
+        if (self._expected - self.first_sequence) % (1 << TILE_HEIGHT):
+            raise ArchiveError("internal: a page must start at a Merkle tile boundary")
+        sha256, leaf_prefix = hashlib.sha256, LEAF_PREFIX
+        prev = bytes.fromhex(self._last_hash)
+        digests: list[bytes] = []
+        leaves: list[bytes] = []
+        keep, leaf = digests.append, leaves.append
+        for data in canonical:
+            prev = sha256(prev + data).digest()
+            keep(prev)
+            leaf(sha256(leaf_prefix + data).digest())
+        if (
+            sequence[0] != self._expected
+            or sequence[-1] != self._expected + n - 1
+            or sequence != list(range(self._expected, self._expected + n))
+            or page.prev_hash[0] != self._last_hash
+            or page.prev_hash[1:] != page.hash[:-1]
+            or b"".join(digests).hex() != "".join(page.hash)
+        ):
+            self._locate_break(page)
+        self._expected += n
+        self._last_hash = page.hash[-1]
+        return tile_roots(leaves, TILE_HEIGHT)
+
+    def _locate_break(self, page: RawPage) -> None:
+        """Raise for the first row of `page` that breaks the chain (the slow, exact walk)."""
+        sha256 = hashlib.sha256
+        prev = self._last_hash
+        for i, (seq, data, prev_hash, digest) in enumerate(
+            zip(page.sequence, page.canonical, page.prev_hash, page.hash, strict=True)
+        ):
+            if seq != self._expected + i:
+                raise self._broken(self._expected + i, "the sequence has a gap or is out of order")
+            if prev_hash != prev:
+                raise self._broken(seq, "its prev_hash is not the previous hash")
+            if sha256(bytes.fromhex(prev_hash) + data).hexdigest() != digest:
+                raise self._broken(seq, "its hash does not match its bytes")
+            prev = digest
+        raise ArchiveError("internal: a page failed the chain check but no row breaks it")
+
+    def _broken(self, sequence: int, why: str) -> ArchiveError:
+        return ArchiveError(
+            f"not sealed: sequence {sequence} breaks the hash chain ({why}); "
+            "run `claire verify` and repair the store first"
+        )
+
+
 @dataclass(slots=True)
 class SegmentWriter:
     """One segment: pages in, files and the signed manifest out."""
@@ -118,6 +187,7 @@ class SegmentWriter:
     _times: list[Any] = field(default_factory=list)
     _sink: HashingSink | None = None
     _writer: Any = None
+    _chain: ChainCheck | None = None
 
     def __post_init__(self) -> None:
         import pyarrow as pa
@@ -139,16 +209,24 @@ class SegmentWriter:
         """Check one page against the chain and write it as a row group."""
         self.add_derived(page, derive_page(self.engine, page))
 
-    def add_derived(self, page: RawPage, derived: pa.Table) -> None:
-        """Check a page against the chain; write its derived rows (`derive_page`) as a row group."""
+    def add_derived(
+        self, page: RawPage, derived: pa.Table, tiles: list[bytes] | None = None
+    ) -> None:
+        """Write a page's derived rows (`derive_page`) as a row group, the page checked against
+        the chain: by `ChainCheck.tiles` already (its Merkle tile nodes given), or here."""
         import pyarrow as pa
         import pyarrow.compute as pc
 
         n = len(page.sequence)
-        if (self._expected - self.first_sequence) % (1 << TILE_HEIGHT):
-            raise ArchiveError("internal: a page must start at a Merkle tile boundary")
-        leaves = self._check_chain(page)
-        self._tiles.extend(tile_roots(leaves, TILE_HEIGHT))
+        if tiles is None:
+            if self._chain is None:
+                self._chain = ChainCheck(self._expected, self._last_hash)
+            try:
+                tiles = self._chain.tiles(page)
+            except ArchiveError:
+                self.abandon()
+                raise
+        self._tiles.extend(tiles)
         # Copied out (take): a column imported from DuckDB keeps its whole page alive, and a
         # segment's pages must not stay in memory for the index built at its end.
         keys = derived.select(["sequence_number", "event_id", "correlation_id", "causation_id"])
@@ -157,61 +235,6 @@ class SegmentWriter:
         self._writer.write_table(stored_part(derived), row_group_size=ROW_GROUP_ROWS)
         self._expected += n
         self._last_hash = page.hash[-1] if n else self._last_hash
-
-    def _check_chain(self, page: RawPage) -> list[bytes]:
-        """Check the page against the chain; its Merkle leaf hashes.
-
-        One pass of hashing per row, and the comparisons as whole-page operations (each row's
-        hash is computed from the hash computed before it, so the page chains from the last
-        hash; then the stored hashes must equal the computed ones and every prev_hash the hash
-        before it). Only a page that fails is walked row by row, to name the first bad row.
-        """
-        sequence, canonical = page.sequence, page.canonical
-        n = len(sequence)
-        if n == 0:
-            return []
-        sha256, leaf_prefix = hashlib.sha256, LEAF_PREFIX
-        prev = bytes.fromhex(self._last_hash)
-        digests: list[bytes] = []
-        leaves: list[bytes] = []
-        keep, leaf = digests.append, leaves.append
-        for data in canonical:
-            prev = sha256(prev + data).digest()
-            keep(prev)
-            leaf(sha256(leaf_prefix + data).digest())
-        if (
-            sequence[0] != self._expected
-            or sequence[-1] != self._expected + n - 1
-            or sequence != list(range(self._expected, self._expected + n))
-            or page.prev_hash[0] != self._last_hash
-            or page.prev_hash[1:] != page.hash[:-1]
-            or b"".join(digests).hex() != "".join(page.hash)
-        ):
-            self._locate_break(page)
-        return leaves
-
-    def _locate_break(self, page: RawPage) -> None:
-        """Raise for the first row of `page` that breaks the chain (the slow, exact walk)."""
-        sha256 = hashlib.sha256
-        prev = self._last_hash
-        for i, (seq, data, prev_hash, digest) in enumerate(
-            zip(page.sequence, page.canonical, page.prev_hash, page.hash, strict=True)
-        ):
-            if seq != self._expected + i:
-                raise self._broken(self._expected + i, "the sequence has a gap or is out of order")
-            if prev_hash != prev:
-                raise self._broken(seq, "its prev_hash is not the previous hash")
-            if sha256(bytes.fromhex(prev_hash) + data).hexdigest() != digest:
-                raise self._broken(seq, "its hash does not match its bytes")
-            prev = digest
-        raise ArchiveError("internal: a page failed the chain check but no row breaks it")
-
-    def _broken(self, sequence: int, why: str) -> ArchiveError:
-        self.abandon()
-        return ArchiveError(
-            f"not sealed: sequence {sequence} breaks the hash chain ({why}); "
-            "run `claire verify` and repair the store first"
-        )
 
     def abandon(self) -> None:
         if self._writer is not None:
@@ -348,8 +371,15 @@ def seal(
             # most of it), DuckDB derives the page before, and this thread hashes and
             # compresses the one before that.
             pages = fetched_in_parallel(fetch, first, last, size)
-            for page, derived in Ahead((page, derive_page(engine, page)) for page in pages):
-                writer.add_derived(page, derived)
+            chain = ChainCheck(first, prev_hash)
+            try:
+                for page, derived, tiles in Ahead(
+                    (page, derive_page(engine, page), chain.tiles(page)) for page in pages
+                ):
+                    writer.add_derived(page, derived, tiles)
+            except BaseException:
+                writer.abandon()
+                raise
             manifest = writer.finish()
             written.append(manifest)
             prev_hash = manifest.last_hash
@@ -360,4 +390,4 @@ def seal(
     return SealReport(max(through, catalog.last_sequence), written, catalog.last_sequence)
 
 
-__all__ = ["SEGMENT_EVENTS", "SealReport", "SegmentWriter", "seal"]
+__all__ = ["SEGMENT_EVENTS", "ChainCheck", "SealReport", "SegmentWriter", "seal"]
