@@ -43,6 +43,8 @@ CASES = [
     (["verify", "--public-key", "/nonexistent.pem", "--checkpoints", "."], 1, "--public-key"),
     (["checkpoint", "--dir", "/proc/claire-qa"], 2, "--dir /proc/claire-qa: "),
     (["record", "--market-data", "missing.csv", "--symbol", "X"], 1, "missing.csv"),
+    (["record", "--market-data", "x.csv", "--symbol", ""], 2, "--symbol '': String should have"),
+    (["record", "--market-data", "x.csv", "--symbol", "BTC USD"], 2, "--symbol 'BTC USD': "),
     (["sql", "SELEC 1"], 1, 'sql: Parser Error: syntax error at or near "SELEC"'),
     (["serve", "--port", "abc"], 2, "'--port'"),
     (["stats", "--database-url", f"postgresql://u:{PASSWORD} x@[::1/db"], 1, "postgresql://u:***@"),

@@ -23,6 +23,7 @@ from claire.cli.common import (
     store_from,
 )
 from claire.errors import StoreSchemaError
+from claire.events.payloads import Symbol
 from claire.pipeline.config import PipelineConfig, PipelineConfigError, load_config
 from claire.pipeline.csv_source import CsvFormat
 from claire.pipeline.recorder import SessionResult
@@ -146,6 +147,7 @@ def record(
 
       claire record --market-data ticks.csv --symbol ETHUSDT --format ticks --config risk.toml
     """
+    _check_symbol(symbol)
     pipeline_config = _load_config(config)
     columns = _columns(column or [])
     url = database_url or default_url()
@@ -170,6 +172,20 @@ def record(
 
 
 # --- helpers -------------------------------------------------------------------------------------
+def _check_symbol(symbol: str) -> None:
+    """The symbol as every market_data payload must carry it, checked before anything is
+    created or recorded (it failed in the first bar, with a traceback)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        TypeAdapter(Symbol).validate_python(symbol)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"]
+        raise UsageError(
+            f"--symbol {symbol!r}: {reason} (1 to 40 letters, digits and . _ : / -, e.g. BTCUSDT)"
+        ) from None
+
+
 def _load_config(path: Path | None) -> PipelineConfig | None:
     if path is None:
         return None
