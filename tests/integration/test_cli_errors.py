@@ -154,3 +154,28 @@ def test_serve_on_a_port_in_use_is_one_line_before_anything_starts(tmp_path: Pat
         f"error: port {port} on 127.0.0.1 is in use (another `claire serve` or `claire ui`? "
         "pick another with --port or CLAIRE_API_PORT)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("", "the file is empty"),
+        ("timestamp,open,high,low,close,volume\n", "no data rows after the header"),
+        ("timestamp,open,high,low,close,volume\n2025-03-01,1,2,0.5,1,abc\n", "is not a number"),
+    ],
+)
+def test_record_of_a_bad_file_creates_no_store(tmp_path: Path, content: str, says: str) -> None:
+    """The file is read and checked before the store (and its lock file) is created."""
+    (tmp_path / "bars.csv").write_text(content, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLAIRE_", "DATABASE_URL"))}
+    done = subprocess.run(
+        [CLAIRE, "record", "--market-data", "bars.csv", "--symbol", "BTCUSDT"],
+        cwd=tmp_path,
+        env=env | {"XDG_CONFIG_HOME": str(tmp_path / "config")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1 and says in done.stderr, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.csv"]

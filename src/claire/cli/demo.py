@@ -25,7 +25,7 @@ from claire.cli.common import (
 from claire.errors import StoreSchemaError
 from claire.events.payloads import Symbol
 from claire.pipeline.config import PipelineConfig, PipelineConfigError, load_config
-from claire.pipeline.csv_source import CsvFormat
+from claire.pipeline.csv_source import CsvFormat, read_csv_rows
 from claire.pipeline.recorder import SessionResult
 from claire.pipeline.sessions import record_csv, record_demo
 from claire.redact import redact_url
@@ -152,6 +152,9 @@ def record(
     columns = _columns(column or [])
     url = database_url or default_url()
     _checked_target(url)
+    # The whole file is read and checked before the store is created or locked: a file that
+    # cannot be recorded leaves nothing behind.
+    rows = read_csv_rows(market_data, symbol, fmt=fmt, columns=columns)
     with (
         recording_lock(url),
         store_from(url, create=True) as store,
@@ -167,6 +170,7 @@ def record(
             progress=progress,
             append_overlap=append_overlap,
             verify_snapshot=verify_snapshot,
+            rows=rows,
         )
     _report(result, url, database_url, json)
 

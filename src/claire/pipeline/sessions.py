@@ -103,11 +103,14 @@ def record_csv(
     progress: Progress | None = None,
     append_overlap: bool = False,
     verify_snapshot: bool = False,
+    rows: CsvRows | None = None,
 ) -> SessionResult:
     """Record a CSV file for one symbol. The whole file is checked before anything is stored,
     and so is the store: bars it holds already for the symbol and time are refused (see
-    claire.pipeline.overlap) unless `append_overlap`."""
-    rows = read_csv_rows(path, symbol, fmt=fmt, columns=columns)
+    claire.pipeline.overlap) unless `append_overlap`. `rows`: the file as `read_csv_rows`
+    read it already (a caller that checks the file before it creates the store)."""
+    if rows is None:
+        rows = read_csv_rows(path, symbol, fmt=fmt, columns=columns)
     file = Path(path)
     pipeline = pipeline or reference_pipeline(config)
     with recording_lock(store.url):
