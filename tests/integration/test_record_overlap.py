@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from claire.errors import StoreSchemaError
 from claire.events import EventType
 from claire.store import open_store
 
@@ -114,4 +115,6 @@ def test_duplicate_timestamps_in_a_file_store_nothing(tmp_path: Path, url: str) 
     assert refused.returncode == 1
     assert "dup.csv: 1 timestamp(s) appear more than once" in refused.stderr
     assert "2025-03-01T00:03:00+00:00 at lines 5, 6" in refused.stderr
-    assert head(url) == 0
+    # The file is checked before the store is created: there is none, let alone an event.
+    with pytest.raises(StoreSchemaError, match=r"no Claire store|is empty, not a Claire store"):
+        head(url)
