@@ -217,3 +217,35 @@ def test_the_first_year_prints_with_four_digits(tmp_path: Path) -> None:
     stats = claire(log, "stats")
     assert stats.returncode == 0, stats.stderr
     assert "0001-01-01 00:00:01" in stats.stdout and " 1-01-01" not in stats.stdout
+
+
+def test_post_events_refuses_times_outside_the_utc_calendar_with_422(far_sqlite: FarLog) -> None:
+    """0001-01-01T00:00:01+01:02 is in year 0 in UTC: it was a 500 (OverflowError in to_utc)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "DATABASE_URL": far_sqlite.url}
+    env |= {"CLAIRE_WRITE_TOKEN": WRITE}
+    for name in ("CLAIRE_READ_TOKEN", "REDIS_URL"):
+        env.pop(name, None)
+    server = start_server(env, "--no-ingest")
+    try:
+        template = canonical_document(
+            factory("edge").create_alert(
+                level="INFO", code="edge", message="edge", correlation_id=uuid.uuid4()
+            )
+        )
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            for stamp in (
+                "0001-01-01T00:00:01+01:02",
+                "0001-01-01T23:59:59+23:59",
+                "9999-12-31T23:59:59-01:00",
+                "9999-12-31T00:00:00-00:01",
+            ):
+                body = orjson.dumps({**template, "timestamp_utc": stamp})
+                answer = client.post(
+                    "/events", content=body, headers={"Authorization": f"Bearer {WRITE}"}
+                )
+                assert answer.status_code == 422, (stamp, answer.text)
+                problems = answer.json()["problems"]
+                assert [p["field"] for p in problems] == ["timestamp_utc"], answer.text
+                assert stamp in problems[0]["reason"], answer.text
+    finally:
+        assert stop_server(server) == 0
