@@ -60,6 +60,10 @@ def register_url_secrets(url: str | None) -> None:
     register_secret(password)
     if password:
         register_secret(unquote(password))
+        # An unencoded '@' in a password: libpq and redis-py split it at the first one and
+        # quote the rest back as the host ("failed to resolve host 'PW-xyz@db'").
+        for part in password.split("@"):
+            register_secret(part)
 
 
 # A whole string that is one URL: its user info runs to the LAST '@' of the string, whatever

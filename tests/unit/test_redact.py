@@ -30,3 +30,9 @@ def test_a_registered_password_is_masked_wherever_a_driver_quotes_it() -> None:
     register_url_secrets("postgresql://u:Sp4ce d-PW@[::1/db")
     message = 'unexpected spaces found in "Sp4ce d-PW", use percent-encoded spaces (%20) instead'
     assert "Sp4ce" not in redact_text(message)
+
+
+def test_a_password_with_an_unencoded_at_sign_is_masked_where_a_driver_splits_it() -> None:
+    register_url_secrets("postgresql://u:S3cret@PW-xyz@127.0.0.1:5999/db")
+    message = "failed to resolve host 'PW-xyz@127.0.0.1': [Errno -2] Name or service not known"
+    assert "PW-xyz" not in redact_text(message)
