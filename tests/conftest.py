@@ -7,16 +7,33 @@ Tests that need a service skip with a message naming it, unless CLAIRE_REQUIRE_S
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
+UI_ARTIFACTS = "CLAIRE_UI_ARTIFACTS"
+
+
+def pytest_configure() -> None:
+    """Choose the browser tests' screenshot folder before the test workers start, so that all
+    of them save into one folder and the summary below (printed by the main process) names it."""
+    if UI_ARTIFACTS not in os.environ:
+        name = f"claire-ui-screenshots-{uuid.uuid4().hex[:12]}"
+        os.environ[UI_ARTIFACTS] = str(Path(tempfile.gettempdir()) / name)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    folder = Path(os.environ[UI_ARTIFACTS])
+    if folder.is_dir() and any(folder.iterdir()) and not os.environ.get("PYTEST_XDIST_WORKER"):
+        terminalreporter.write_line(f"UI screenshots (browser tests): {folder}")
 
 
 def _missing(service: str, variable: str, reason: str) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -34,7 +33,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 720}
-ARTIFACTS_KEY = pytest.StashKey[Path]()
 
 
 def _missing(what: str) -> None:
@@ -55,18 +53,12 @@ def claire(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 
 @pytest.fixture(scope="session")
-def artifacts(request: pytest.FixtureRequest) -> Path:
-    chosen = os.environ.get("CLAIRE_UI_ARTIFACTS")
-    folder = Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="claire-ui-screenshots-"))
+def artifacts() -> Path:
+    """The folder named by CLAIRE_UI_ARTIFACTS, which tests/conftest.py sets once per run (so
+    that every test worker saves there and the run's summary can print it)."""
+    folder = Path(os.environ["CLAIRE_UI_ARTIFACTS"])
     folder.mkdir(parents=True, exist_ok=True)
-    request.config.stash[ARTIFACTS_KEY] = folder
     return folder
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    folder = config.stash.get(ARTIFACTS_KEY, None)
-    if folder is not None:
-        terminalreporter.write_line(f"UI screenshots (browser tests): {folder}")
 
 
 @pytest.fixture(scope="module")
