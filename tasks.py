@@ -50,7 +50,7 @@ def test(args: list[str]) -> None:
 
 
 def lint(_: list[str]) -> None:
-    paths = ["src", "tests", "benchmarks", "tasks.py", "claire_cli.py"]
+    paths = ["src", "tests", "rigs", "benchmarks", "tasks.py", "claire_cli.py"]
     run(BIN / "ruff", "check", *paths)
     run(BIN / "ruff", "format", "--check", *paths)
     run(BIN / "mypy", *paths)

@@ -16,7 +16,7 @@ same way:
     a few seconds, several times: a passing outage, so nothing may be dead-lettered.
 Then the tamper matrix (case -> first bad sequence verify names) on SQLite and PostgreSQL.
 
-Restarts use private servers (tests/servers.py) on free loopback ports: restarting the
+Restarts use private servers (rigs/servers.py) on free loopback ports: restarting the
 machine's shared servers would disturb everything else running, and its Redis keeps no
 persistence, so a restart there would empty the stream by configuration.
 """
@@ -38,30 +38,28 @@ from typing import Any
 
 import psycopg
 import redis
-from tests.integration.test_faults_ingest import (
+from rigs.ingest import (
     Producer,
     Rig,
+    make_rig,
     redis_clients_of,
+    restart_postgres_rounds,
+    restart_redis_rounds,
     stored_count,
     wait_for,
 )
-from tests.integration.test_faults_restarts import (
-    make_rig,
-    restart_postgres_rounds,
-    restart_redis_rounds,
-)
-from tests.integration.test_tamper_matrix import (
-    Subject,
-    postgres_subject,
-    run_matrix,
-    sqlite_subject,
-)
-from tests.servers import (
+from rigs.servers import (
     PrivatePostgres,
     PrivateRedis,
     ServerUnavailableError,
     private_postgres,
     private_redis,
+)
+from rigs.tamper import (
+    Subject,
+    postgres_subject,
+    run_matrix,
+    sqlite_subject,
 )
 
 from benchmarks.common import (

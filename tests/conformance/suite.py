@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from rigs.factories import START, factory, trade
 
 from claire.errors import (
     CausationError,
@@ -28,7 +29,6 @@ from claire.events import (
 from claire.store import EventReader, EventStore, EventWriter
 from claire.store.memory import MemoryEventStore
 from tests.conformance.strategies import event_batches
-from tests.factories import START, factory, trade
 
 
 class StoreConformance:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from rigs.factories import factory, trade
 
 from claire.archive.location import Location, open_location
 from claire.archive.reader import ArchiveReader
@@ -23,7 +24,6 @@ from claire.store.sqlite import SqliteEventStore
 from tests.conformance.suite import StoreConformance
 from tests.conformance.timeline_suite import TimelineConformance
 from tests.conformance.versions_suite import SchemaVersionConformance
-from tests.factories import factory, trade
 
 KEEP_HOT = 2
 

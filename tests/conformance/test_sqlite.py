@@ -5,6 +5,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from rigs.factories import trade
 
 from claire.store import EventStore, open_store
 from claire.store.schema import known_migrations
@@ -12,7 +13,6 @@ from claire.store.sqlite import SqliteEventStore
 from tests.conformance.suite import StoreConformance
 from tests.conformance.timeline_suite import TimelineConformance
 from tests.conformance.versions_suite import SchemaVersionConformance
-from tests.factories import trade
 
 
 class TestSqliteStore(StoreConformance, TimelineConformance, SchemaVersionConformance):

@@ -16,10 +16,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from rigs.factories import factory, trade
 
 from claire.events.codec import canonical_document
 from tests.conftest import throwaway_database
-from tests.factories import factory, trade
 from tests.integration.test_api_service import (
     READ,
     ROOT,

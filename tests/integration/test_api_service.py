@@ -19,11 +19,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from rigs.factories import factory, trade
 
 from claire.events.codec import canonical_document
 from claire.ingest import EventPublisher
 from tests.conftest import throwaway_database
-from tests.factories import factory, trade
 
 ROOT = Path(__file__).resolve().parents[2]
 CLAIRE = [sys.executable, "-m", "claire.cli.app"]

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
+from rigs.factories import factory
 
 from claire.archive.location import ArchiveError, open_location
 from claire.archive.prune import prune
@@ -30,7 +31,6 @@ from claire.errors import ArchivedEventError, EventConflictError
 from claire.events import EventType
 from claire.store import open_store
 from tests.archive_fixtures import SEGMENT, record_small_demo, write_key
-from tests.factories import factory
 
 SEALED = 3 * SEGMENT
 PRUNED = SEALED - 10  # a prune need not end at a segment's end

@@ -27,6 +27,7 @@ import pytest
 import redis
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from rigs.factories import factory, trade
 
 from claire.audit.verify import verify_log
 from claire.errors import EventValidationError
@@ -37,7 +38,6 @@ from claire.ingest.streams import EVENT_FIELD, encode_event
 from claire.store.facade import open_store
 from claire.store.port import EventStore
 from tests.conftest import throwaway_database
-from tests.factories import factory, trade
 from tests.integration.test_api_service import ROOT, Server, claire, start_server, stop_server
 from tests.integration.test_bad_input_api import (
     DECIMAL_FIELDS,

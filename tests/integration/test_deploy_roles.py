@@ -13,13 +13,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from rigs.factories import trade
+from rigs.servers import PrivatePostgres, private_postgres
 
 from claire.errors import StoreError
 from claire.store import open_store
-from tests.factories import trade
 from tests.integration.test_api_service import ROOT
 from tests.integration.test_faults_restarts import _started
-from tests.servers import PrivatePostgres, private_postgres
 
 WRITER_PASSWORD = "writer-" + uuid.uuid4().hex[:10]
 READER_PASSWORD = "reader-" + uuid.uuid4().hex[:10]

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 import pytest
+from rigs.factories import factory, trade
 
 from claire.audit.export_verify import manifest_path, verify_export_file
 from claire.audit.keys import TrustedKey, fingerprint, load_or_create_key, public_hex, sign_document
@@ -25,7 +26,6 @@ from claire.audit.verify import Problem, VerifyReport
 from claire.events.codec import chain_hash
 from claire.store import open_store
 from tests.conftest import throwaway_database
-from tests.factories import factory, trade
 from tests.integration.test_tamper_cli import claire, private_env
 
 Lines = list[dict[str, Any]]

@@ -11,138 +11,29 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-import psutil
 import psycopg
 import pytest
 import redis
+from rigs.factories import trade
+from rigs.ingest import GROUP, Producer, Rig, make_rig, redis_clients_of, stored_count, wait_for
 
 from claire.audit.verify import verify_log
 from claire.errors import ClaireError
 from claire.ingest import EventPublisher
 from claire.store import open_store
-from tests.factories import factory, trade
-
-ROOT = Path(__file__).resolve().parents[2]
-# The worker alone (no HTTP app imported): starts fast, so many kill rounds stay cheap.
-WORKER = """
-import logging, os, sys
-from claire.config import load_settings
-from claire.ingest import IngestConfig
-from claire.ingest.worker import run_worker
-logging.basicConfig(level=logging.WARNING)
-settings = load_settings()
-run_worker(settings.database_url, settings.redis_url, IngestConfig.from_settings(
-    settings, block_ms=200, retry_interval_ms=100))
-"""
-GROUP = "claire-ingest"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def stored_count(url: str) -> int:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM events").fetchone()
-    return int(row[0]) if row else 0
-
-
-@dataclass
-class Rig:
-    """A stream, a database, and worker processes started and killed on demand."""
-
-    pg_url: str
-    redis_url: str
-    stream: str
-    env: dict[str, str]
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def start_worker(self, consumer: str | None = None) -> subprocess.Popen[bytes]:
-        env = dict(self.env)
-        if consumer:
-            env["CLAIRE_INGEST_CONSUMER"] = consumer
-        worker = subprocess.Popen(
-            [sys.executable, "-c", WORKER],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.workers.append(worker)
-        return worker
-
-    def stop_all(self) -> None:
-        for worker in self.workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
 
 
 @pytest.fixture
-def rig(pg_url: str, redis_base_url: str, redis_prefix: str) -> Any:
-    stream = f"{redis_prefix}events"
-    with open_store(pg_url, create=True) as store:
-        store.migrate()
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-        "DATABASE_URL": pg_url,
-        "REDIS_URL": redis_base_url,
-        "CLAIRE_INGEST_STREAM": stream,
-        "CLAIRE_PUBSUB_CHANNEL": "",
-        "CLAIRE_INGEST_BATCH": "40",
-        "CLAIRE_CLAIM_IDLE_MS": "300",
-    }
-    made = Rig(pg_url, redis_base_url, stream, env)
+def rig(pg_url: str, redis_base_url: str, redis_prefix: str) -> Iterator[Rig]:
+    made = make_rig(pg_url, redis_base_url, f"{redis_prefix}events")
     try:
         yield made
     finally:
         made.stop_all()
-
-
-class Producer(threading.Thread):
-    """Publishes trades; a failed publish is retried (safe: the store dedups by event_id).
-    `acknowledged` holds the ids of every event whose publish call returned."""
-
-    def __init__(self, redis_url: str, stream: str, name: str, trades: int) -> None:
-        super().__init__(daemon=True)
-        self.publisher = EventPublisher(redis_url, stream=stream)
-        self.factory = factory(name)
-        self.trades = trades
-        self.acknowledged: list[str] = []
-        self.errors: list[str] = []
-        self.finish = threading.Event()  # set: stop after the trade in hand
-
-    def run(self) -> None:
-        for _ in range(self.trades):
-            if self.finish.is_set():
-                break
-            events = trade(self.factory)
-            for _attempt in range(50):
-                try:
-                    self.publisher.publish_batch(events)
-                    break
-                except ClaireError as exc:  # PublishError: clear, and safe to retry
-                    self.errors.append(str(exc))
-                    time.sleep(0.05)
-            else:
-                raise AssertionError(f"could not publish: {self.errors[-1]}")
-            self.acknowledged += [str(e.event_id) for e in events]
-            time.sleep(0.01)  # a steady stream rather than one burst
-        self.publisher.close()
 
 
 def assert_exactly_once(rig: Rig, published: list[str]) -> None:
@@ -192,21 +83,6 @@ def test_worker_sigkilled_at_random_points_loses_and_duplicates_nothing(rig: Rig
     assert_exactly_once(rig, published)
     final.send_signal(signal.SIGTERM)
     assert final.wait(timeout=30) == 0
-
-
-def redis_clients_of(client: redis.Redis[bytes], pid: int) -> list[str]:
-    """The Redis client addresses (ip:port) that belong to one process."""
-    ports = {
-        c.laddr.port
-        for c in psutil.Process(pid).net_connections(kind="tcp")
-        if c.raddr and c.raddr.port == 6379
-    }
-    untyped: Any = client
-    return [
-        entry["addr"]
-        for entry in untyped.client_list()
-        if int(str(entry["addr"]).rsplit(":", 1)[1]) in ports
-    ]
 
 
 def test_lost_database_and_redis_connections_while_the_worker_runs(rig: Rig) -> None:

@@ -2,7 +2,7 @@
 (`pg_ctl restart -m fast`) and Redis restarted (stopped, then started on the same port and
 AOF directory). Every acknowledged event must end up stored exactly once, gapless, verified.
 
-The restarted server is always a private one (tests/servers.py): the machine's shared servers
+The restarted server is always a private one (rigs/servers.py): the machine's shared servers
 serve other tests at the same moment. The other side of each test uses the shared server.
 """
 
@@ -12,39 +12,42 @@ import os
 import random
 import re
 import signal
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import psycopg
 import pytest
-
-from claire.store import open_store
-from tests.integration.test_faults_ingest import (
-    ROOT,
+from rigs.ingest import (
     Producer,
-    Rig,
-    assert_exactly_once,
+    make_rig,
+    restart_postgres_rounds,
+    restart_redis_rounds,
+    stop_producers,
     stored_count,
     wait_for,
 )
-from tests.servers import (
+from rigs.servers import (
     PrivatePostgres,
     PrivateRedis,
     ServerUnavailableError,
     private_postgres,
     private_redis,
-    require_or_skip,
 )
 
-# The store waits up to 10 s for a pooled connection (then retries a few times) before it
-# reports PostgreSQL unavailable; an outage longer than that reaches the worker's own recovery.
-LONG_OUTAGE_S = 12.0
+from tests.integration.test_faults_ingest import assert_exactly_once
+
 PUBLISH_ERROR = r"could not publish to Redis stream .* \(publishing again is safe\)"
 
 
 T = TypeVar("T")
+
+
+def require_or_skip(exc: ServerUnavailableError) -> None:
+    """Skip the test, or fail it when CI demands every service (as tests/conftest.py does)."""
+    message = f"a private server cannot be started here: {exc}"
+    if os.environ.get("CLAIRE_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"CLAIRE_REQUIRE_SERVICES=1 but {message}", pytrace=False)
+    pytest.skip(message)
 
 
 def _started(context: AbstractContextManager[T]) -> Iterator[T]:
@@ -71,102 +74,6 @@ def own_postgres() -> Iterator[PrivatePostgres]:
 @pytest.fixture
 def own_redis() -> Iterator[PrivateRedis]:
     yield from _started(private_redis())
-
-
-def make_rig(pg_url: str, redis_url: str, stream: str, batch: int = 40) -> Rig:
-    """A migrated store and the environment a worker subprocess reads its settings from."""
-    with open_store(pg_url, create=True) as store:
-        store.migrate()
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-        "DATABASE_URL": pg_url,
-        "REDIS_URL": redis_url,
-        "CLAIRE_INGEST_STREAM": stream,
-        "CLAIRE_PUBSUB_CHANNEL": "",
-        "CLAIRE_INGEST_BATCH": str(batch),
-        "CLAIRE_CLAIM_IDLE_MS": "300",
-    }
-    return Rig(pg_url, redis_url, stream, env)
-
-
-def postmaster_started(url: str) -> Any:
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
-    assert row is not None
-    return row[0]
-
-
-def restart_postgres_rounds(
-    rig: Rig, server: PrivatePostgres, restarts: int, rng: random.Random, long_every: int = 2
-) -> int:
-    """Restart the cluster `restarts` times, each while the worker is storing.
-
-    Every `long_every`-th restart keeps the cluster down for LONG_OUTAGE_S: longer than the
-    store's own waiting and retrying, so the worker itself must back off, drop the store and
-    open it again. Returns how many outages were long."""
-    long_outages = 0
-    for n in range(restarts):
-        before = stored_count(rig.pg_url)
-        wait_for(lambda: stored_count(rig.pg_url) > before, what="the worker to store")  # noqa: B023
-        time.sleep(rng.uniform(0.0, 0.15))  # somewhere in a read, an append or an ack
-        started = postmaster_started(rig.pg_url)
-        if (n + 1) % long_every == 0:
-            server.stop("fast")
-            time.sleep(LONG_OUTAGE_S)
-            server.start()
-            long_outages += 1
-        else:
-            server.restart()
-        assert postmaster_started(rig.pg_url) > started, "the cluster did not restart"
-    return long_outages
-
-
-def restart_redis_rounds(
-    rig: Rig,
-    server: PrivateRedis,
-    producers: list[Producer],
-    restarts: int,
-    rng: random.Random,
-) -> int:
-    """Restart Redis `restarts` times while producers publish; every other round with the
-    worker frozen (SIGSTOP) first, so acknowledged events are waiting in Redis alone when it
-    goes down. Odd rounds crash Redis (SIGKILL) instead of shutting it down: with
-    `appendfsync always` an acknowledged XADD is on disk either way.
-
-    Returns the largest backlog (acknowledged, not yet stored) Redis held at a restart."""
-    worker = rig.workers[-1]
-    largest_backlog = 0
-    for n in range(restarts):
-        before = stored_count(rig.pg_url)
-        wait_for(lambda: stored_count(rig.pg_url) > before, what="the worker to store")  # noqa: B023
-        frozen = n % 2 == 0
-        if frozen:
-            worker.send_signal(signal.SIGSTOP)
-        time.sleep(rng.uniform(0.05, 0.2))
-        backlog = sum(len(p.acknowledged) for p in producers) - stored_count(rig.pg_url)
-        largest_backlog = max(largest_backlog, backlog)
-        errors_before = [len(p.errors) for p in producers]
-        server.stop(signal.SIGKILL if n % 2 else signal.SIGTERM)
-        # Down until every producer has been told so (they retry meanwhile).
-        wait_for(
-            lambda: all(len(p.errors) > e for p, e in zip(producers, errors_before, strict=True)),  # noqa: B023
-            timeout=20,
-            what="every producer to see Redis down",
-        )
-        server.start()
-        if frozen:
-            worker.send_signal(signal.SIGCONT)
-        assert worker.poll() is None, "the worker died instead of reconnecting"
-    return largest_backlog
-
-
-def stop_producers(producers: list[Producer]) -> list[str]:
-    for producer in producers:
-        producer.finish.set()
-        producer.join(timeout=120)
-        assert not producer.is_alive()
-    return [i for p in producers for i in p.acknowledged]
 
 
 def test_postgres_restarted_while_the_worker_runs(

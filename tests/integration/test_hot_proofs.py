@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 import pytest
+from rigs.factories import trade
 
 from claire.archive.location import open_location
 from claire.archive.merkle import MerkleTree
@@ -36,7 +37,6 @@ from claire.store import open_store
 from claire.store.memory import MemoryEventStore
 from tests.archive_fixtures import SEGMENT, record_small_demo, write_key
 from tests.conftest import throwaway_database
-from tests.factories import trade
 from tests.integration.test_archive_proofs import verifier_source
 
 

@@ -28,14 +28,14 @@ import psycopg
 import pytest
 import redis
 from prometheus_client import REGISTRY
+from rigs.factories import factory, trade
+from rigs.servers import PrivatePostgres, private_postgres
 
 from claire.audit.verify import verify_log
 from claire.ingest import EventPublisher, IngestConfig, IngestWorker
 from claire.store import open_store
 from claire.supervision import State, TaskHealth
-from tests.factories import factory, trade
 from tests.integration.test_faults_restarts import _started
-from tests.servers import PrivatePostgres, private_postgres
 
 OUTAGE_S = 10.0
 EVENTS = 1000  # 200 trades of 5 events

@@ -18,18 +18,18 @@ import orjson
 import psycopg
 import pytest
 import redis
+from rigs.factories import factory, trade
 
 from claire.events.codec import canonical_document, chain_hash
 from claire.ingest import EventPublisher, IngestConfig, IngestWorker
 from claire.store import EventStore, open_store
-from tests.factories import factory, trade
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = "from claire.cli.app import main; main()"
 PRODUCER = """
 import sys
 from claire.ingest import EventPublisher
-from tests.factories import factory, trade
+from rigs.factories import factory, trade
 url, stream, name, trades = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 f = factory(name)
 with EventPublisher(url, stream=stream) as publisher:

@@ -23,13 +23,13 @@ import httpx
 import orjson
 import psycopg
 import pytest
+from rigs.factories import factory, trade
+from rigs.servers import PrivatePostgres, private_postgres
 
 from claire.audit.checkpoint import load_or_create_key
 from claire.events.codec import canonical_document
-from tests.factories import factory, trade
 from tests.integration.test_api_service import ROOT, free_port, start_server, stop_server
 from tests.integration.test_faults_restarts import _started
-from tests.servers import PrivatePostgres, private_postgres
 
 PASSWORD = "S3cretPW-" + uuid.uuid4().hex[:8]
 WRONG_PASSWORD = "Wr0ngPW-" + uuid.uuid4().hex[:8]

@@ -15,14 +15,14 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from rigs.factories import factory, trade
+from rigs.servers import PrivateRedis, free_port, private_redis
 
 from claire.audit.verify import verify_log
 from claire.ingest import EventPublisher
 from claire.store import open_store
-from tests.factories import factory, trade
 from tests.integration.test_api_service import ROOT, start_server, stop_server
 from tests.integration.test_faults_restarts import _started
-from tests.servers import PrivateRedis, free_port, private_redis
 
 STREAM = "claire:events"
 READ = "supervision-read-token"

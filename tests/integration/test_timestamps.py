@@ -25,6 +25,7 @@ import httpx
 import orjson
 import pytest
 import redis
+from rigs.factories import factory, trade
 
 from claire.audit.keys import KEY_ENV, load_or_create_key
 from claire.events import BaseEvent
@@ -32,7 +33,6 @@ from claire.events.codec import canonical_document
 from claire.ingest import EventPublisher, IngestConfig, IngestWorker
 from claire.store import open_store
 from tests.conftest import throwaway_database
-from tests.factories import factory, trade
 from tests.integration.test_api_service import ROOT, WRITE, start_server, stop_server
 
 CLAIRE = str(Path(sys.executable).with_name("claire"))

@@ -24,14 +24,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-
-from claire.events import EventType
-from claire.store import open_store
-from tests.conftest import throwaway_database
-from tests.integration.test_api_service import ROOT, start_server, stop_server
-from tests.integration.test_replay_sessions import record_session
-from tests.integration.test_tamper_cli import claire
-from tests.integration.test_tamper_matrix import (
+from rigs.tamper import (
     PostgresRaw,
     RawDb,
     SqliteRaw,
@@ -39,6 +32,13 @@ from tests.integration.test_tamper_matrix import (
     encode,
     recompute_from,
 )
+
+from claire.events import EventType
+from claire.store import open_store
+from tests.conftest import throwaway_database
+from tests.integration.test_api_service import ROOT, start_server, stop_server
+from tests.integration.test_replay_sessions import record_session
+from tests.integration.test_tamper_cli import claire
 
 COLUMN = "payload column differs from the hashed bytes"
 REHASHED = "committed to another hash"

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from rigs.factories import factory, trade
 
 from claire import EventFactory, Side, get_clock
 from claire.errors import EventValidationError
@@ -21,7 +22,6 @@ from claire.events import (
     decode_event,
     parse_event_json,
 )
-from tests.factories import factory, trade
 
 
 def _raw(**changes: Any) -> dict[str, Any]:

@@ -41,3 +41,17 @@ def test_package_does_not_import_upwards(package: str) -> None:
         if name.startswith(FORBIDDEN[package])
     ]
     assert offending == []
+
+
+@pytest.mark.parametrize("folder", ["benchmarks", "rigs"])
+def test_benchmarks_and_rigs_do_not_import_the_test_suite(folder: str) -> None:
+    """What benchmarks share with the tests lives in rigs/, which imports neither tests nor
+    pytest: a benchmark must not change with (or need) the test suite."""
+    root = SRC.parents[1]
+    offending = [
+        f"{path.relative_to(root)} imports {name}"
+        for path in sorted((root / folder).rglob("*.py"))
+        for name in imported_modules(path)
+        if name.split(".")[0] in {"tests", "pytest"}
+    ]
+    assert offending == []

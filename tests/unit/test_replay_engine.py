@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from rigs.factories import START, factory
 
 from claire.errors import NotFoundError
 from claire.events import BaseEvent, EventFactory, Side
@@ -17,7 +18,6 @@ from claire.state.model import SESSION_STARTED
 from claire.store import EventStore
 from claire.store.memory import MemoryEventStore
 from claire.store.sqlite import SqliteEventStore
-from tests.factories import START, factory
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+from rigs.factories import trade
 
 from claire.audit.schema import payload_version_schema, schema_files, version_file
 from claire.audit.schema_check import COMMITTED, check_schemas
@@ -26,7 +27,6 @@ from claire.events.versions import (
     risk_checks_by_name,
 )
 from claire.replay.diff import event_diff
-from tests.factories import trade
 
 ALERT = EventType.ALERT
 

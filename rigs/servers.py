@@ -10,7 +10,7 @@ directory that is removed afterwards.
   run as root, so as root every PostgreSQL binary runs as the `postgres` OS user.
 
 `ServerUnavailableError` means a server could not be started here (binary or OS user missing);
-`require_or_skip` turns it into a skip, or a failure under CLAIRE_REQUIRE_SERVICES=1.
+the tests turn it into a skip, or a failure under CLAIRE_REQUIRE_SERVICES=1.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
-import pytest
 import redis
 
 POSTGRES_ROOT = Path("/usr/lib/postgresql")
@@ -38,14 +37,6 @@ START_TIMEOUT_S = 30.0
 
 class ServerUnavailableError(RuntimeError):
     """A private server cannot be started on this machine (the message says why)."""
-
-
-def require_or_skip(exc: ServerUnavailableError) -> None:
-    """Skip the test, or fail it when CI demands every service (as tests/conftest.py does)."""
-    message = f"a private server cannot be started here: {exc}"
-    if os.environ.get("CLAIRE_REQUIRE_SERVICES") == "1":
-        pytest.fail(f"CLAIRE_REQUIRE_SERVICES=1 but {message}", pytrace=False)
-    pytest.skip(message)
 
 
 def free_port() -> int:
