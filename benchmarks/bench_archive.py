@@ -43,6 +43,7 @@ from claire.archive.sealed import archived_events
 from claire.archive.sql import run_sql
 from claire.audit.keys import TrustedKey, public_hex, signature_problem
 from claire.events.codec import GENESIS_HASH, decode_event
+from claire.gc_tuning import SEAL_ARENAS, limit_malloc_arenas
 from claire.store import open_store
 from claire.store.port import RawPage
 
@@ -123,6 +124,8 @@ def directory_bytes(path: Path) -> int:
 def postgres_part(key: Ed25519PrivateKey, work: Path) -> None:
     count = scaled(PG_EVENTS)
     heading(f"archive: seal {count:,} events from PostgreSQL to local Parquet")
+    # As `claire archive seal` runs (it caps malloc arenas; the reads below run so too).
+    capped = limit_malloc_arenas()
     with throwaway_postgres("claire_bench_archive") as url:
         load_postgres(url, count)
         with psycopg.connect(url, autocommit=True) as conn:
@@ -170,7 +173,8 @@ def postgres_part(key: Ed25519PrivateKey, work: Path) -> None:
         f"{median(read_archive)} ev/s",
         f"target >= PostgreSQL: {verdict(faster)}",
     )
-    line("RSS growth while sealing", f"{max(growth):,.0f} MB", "max of rounds")
+    arenas = f"malloc arenas capped at {SEAL_ARENAS}" if capped else "malloc arenas not capped"
+    line("RSS growth while sealing", f"{max(growth):,.0f} MB", f"max of rounds; {arenas}")
 
 
 def generate(location: Location, count: int, key: Ed25519PrivateKey) -> list[str]:

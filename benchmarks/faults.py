@@ -38,6 +38,19 @@ from typing import Any
 
 import psycopg
 import redis
+
+from benchmarks.common import (
+    BENCH_REDIS_URL,
+    Timer,
+    heading,
+    line,
+    scaled,
+    throwaway_postgres,
+    verdict,
+)
+from claire.audit.checkpoint import load_or_create_key
+from claire.audit.verify import verify_log
+from claire.store import open_store
 from rigs.ingest import (
     Producer,
     Rig,
@@ -61,19 +74,6 @@ from rigs.tamper import (
     run_matrix,
     sqlite_subject,
 )
-
-from benchmarks.common import (
-    BENCH_REDIS_URL,
-    Timer,
-    heading,
-    line,
-    scaled,
-    throwaway_postgres,
-    verdict,
-)
-from claire.audit.checkpoint import load_or_create_key
-from claire.audit.verify import verify_log
-from claire.store import open_store
 
 
 @dataclass

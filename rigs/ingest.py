@@ -28,6 +28,7 @@ from rigs.factories import factory, trade
 from rigs.servers import PrivatePostgres, PrivateRedis
 
 ROOT = Path(__file__).resolve().parents[1]
+# The worker alone (no HTTP app imported): starts fast, so many kill rounds stay cheap.
 WORKER = """
 import logging, os, sys
 from claire.config import load_settings

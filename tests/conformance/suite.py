@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from rigs.factories import START, factory, trade
 
 from claire.errors import (
     CausationError,
@@ -28,6 +27,7 @@ from claire.events import (
 )
 from claire.store import EventReader, EventStore, EventWriter
 from claire.store.memory import MemoryEventStore
+from rigs.factories import START, factory, trade
 from tests.conformance.strategies import event_batches
 
 

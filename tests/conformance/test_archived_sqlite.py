@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from rigs.factories import factory, trade
 
 from claire.archive.location import Location, open_location
 from claire.archive.reader import ArchiveReader
@@ -21,6 +20,7 @@ from claire.store import EventStore, open_store
 from claire.store.port import Batch, Expectation
 from claire.store.postgres import PostgresEventStore
 from claire.store.sqlite import SqliteEventStore
+from rigs.factories import factory, trade
 from tests.conformance.suite import StoreConformance
 from tests.conformance.timeline_suite import TimelineConformance
 from tests.conformance.versions_suite import SchemaVersionConformance

@@ -5,11 +5,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rigs.factories import trade
 
 from claire.store import EventStore, open_store
 from claire.store.schema import known_migrations
 from claire.store.sqlite import SqliteEventStore
+from rigs.factories import trade
 from tests.conformance.suite import StoreConformance
 from tests.conformance.timeline_suite import TimelineConformance
 from tests.conformance.versions_suite import SchemaVersionConformance

@@ -9,11 +9,10 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 
-from rigs.factories import START, factory, trade
-
 from claire.events import BaseEvent, EventType, Side
 from claire.store import EventStore
 from claire.store.memory import MemoryEventStore
+from rigs.factories import START, factory, trade
 
 
 def _alert(symbol: str | None, seconds: int) -> BaseEvent:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import msgspec
 import pytest
-from rigs.factories import trade
 
 from claire.errors import EventConflictError
 from claire.events import GENESIS_HASH, BaseEvent, EventType, canonical_bytes, chain_hash
 from claire.events.versioning import SchemaVersionError
 from claire.store import EventStore
 from claire.store.memory import MemoryEventStore
+from rigs.factories import trade
 from tests.fixtures.make_v1_log import as_version_1
 
 

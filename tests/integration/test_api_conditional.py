@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from rigs.factories import factory, trade
 
 from claire.events.codec import canonical_document
+from rigs.factories import factory, trade
 from tests.conftest import throwaway_database
 from tests.integration.test_api_service import (
     READ,

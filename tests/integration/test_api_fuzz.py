@@ -25,7 +25,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rigs.factories import factory, trade
 from schemathesis import Case, GenerationMode
 from schemathesis.schemas import APIOperation, BaseSchema
 
@@ -33,6 +32,7 @@ from claire.audit.verify import verify_log
 from claire.events.codec import canonical_document
 from claire.state.snapshots import SNAPSHOT_VERIFIED
 from claire.store.facade import open_store
+from rigs.factories import factory, trade
 from tests.conftest import throwaway_database
 from tests.integration.test_api_service import ROOT, Server, claire, start_server, stop_server
 

@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from rigs.factories import factory, trade
 
 from claire.events.codec import canonical_document
 from claire.ingest import EventPublisher
+from rigs.factories import factory, trade
 from tests.conftest import throwaway_database
 
 ROOT = Path(__file__).resolve().parents[2]

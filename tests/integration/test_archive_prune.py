@@ -20,7 +20,6 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
-from rigs.factories import factory
 
 from claire.archive.location import ArchiveError, open_location
 from claire.archive.prune import prune
@@ -30,6 +29,7 @@ from claire.audit.keys import TrustedKey, load_private_key, public_hex
 from claire.errors import ArchivedEventError, EventConflictError
 from claire.events import EventType
 from claire.store import open_store
+from rigs.factories import factory
 from tests.archive_fixtures import SEGMENT, record_small_demo, write_key
 
 SEALED = 3 * SEGMENT

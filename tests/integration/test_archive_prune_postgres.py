@@ -11,7 +11,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from rigs.factories import factory, trade
 
 from claire.archive.location import open_location
 from claire.archive.prune import prune
@@ -23,6 +22,7 @@ from claire.events import EventType
 from claire.store import open_store, postgres_schema
 from claire.store.postgres import PostgresEventStore
 from claire.store.schema import Migration, known_migrations
+from rigs.factories import factory, trade
 from tests.archive_fixtures import SEGMENT, record_small_demo, write_key
 from tests.integration.test_privileges import WRITER, as_user
 

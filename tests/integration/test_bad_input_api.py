@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rigs.factories import factory, trade
 
 from claire.audit.verify import verify_log
 from claire.errors import CausationError, ClaireError, EventConflictError, EventValidationError
@@ -32,6 +31,7 @@ from claire.events.codec import (
 from claire.events.payloads import EventType
 from claire.events.values import MAX_NESTING_DEPTH
 from claire.store.port import EventStore, Head
+from rigs.factories import factory, trade
 
 SETTINGS = settings(
     max_examples=60,

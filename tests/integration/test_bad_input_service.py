@@ -27,7 +27,6 @@ import pytest
 import redis
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from rigs.factories import factory, trade
 
 from claire.audit.verify import verify_log
 from claire.errors import EventValidationError
@@ -37,6 +36,7 @@ from claire.events.values import MAX_NESTING_DEPTH
 from claire.ingest.streams import EVENT_FIELD, encode_event
 from claire.store.facade import open_store
 from claire.store.port import EventStore
+from rigs.factories import factory, trade
 from tests.conftest import throwaway_database
 from tests.integration.test_api_service import ROOT, Server, claire, start_server, stop_server
 from tests.integration.test_bad_input_api import (

@@ -14,12 +14,12 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
-from rigs.factories import factory, trade
 
 from claire.events.codec import GENESIS_HASH
 from claire.store import EventStore, Head, open_store
 from claire.store.port import Batch, Row, plan_append
 from claire.store.sqlite_schema import register_functions
+from rigs.factories import factory, trade
 from tests.conftest import throwaway_database
 from tests.integration.test_privileges import WRITER, as_user
 

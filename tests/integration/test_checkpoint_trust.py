@@ -9,12 +9,12 @@ from typing import Any
 
 import orjson
 import pytest
-from rigs.factories import trade
-from rigs.tamper import populate
 
 from claire.audit.checkpoint import load_or_create_key, read_directory, write_checkpoint
 from claire.audit.keys import PUBLIC_KEY_ENV, fingerprint, public_hex
 from claire.store import open_store
+from rigs.factories import trade
+from rigs.tamper import populate
 from tests.integration.test_tamper_cli import claire, private_env
 
 

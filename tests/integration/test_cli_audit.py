@@ -17,13 +17,13 @@ from pathlib import Path
 
 import orjson
 import pytest
-from rigs.factories import factory, trade
 
 from claire.audit.export import read_jsonl_export
 from claire.audit.export_verify import verify_export_records
 from claire.audit.keys import resolve_trusted_key
 from claire.events import BaseEvent, Side
 from claire.store import open_store
+from rigs.factories import factory, trade
 
 CLAIRE_SCRIPT = Path(sys.executable).with_name("claire")
 

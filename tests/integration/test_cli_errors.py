@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from rigs.factories import trade
 
 from claire.store import open_store
+from rigs.factories import trade
 
 CLAIRE = str(Path(sys.executable).with_name("claire"))
 PASSWORD = "Sp4ce-PW-qa"

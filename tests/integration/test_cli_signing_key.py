@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rigs.factories import trade
 
 from claire.audit.keys import default_key_path
 from claire.store import open_store
+from rigs.factories import trade
 from tests.integration.test_tamper_cli import claire, private_env
 
 

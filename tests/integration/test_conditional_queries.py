@@ -14,10 +14,10 @@ from typing import Any
 
 import psycopg
 import pytest
-from rigs.factories import factory, trade
 
 from claire.events import BaseEvent
 from claire.store.postgres import CORRELATION_COUNT, HEAD, PostgresEventStore
+from rigs.factories import factory, trade
 
 
 def alert(correlation_id: uuid.UUID) -> BaseEvent:

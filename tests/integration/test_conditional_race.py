@@ -23,12 +23,12 @@ from multiprocessing.synchronize import Barrier
 from typing import Any
 
 import pytest
-from rigs.factories import factory
 
 from claire.audit.verify import verify_log
 from claire.errors import ConcurrencyError
 from claire.events import BaseEvent
 from claire.store import EventWriter, open_store
+from rigs.factories import factory
 
 WORKERS = 8
 ROUNDS = 15  # lockstep: rounds of eight attempts

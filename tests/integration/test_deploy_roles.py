@@ -13,11 +13,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from rigs.factories import trade
-from rigs.servers import PrivatePostgres, private_postgres
 
 from claire.errors import StoreError
 from claire.store import open_store
+from rigs.factories import trade
+from rigs.servers import PrivatePostgres, private_postgres
 from tests.integration.test_api_service import ROOT
 from tests.integration.test_faults_restarts import _started
 

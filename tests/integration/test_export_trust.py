@@ -18,13 +18,13 @@ from typing import Any
 
 import orjson
 import pytest
-from rigs.factories import factory, trade
 
 from claire.audit.export_verify import manifest_path, verify_export_file
 from claire.audit.keys import TrustedKey, fingerprint, load_or_create_key, public_hex, sign_document
 from claire.audit.verify import Problem, VerifyReport
 from claire.events.codec import chain_hash
 from claire.store import open_store
+from rigs.factories import factory, trade
 from tests.conftest import throwaway_database
 from tests.integration.test_tamper_cli import claire, private_env
 

@@ -14,11 +14,11 @@ from multiprocessing.synchronize import Event as ProcessEvent
 from pathlib import Path
 
 import pytest
-from rigs.factories import factory, trade
 
 from claire.audit.verify import verify_log
 from claire.events import BaseEvent
 from claire.store import open_store
+from rigs.factories import factory, trade
 
 WRITERS = 8
 TRADES = 10  # per writer: 50 events, some appended one by one, some as batches

@@ -18,13 +18,13 @@ from typing import Any
 import psycopg
 import pytest
 import redis
-from rigs.factories import trade
-from rigs.ingest import GROUP, Producer, Rig, make_rig, redis_clients_of, stored_count, wait_for
 
 from claire.audit.verify import verify_log
 from claire.errors import ClaireError
 from claire.ingest import EventPublisher
 from claire.store import open_store
+from rigs.factories import trade
+from rigs.ingest import GROUP, Producer, Rig, make_rig, redis_clients_of, stored_count, wait_for
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from contextlib import AbstractContextManager
 from typing import TypeVar
 
 import pytest
+
 from rigs.ingest import (
     Producer,
     make_rig,
@@ -33,7 +34,6 @@ from rigs.servers import (
     private_postgres,
     private_redis,
 )
-
 from tests.integration.test_faults_ingest import assert_exactly_once
 
 PUBLISH_ERROR = r"could not publish to Redis stream .* \(publishing again is safe\)"

@@ -17,7 +17,6 @@ from typing import Any
 
 import orjson
 import pytest
-from rigs.factories import trade
 
 from claire.archive.location import open_location
 from claire.archive.merkle import MerkleTree
@@ -35,6 +34,7 @@ from claire.audit.keys import TrustedKey, public_hex, sign_document
 from claire.events import EventType
 from claire.store import open_store
 from claire.store.memory import MemoryEventStore
+from rigs.factories import trade
 from tests.archive_fixtures import SEGMENT, record_small_demo, write_key
 from tests.conftest import throwaway_database
 from tests.integration.test_archive_proofs import verifier_source

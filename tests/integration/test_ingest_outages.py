@@ -28,13 +28,13 @@ import psycopg
 import pytest
 import redis
 from prometheus_client import REGISTRY
-from rigs.factories import factory, trade
-from rigs.servers import PrivatePostgres, private_postgres
 
 from claire.audit.verify import verify_log
 from claire.ingest import EventPublisher, IngestConfig, IngestWorker
 from claire.store import open_store
 from claire.supervision import State, TaskHealth
+from rigs.factories import factory, trade
+from rigs.servers import PrivatePostgres, private_postgres
 from tests.integration.test_faults_restarts import _started
 
 OUTAGE_S = 10.0

@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 import redis
-from rigs.factories import factory, trade
 
 from claire.events.codec import canonical_document
 from claire.ingest import EventPublisher, IngestConfig, IngestWorker
 from claire.store import open_store
+from rigs.factories import factory, trade
 
 
 def test_an_event_too_large_once_normalised_is_dead_lettered(

@@ -18,11 +18,11 @@ import orjson
 import psycopg
 import pytest
 import redis
-from rigs.factories import factory, trade
 
 from claire.events.codec import canonical_document, chain_hash
 from claire.ingest import EventPublisher, IngestConfig, IngestWorker
 from claire.store import EventStore, open_store
+from rigs.factories import factory, trade
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = "from claire.cli.app import main; main()"

@@ -20,12 +20,12 @@ import httpx
 import msgspec
 import orjson
 import pytest
-from rigs.factories import trade
 
 from claire.audit.export import read_jsonl_export
 from claire.events import BaseEvent, EventType
 from claire.events.codec import event_from_document
 from claire.store import open_store
+from rigs.factories import trade
 from tests.fixtures.make_v1_log import (
     LOG,
     SOURCES,

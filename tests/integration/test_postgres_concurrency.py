@@ -14,10 +14,10 @@ from multiprocessing.synchronize import Event as ProcessEvent
 from uuid import UUID
 
 import pytest
-from rigs.factories import factory, trade
 
 from claire.events import GENESIS_HASH, BaseEvent, chain_hash
 from claire.store import EventStore, open_store
+from rigs.factories import factory, trade
 
 WRITERS = 4
 TRADES_PER_WRITER = 60  # 5 events each: 300 events per writer

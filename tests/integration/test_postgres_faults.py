@@ -9,11 +9,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from rigs.factories import trade
 
 from claire.errors import ConcurrencyError, StoreUnavailableError
 from claire.store import EventStore, open_store
 from claire.store.postgres import APPEND_LOCK_KEY, PostgresEventStore
+from rigs.factories import trade
 
 WAITING_APPENDS = (
     "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"

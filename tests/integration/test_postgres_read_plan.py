@@ -8,11 +8,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from rigs.factories import factory, trade
 
 from claire.events import BaseEvent
 from claire.store.port import page_query
 from claire.store.postgres import PostgresEventStore
+from rigs.factories import factory, trade
 
 EVENTS = 12_000
 PAGE = 2_000

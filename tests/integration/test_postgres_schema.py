@@ -12,13 +12,13 @@ from typing import Any
 
 import psycopg
 import pytest
-from rigs.factories import START, trade
 
 from claire.errors import StoreError
 from claire.events import BaseEvent
 from claire.store import EventStore, open_store
 from claire.store.postgres import PostgresEventStore
 from claire.store.sql import migrations
+from rigs.factories import START, trade
 
 CLAIRE = str(Path(sys.executable).with_name("claire"))
 MIGRATIONS = [name for name, _ in migrations("postgres")]

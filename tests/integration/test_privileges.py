@@ -11,11 +11,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from rigs.factories import trade
 
 from claire.audit.verify import verify_log
 from claire.errors import StoreError
 from claire.store.postgres import PostgresEventStore
+from rigs.factories import trade
 
 OWNER, WRITER, READER = "claire_owner", "claire_writer", "claire_reader"
 

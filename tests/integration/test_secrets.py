@@ -23,11 +23,11 @@ import httpx
 import orjson
 import psycopg
 import pytest
-from rigs.factories import factory, trade
-from rigs.servers import PrivatePostgres, private_postgres
 
 from claire.audit.checkpoint import load_or_create_key
 from claire.events.codec import canonical_document
+from rigs.factories import factory, trade
+from rigs.servers import PrivatePostgres, private_postgres
 from tests.integration.test_api_service import ROOT, free_port, start_server, stop_server
 from tests.integration.test_faults_restarts import _started
 

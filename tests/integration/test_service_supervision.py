@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import pytest
 import redis
-from rigs.factories import factory, trade
-from rigs.servers import PrivateRedis, free_port, private_redis
 
 from claire.audit.verify import verify_log
 from claire.ingest import EventPublisher
 from claire.store import open_store
+from rigs.factories import factory, trade
+from rigs.servers import PrivateRedis, free_port, private_redis
 from tests.integration.test_api_service import ROOT, start_server, stop_server
 from tests.integration.test_faults_restarts import _started
 

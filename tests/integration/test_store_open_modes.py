@@ -20,11 +20,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from rigs.factories import trade
 
 from claire.audit.keys import KEY_ENV, load_or_create_key
 from claire.store import open_store
 from claire.store.schema import known_migrations
+from rigs.factories import trade
 from tests.conftest import throwaway_database
 
 CLAIRE = str(Path(sys.executable).with_name("claire"))

@@ -17,17 +17,6 @@ from typing import Any
 
 import orjson
 import pytest
-from rigs.factories import factory, trade
-from rigs.tamper import (
-    CASES,
-    EVENTS,
-    TARGET,
-    PostgresRaw,
-    SqliteRaw,
-    edit_price,
-    populate,
-    rewrite_history,
-)
 
 from claire.audit.checkpoint import (
     PUBLIC_KEY_ENV,
@@ -40,6 +29,17 @@ from claire.audit.export_verify import ExportFileError, manifest_path, verify_ex
 from claire.audit.keys import TrustedKey, public_hex
 from claire.audit.verify import Problem, verify_log
 from claire.store import open_store
+from rigs.factories import factory, trade
+from rigs.tamper import (
+    CASES,
+    EVENTS,
+    TARGET,
+    PostgresRaw,
+    SqliteRaw,
+    edit_price,
+    populate,
+    rewrite_history,
+)
 
 CLAIRE = str(Path(sys.executable).with_name("claire"))
 

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from claire.audit.checkpoint import load_or_create_key
 from rigs.tamper import (
     CASES,
     EVENTS,
@@ -25,8 +27,6 @@ from rigs.tamper import (
     sqlite_subject,
     tamper_and_detect,
 )
-
-from claire.audit.checkpoint import load_or_create_key
 
 # --- tests -------------------------------------------------------------------------------------
 

@@ -8,13 +8,12 @@ import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
-from rigs.factories import START, factory, trade
-
 from claire.store import open_store
 from claire.timeline.browse import around
 from claire.timeline.explain_at import explain_at
 from claire.timeline.markers import markers
 from claire.timeline.scene import build_scene
+from rigs.factories import START, factory, trade
 from tests.integration.test_cli_audit_demo import claire
 
 COLUMN = "payload column differs from the hashed bytes"

@@ -25,13 +25,13 @@ import httpx
 import orjson
 import pytest
 import redis
-from rigs.factories import factory, trade
 
 from claire.audit.keys import KEY_ENV, load_or_create_key
 from claire.events import BaseEvent
 from claire.events.codec import canonical_document
 from claire.ingest import EventPublisher, IngestConfig, IngestWorker
 from claire.store import open_store
+from rigs.factories import factory, trade
 from tests.conftest import throwaway_database
 from tests.integration.test_api_service import ROOT, WRITE, start_server, stop_server
 

@@ -24,6 +24,9 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+
+from claire.events import EventType
+from claire.store import open_store
 from rigs.tamper import (
     PostgresRaw,
     RawDb,
@@ -32,9 +35,6 @@ from rigs.tamper import (
     encode,
     recompute_from,
 )
-
-from claire.events import EventType
-from claire.store import open_store
 from tests.conftest import throwaway_database
 from tests.integration.test_api_service import ROOT, start_server, stop_server
 from tests.integration.test_replay_sessions import record_session

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import orjson
 import pytest
-from rigs.factories import factory, trade
 
 from claire.audit import explain_event, trace_correlation
 from claire.errors import NotFoundError
 from claire.events import BaseEvent, EventType, Side
 from claire.store import EventStore, open_store
+from rigs.factories import factory, trade
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import jsonschema
 import pytest
-from rigs.factories import factory, trade
 
 from claire.audit.schema import event_type_schema, events_schema, schema_files
 from claire.audit.stats import WindowBasis, event_stats
@@ -14,6 +13,7 @@ from claire.audit.summary import event_document
 from claire.events import EventType, Side
 from claire.events.versions import VERSIONS
 from claire.store import EventStore, open_store
+from rigs.factories import factory, trade
 
 DAY_ONE = datetime(2025, 2, 13, 9, 0, tzinfo=UTC)
 DAY_TWO = datetime(2025, 2, 14, 13, 0, tzinfo=UTC)

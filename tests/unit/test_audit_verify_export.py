@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 import pytest
-from rigs.factories import factory, trade
 
 from claire.audit.export import Selection, read_jsonl_export, write_csv, write_jsonl
 from claire.audit.export_verify import verify_export_records
@@ -18,6 +17,7 @@ from claire.audit.keys import TrustedKey, load_or_create_key, public_hex
 from claire.audit.verify import Problem, verify_log
 from claire.errors import NotFoundError
 from claire.store import EventStore, open_store
+from rigs.factories import factory, trade
 
 
 @pytest.fixture

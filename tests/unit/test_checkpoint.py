@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 import pytest
-from rigs.factories import trade
 
 from claire.audit.checkpoint import load_or_create_key, read_directory, write_checkpoint
 from claire.audit.checkpoint_verify import check_against_log, check_directory
 from claire.audit.keys import TrustedKey, public_hex
 from claire.store.memory import MemoryEventStore
+from rigs.factories import trade
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rigs.factories import factory, trade
 
 from claire import EventFactory, Side, get_clock
 from claire.errors import EventValidationError
@@ -22,6 +21,7 @@ from claire.events import (
     decode_event,
     parse_event_json,
 )
+from rigs.factories import factory, trade
 
 
 def _raw(**changes: Any) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gc
+import platform
 
-from claire.gc_tuning import GEN0_THRESHOLD, relaxed_gc
+from claire.gc_tuning import GEN0_THRESHOLD, limit_malloc_arenas, relaxed_gc
 
 
 def test_gc_is_relaxed_while_used_and_restored_after() -> None:
@@ -16,3 +17,7 @@ def test_gc_is_relaxed_while_used_and_restored_after() -> None:
         assert gc.get_threshold()[0] >= GEN0_THRESHOLD
     assert gc.get_threshold() == before
     assert gc.get_freeze_count() == 0
+
+
+def test_malloc_arenas_are_capped_where_the_c_library_is_glibc() -> None:
+    assert limit_malloc_arenas() is (platform.libc_ver()[0] == "glibc")

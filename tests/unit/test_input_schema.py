@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
-from rigs.factories import factory, trade
 
 from claire.events.codec import canonical_document
 from claire.events.input_schema import EVENT_INPUT, event_input_schemas, model_input_schema
 from claire.events.payloads import Fraction, NonNegative, Positive, RiskState
 from claire.events.values import Dec, JsonObject, UtcDatetime
+from rigs.factories import factory, trade
 
 TEMPLATE = "#/$defs/{model}"
 SCHEMAS = event_input_schemas(TEMPLATE)

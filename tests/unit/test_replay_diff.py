@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from rigs.factories import trade
-
 from claire.replay.diff import ABSENT, event_diff, flatten, state_diff
 from claire.state.model import SystemState
+from rigs.factories import trade
 
 
 def test_state_diff_has_the_seeds_shape_with_only_differing_fields() -> None:

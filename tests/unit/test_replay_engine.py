@@ -9,7 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from rigs.factories import START, factory
 
 from claire.errors import NotFoundError
 from claire.events import BaseEvent, EventFactory, Side
@@ -18,6 +17,7 @@ from claire.state.model import SESSION_STARTED
 from claire.store import EventStore
 from claire.store.memory import MemoryEventStore
 from claire.store.sqlite import SqliteEventStore
+from rigs.factories import START, factory
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -9,7 +9,6 @@ from typing import Any
 
 import orjson
 import pytest
-from rigs.factories import trade
 
 from claire.audit.schema import payload_version_schema, schema_files, version_file
 from claire.audit.schema_check import COMMITTED, check_schemas
@@ -27,6 +26,7 @@ from claire.events.versions import (
     risk_checks_by_name,
 )
 from claire.replay.diff import event_diff
+from rigs.factories import trade
 
 ALERT = EventType.ALERT
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from rigs.factories import factory
 
 from claire.events import EventType
 from claire.ingest.admission import UntrustedEventError, refuse_untrusted, trusted_services
@@ -14,6 +13,7 @@ from claire.replay.validate import validate
 from claire.replay.verification import record_verifications
 from claire.state.snapshots import SNAPSHOT_VERIFIED, starting_point
 from claire.store.memory import MemoryEventStore
+from rigs.factories import factory
 
 CONFIG = PipelineConfig().with_overrides(
     {"session.snapshot_every": "200", "session.batch_size": "100"}

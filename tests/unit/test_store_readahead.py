@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rigs.factories import factory, trade
 
 from claire.errors import StoreError
 from claire.events import BaseEvent
 from claire.store import open_store
 from claire.store.readahead import THREAD_NAME, ReadAhead
+from rigs.factories import factory, trade
 
 
 def events(n: int) -> list[BaseEvent]:

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rigs.factories import trade
 
 from claire.store import EventStore, open_store
 from claire.timeline.integrity import IntegrityMonitor
+from rigs.factories import trade
 
 
 @pytest.fixture

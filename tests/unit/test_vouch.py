@@ -6,11 +6,11 @@ import dataclasses
 from typing import Any
 
 import orjson
-from rigs.factories import trade
 
 from claire.audit.vouch import NOT_STORED, VERIFIED, mark_documents, verdict
 from claire.store.memory import MemoryEventStore
 from claire.store.port import LinkedRecord
+from rigs.factories import trade
 
 
 def stored() -> tuple[LinkedRecord, MemoryEventStore]:

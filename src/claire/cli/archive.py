@@ -46,6 +46,7 @@ from claire.cli.common import (
 )
 from claire.cli.ranges import parse_instant, parse_uuid
 from claire.errors import NotFoundError
+from claire.gc_tuning import limit_malloc_arenas
 from claire.redact import redact_url
 from claire.store.port import EventStore
 
@@ -134,6 +135,7 @@ def seal_command(
     """
     if through is not None and before is not None:
         raise UsageError("give --through SEQ or --before TIME, not both")
+    limit_malloc_arenas()  # before the fetch thread starts: RSS stays flat over long ranges
     location = location_from(archive_url)
     signing = signing_key()  # a new key is written to disk before it signs a segment, not sooner
     key = signing.key
