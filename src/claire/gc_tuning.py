@@ -53,10 +53,10 @@ def limit_malloc_arenas(arenas: int = SEAL_ARENAS) -> bool:
     """Cap glibc's malloc arenas, for an entry point whose threads hand big buffers to each other.
 
     Sealing fetches each page on one thread and frees it on another. With glibc's default (up
-    to 8 arenas a core) freed pages stay in the fetching thread's arena, so RSS grew with the
-    range sealed: 320 MB for 100,000 events, 605 MB for 300,000 (segments of 65,536). Capped at
-    2 arenas: 252 MB for 300,000, at the same speed. Process-wide, so only `claire archive
-    seal` calls it. Returns False where the C library is not glibc (nothing changes there)."""
+    to 8 arenas a core) freed pages stay in the fetching thread's arena: RSS grew by 320 MB
+    sealing 100,000 events and 605 MB sealing 300,000 (segments of 65,536). Capped at 2 arenas:
+    163 MB and 252 MB, at the same speed. Process-wide, so only `claire archive seal` calls it.
+    Returns False where the C library is not glibc (nothing changes there)."""
     try:
         mallopt = ctypes.CDLL("libc.so.6").mallopt
     except (OSError, AttributeError):
