@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -53,9 +53,6 @@ from claire.store.port import (
     check_range,
     decode_page,
 )
-
-if TYPE_CHECKING:
-    pass
 
 # How many times a conditional append counts the archive again when a prune moved the boundary
 # between the count and the append (each prune moves it once; more in a row is a runaway).
