@@ -24,7 +24,16 @@ from claire.errors import ClaireError
 from claire.ingest import EventPublisher
 from claire.store import open_store
 from rigs.factories import trade
-from rigs.ingest import GROUP, Producer, Rig, make_rig, redis_clients_of, stored_count, wait_for
+from rigs.ingest import (
+    GROUP,
+    Producer,
+    Rig,
+    make_rig,
+    redis_clients_of,
+    stop_producers,
+    stored_count,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -73,12 +82,8 @@ def test_worker_sigkilled_at_random_points_loses_and_duplicates_nothing(rig: Rig
         time.sleep(rng.uniform(0.0, 0.12))  # somewhere in a read, an append or an ack
         worker.send_signal(signal.SIGKILL)
         worker.wait()
-    for producer in producers:
-        producer.finish.set()
-        producer.join(timeout=120)
-        assert not producer.is_alive()
+    published = stop_producers(producers)
     final = rig.start_worker("final")
-    published = [i for p in producers for i in p.acknowledged]
     assert len(published) >= 2 * rounds * 5
     assert_exactly_once(rig, published)
     final.send_signal(signal.SIGTERM)
@@ -116,13 +121,9 @@ def test_lost_database_and_redis_connections_while_the_worker_runs(rig: Rig) -> 
                         continue
                     cuts["redis"] += 1
         assert worker.poll() is None, "the worker died instead of reconnecting"
-    for producer in producers:
-        producer.finish.set()
-        producer.join(timeout=120)
-        assert not producer.is_alive()
+    published = stop_producers(producers)
     assert cuts["postgres"] > 0
     assert cuts["redis"] > 0
-    published = [i for p in producers for i in p.acknowledged]
     assert_exactly_once(rig, published)
     for producer in producers:  # any publish error the producers saw named the stream
         assert all("could not publish" in e for e in producer.errors)
